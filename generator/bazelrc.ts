@@ -1,0 +1,179 @@
+import fs from "node:fs";
+import path from "node:path";
+import { execa } from "execa";
+import { HEADER, LOGICAL_STORE_DIR, STORE_DIRNAME } from "./model/index.js";
+import { createRenderer } from "./render/index.js";
+import { packageRoot, templatesDir } from "./package-root.js";
+import { writeFiles } from "./write/index.js";
+
+/** File name of the machine fragment, next to the workspace's .bazelrc. */
+export const BAZELRC_FRAGMENT = ".nixstore.bazelrc";
+
+/** Debian's copy of rules_java, which its bazel-bootstrap can use offline. */
+export const DEBIAN_RULES_JAVA = "/usr/share/bazel/rules/java";
+
+export interface BazelrcOptions {
+  /** Workspace directory; the fragment is written there. */
+  readonly workspace: string;
+  /** Bazel's output base; when given, `bazel info output_base` is not run. */
+  readonly outputBase?: string;
+  /** Where the linux-sandbox maps the store; default /nix/store. */
+  readonly mountTarget?: string;
+  /** Bazel's version (e.g. "4.2.3"); when given, `bazel --version` is not run. */
+  readonly bazelVersion?: string;
+  /** The bazel executable; default "bazel" on PATH. */
+  readonly bazel?: string;
+  /** Debian's rules_java directory (tests point it elsewhere). */
+  readonly debianRulesJava?: string;
+  /** The rules_nixstore root holding third_party/offline (default: this package's root). */
+  readonly rulesRoot?: string;
+  /** Receives warnings and advice (default: stderr). */
+  readonly warn?: (message: string) => void;
+}
+
+export interface BazelrcResult {
+  /** Absolute path of the fragment. */
+  readonly path: string;
+  /** False when the file already had these bytes. */
+  readonly written: boolean;
+  readonly content: string;
+  /** Whether the fragment carries --sandbox_add_mount_pair. */
+  readonly mountPair: boolean;
+}
+
+interface Override {
+  readonly name: string;
+  readonly path: string;
+}
+
+/** Runs bazel with argv (no shell) in `cwd`; returns trimmed stdout or throws a clear error. */
+async function runBazel(bazel: string, args: string[], cwd: string): Promise<string> {
+  try {
+    const result = await execa(bazel, args, { cwd, stdin: "ignore" });
+    return result.stdout.trim();
+  } catch (e) {
+    const err = e as { shortMessage?: string; stderr?: string; message: string };
+    const detail = (err.stderr ?? "").trim().split("\n").slice(-3).join("\n  ");
+    throw new Error(
+      `\`${bazel} ${args.join(" ")}\` failed in ${cwd}: ${err.shortMessage ?? err.message}` +
+        (detail ? `\n  ${detail}` : ""),
+    );
+  }
+}
+
+/**
+ * Reads Bazel's major version from `bazel --version` output ("bazel 7.1.0", or "bazel
+ * no_version" from Debian's bazel-bootstrap, which is 4.2.3 on bookworm). Null if unknown.
+ */
+export function bazelMajor(versionOutput: string): number | null {
+  const text = versionOutput.trim().replace(/^bazel\s+/, "");
+  if (text === "no_version") return 4;
+  const match = /^(\d+)\./.exec(text);
+  return match ? Number(match[1]) : null;
+}
+
+function checkFlagPath(what: string, value: string): void {
+  if (/[\s:]/.test(value)) {
+    throw new Error(
+      `${what} ${JSON.stringify(value)} contains a space or a colon, which ` +
+        "--sandbox_add_mount_pair cannot express; use a path without them",
+    );
+  }
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** The flags this machine needs, rendered to the fragment's final text. */
+export async function renderBazelrc(options: BazelrcOptions): Promise<{
+  content: string;
+  mountPair: boolean;
+}> {
+  const warn = options.warn ?? ((m: string) => process.stderr.write(`${m}\n`));
+  const workspace = path.resolve(options.workspace);
+  const bazel = options.bazel ?? "bazel";
+  const outputBase = path.resolve(
+    options.outputBase ?? (await runBazel(bazel, ["info", "output_base"], workspace)),
+  );
+  const versionOutput =
+    options.bazelVersion ?? (await runBazel(bazel, ["--version"], workspace));
+  const major = bazelMajor(versionOutput);
+  const bazelVersion = versionOutput.trim().replace(/^bazel\s+/, "");
+
+  const mountTarget = path.resolve(options.mountTarget ?? LOGICAL_STORE_DIR);
+  const storeFiles = path.join(outputBase, STORE_DIRNAME, "nix", "store");
+  let mountPair: string | null = null;
+  if (isDirectory(mountTarget)) {
+    checkFlagPath("output base", storeFiles);
+    checkFlagPath("mount target", mountTarget);
+    // The linux-sandbox refuses a mount pair whose source is missing, for every action, so
+    // the (possibly still empty) chroot store directory must exist.
+    fs.mkdirSync(storeFiles, { recursive: true });
+    mountPair = `${storeFiles}:${mountTarget}`;
+  } else {
+    warn(
+      [
+        `nixgen: ${mountTarget} does not exist on this machine, so Bazel's linux-sandbox cannot ` +
+          `map the chroot Nix store there (it only mounts onto existing paths).`,
+        `  ${BAZELRC_FRAGMENT} is written without --sandbox_add_mount_pair.`,
+        `  To enable the mount pair, run once:  sudo mkdir -p ${mountTarget}`,
+        `  (an empty directory; nothing is ever written into it), then \`nixgen bazelrc\` again.`,
+        `  Without it, Nix executables still work: their launcher maps the store with a user ` +
+          `namespace.`,
+      ].join("\n"),
+    );
+  }
+
+  const overrides: Override[] = [];
+  if (major === 4) {
+    const root = options.rulesRoot ?? packageRoot();
+    const offline = path.join(root, "third_party", "offline");
+    const javaDir = options.debianRulesJava ?? DEBIAN_RULES_JAVA;
+    overrides.push({ name: "rules_cc", path: path.join(offline, "rules_cc") });
+    if (isDirectory(javaDir)) overrides.push({ name: "rules_java", path: javaDir });
+    overrides.push({
+      name: "remote_coverage_tools",
+      path: path.join(offline, "remote_coverage_tools"),
+    });
+    for (const o of overrides) {
+      if (!isDirectory(o.path)) {
+        warn(`nixgen: warning: --override_repository=${o.name} points to missing ${o.path}`);
+      }
+    }
+  } else if (major === null) {
+    warn(
+      `nixgen: warning: cannot tell Bazel's version from ${JSON.stringify(versionOutput)}; ` +
+        "no offline overrides added",
+    );
+  }
+
+  const renderer = createRenderer(templatesDir());
+  const content = renderer.render(
+    "bazelrc/nixstore.bazelrc.hbs",
+    { outputBase, mountTarget, mountPair, overrides, bazelVersion },
+    {
+      header: HEADER,
+      source: "templates/bazelrc/nixstore.bazelrc.hbs",
+      refresh: "nixgen bazelrc",
+    },
+  );
+  return { content, mountPair: mountPair !== null };
+}
+
+/** Writes `<workspace>/.nixstore.bazelrc` for this machine (untouched when unchanged). */
+export async function writeBazelrc(options: BazelrcOptions): Promise<BazelrcResult> {
+  const { content, mountPair } = await renderBazelrc(options);
+  const workspace = path.resolve(options.workspace);
+  const { written } = writeFiles(workspace, [{ path: BAZELRC_FRAGMENT, content }]);
+  return {
+    path: path.join(workspace, BAZELRC_FRAGMENT),
+    written: written.length > 0,
+    content,
+    mountPair,
+  };
+}

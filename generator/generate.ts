@@ -1,0 +1,59 @@
+import fs from "node:fs";
+import path from "node:path";
+import { REFRESH_COMMAND } from "./model/index.js";
+import { renderLibrary } from "./library.js";
+import { packageVersion, templatesDir } from "./package-root.js";
+import { createRenderer } from "./render/index.js";
+import { checkFiles, writeFiles, type StaleFile, type WriteResult } from "./write/index.js";
+
+/** A MODULE.bazel that declares the rules_nixstore module. */
+const MODULE_DECLARATION = /\bmodule\s*\([^)]*\bname\s*=\s*["']rules_nixstore["']/s;
+
+/** Whether `dir` is the rules_nixstore root (its MODULE.bazel declares the module). */
+export function isRulesRoot(dir: string): boolean {
+  try {
+    return MODULE_DECLARATION.test(fs.readFileSync(path.join(dir, "MODULE.bazel"), "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+/** The nearest directory from `start` upwards that is the rules_nixstore root, or null. */
+export function findRulesRoot(start: string): string | null {
+  let dir = path.resolve(start);
+  for (;;) {
+    if (isRulesRoot(dir)) return dir;
+    const parent = path.dirname(dir);
+    if (parent === dir) return null;
+    dir = parent;
+  }
+}
+
+/** Renders the rule library's outputs from the model and the package's templates. */
+export function renderLibraryFiles() {
+  return renderLibrary(createRenderer(templatesDir()), packageVersion());
+}
+
+/** Writes the rule library's generated files under `root`. */
+export function generateLibrary(root: string): WriteResult {
+  return writeFiles(root, renderLibraryFiles());
+}
+
+/** Lists the rule library's generated files under `root` that are stale or missing. */
+export function checkLibrary(root: string): StaleFile[] {
+  return checkFiles(root, renderLibraryFiles());
+}
+
+/** The message `--check` prints for stale files. */
+export function staleReport(stale: readonly StaleFile[]): string {
+  const lines = stale.map(
+    (s) =>
+      `  ${s.path}  (${s.reason === "missing" ? "missing" : "differs from the generator's output"})`,
+  );
+  const noun = stale.length === 1 ? "file is" : "files are";
+  return [
+    `nixgen: ${stale.length} generated ${noun} out of date:`,
+    ...lines,
+    `Refresh with: ${REFRESH_COMMAND}`,
+  ].join("\n");
+}

@@ -1,0 +1,138 @@
+import path from "node:path";
+import {
+  HEADER,
+  LOGICAL_STORE_DIR,
+  REFRESH_COMMAND,
+  RULES,
+  STORE_DIRNAME,
+  libraryConstants,
+  validateRules,
+  type AttrSpec,
+  type RuleSpec,
+  type StarlarkValue,
+} from "./model/index.js";
+import { IMPLICIT_DEFAULTS } from "./model/rules.js";
+import { sameValue } from "./model/validate.js";
+import type { Renderer } from "./render/index.js";
+import type { OutputFile } from "./write/index.js";
+
+/** One generated file of the rule library. */
+export interface LibraryOutput {
+  /** Path relative to the rules_nixstore root. */
+  readonly path: string;
+  /** Template path relative to the templates directory. */
+  readonly template: string;
+  /** Whether the file is rendered from the model (named in its header's source line). */
+  readonly fromModel: boolean;
+}
+
+/** The rule library's generated files: what `nixgen generate` writes and `--check` checks. */
+export const LIBRARY_OUTPUTS: readonly LibraryOutput[] = [
+  {
+    path: "rules/private/attrs.bzl",
+    template: "rules/private/attrs.bzl.hbs",
+    fromModel: true,
+  },
+  {
+    path: "rules/private/constants.bzl",
+    template: "rules/private/constants.bzl.hbs",
+    fromModel: true,
+  },
+  {
+    // Starlark's expand_template fills its %{...} placeholders; Handlebars leaves them alone.
+    path: "rules/private/launcher.sh.tpl",
+    template: "launcher.sh.hbs",
+    fromModel: false,
+  },
+];
+
+/** A keyword argument of an `attr.<type>(...)` call, in the order rendered. */
+interface Kwarg {
+  readonly name: string;
+  readonly value: StarlarkValue;
+}
+
+/** Template view of one attribute. */
+interface AttrView {
+  readonly name: string;
+  readonly type: string;
+  readonly kwargs: readonly Kwarg[];
+}
+
+/** Template view of one rule. */
+interface RuleView {
+  readonly name: string;
+  readonly prefix: string;
+  readonly doc: string;
+  readonly attrs: readonly AttrView[];
+}
+
+/**
+ * Keyword arguments of an attribute's `attr.*` call, sorted by name; `default` and
+ * `mandatory` only where they differ from what Bazel assumes anyway.
+ */
+function attrKwargs(attr: AttrSpec): Kwarg[] {
+  const kwargs: Kwarg[] = [];
+  if (attr.allowSingleFile) kwargs.push({ name: "allow_single_file", value: attr.allowSingleFile });
+  if (!sameValue(attr.default, IMPLICIT_DEFAULTS[attr.type])) {
+    kwargs.push({ name: "default", value: attr.default });
+  }
+  kwargs.push({ name: "doc", value: attr.doc });
+  if (attr.mandatory) kwargs.push({ name: "mandatory", value: true });
+  return kwargs.sort(byName);
+}
+
+/** Orders by name in code-unit order, independent of the locale. */
+function byName(a: { readonly name: string }, b: { readonly name: string }): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+function ruleView(rule: RuleSpec): RuleView {
+  return {
+    name: rule.name,
+    prefix: rule.starlarkPrefix,
+    doc: rule.doc,
+    attrs: [...rule.attrs]
+      .sort(byName)
+      .map((attr) => ({ name: attr.name, type: attr.type, kwargs: attrKwargs(attr) })),
+  };
+}
+
+/**
+ * The context every library template gets. Besides `generated` (added by the renderer for
+ * the header partial), templates may use:
+ * - `rules`: [{ name, prefix, doc, attrs: [{ name, type, kwargs: [{ name, value }] }] }]
+ * - `constants`: [{ name, value, doc }] as in constants.bzl
+ * - `store`: { dirname: "nixstore", logicalDir: "/nix/store" }
+ * - `version`: the package version
+ */
+export function libraryContext(version: string, rules: readonly RuleSpec[] = RULES): object {
+  const problems = validateRules(rules);
+  if (problems.length > 0) {
+    throw new Error(`the rule model is inconsistent:\n  ${problems.join("\n  ")}`);
+  }
+  return {
+    rules: rules.map(ruleView),
+    constants: libraryConstants(version),
+    store: { dirname: STORE_DIRNAME, logicalDir: LOGICAL_STORE_DIR },
+    version,
+  };
+}
+
+/** Renders every library output to its final bytes. */
+export function renderLibrary(renderer: Renderer, version: string): OutputFile[] {
+  const context = libraryContext(version);
+  const templatesName = path.basename(renderer.templatesDir);
+  return LIBRARY_OUTPUTS.map((output) => {
+    const templateRef = `${templatesName}/${output.template}`;
+    const source = output.fromModel ? `generator/model + ${templateRef}` : templateRef;
+    return {
+      path: output.path,
+      content: renderer.render(output.template, context, {
+        header: HEADER,
+        source,
+        refresh: REFRESH_COMMAND,
+      }),
+    };
+  });
+}

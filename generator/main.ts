@@ -1,0 +1,226 @@
+import path from "node:path";
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { writeBazelrc } from "./bazelrc.js";
+import { checkLibrary, findRulesRoot, generateLibrary, staleReport } from "./generate.js";
+import { REFRESH_COMMAND } from "./model/index.js";
+import { packageVersion } from "./package-root.js";
+
+/** Where the CLI prints; tests capture it. */
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  cwd: string;
+}
+
+/** Exit codes: 0 success, 1 failure or stale output, 2 usage error. */
+export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+type Values = Record<string, string | boolean | undefined>;
+
+/** A subcommand: its flags, help text and implementation. */
+interface Command {
+  readonly name: string;
+  /** Usage starting with "nixgen"; lines after the first are indented under its first option. */
+  readonly synopsis: string;
+  /** One line for the command table of --help. */
+  readonly summary: string;
+  readonly options: Options;
+  /** [flag, explanation] rows for --help. */
+  readonly help: ReadonlyArray<readonly [string, string]>;
+  run(values: Values, io: Io): Promise<number>;
+}
+
+class UsageError extends Error {}
+
+const generate: Command = {
+  name: "generate",
+  synopsis: "nixgen [generate] [--check] [--root DIR]",
+  summary: "Write the rule library's generated files (rules/private/...) from the model.",
+  options: {
+    check: { type: "boolean" },
+    root: { type: "string" },
+  },
+  help: [
+    ["--check", "write nothing; exit 1 listing stale or missing files, 0 when all are fresh"],
+    [
+      "--root DIR",
+      'the rules_nixstore root (default: the nearest directory upwards whose MODULE.bazel ' +
+        'declares module(name = "rules_nixstore"))',
+    ],
+  ],
+  async run(values, io) {
+    let root: string;
+    if (typeof values.root === "string") {
+      root = path.resolve(io.cwd, values.root);
+    } else {
+      const found = findRulesRoot(io.cwd);
+      if (found === null) {
+        throw new UsageError(
+          `${io.cwd} is not inside the rules_nixstore repository (no MODULE.bazel declaring ` +
+            'module(name = "rules_nixstore") here or above); run from there or pass --root DIR',
+        );
+      }
+      root = found;
+    }
+    if (values.check) {
+      const stale = checkLibrary(root);
+      if (stale.length > 0) {
+        io.err(staleReport(stale));
+        return EXIT.failure;
+      }
+      io.out(`nixgen: generated files are up to date in ${root}`);
+      return EXIT.ok;
+    }
+    const { written, unchanged } = generateLibrary(root);
+    for (const file of written) io.out(`nixgen: wrote ${file}`);
+    io.out(`nixgen: ${written.length} written, ${unchanged.length} unchanged in ${root}`);
+    return EXIT.ok;
+  },
+};
+
+const bazelrc: Command = {
+  name: "bazelrc",
+  synopsis:
+    "nixgen bazelrc [--workspace DIR] [--output-base DIR] [--mount-target DIR]\n" +
+    "[--bazel-version VERSION] [--bazel PATH]",
+  summary: "Write DIR/.nixstore.bazelrc, the Bazel flags this machine needs.",
+  options: {
+    workspace: { type: "string" },
+    "output-base": { type: "string" },
+    "mount-target": { type: "string" },
+    "bazel-version": { type: "string" },
+    bazel: { type: "string" },
+  },
+  help: [
+    ["--workspace DIR", "the Bazel workspace (default: the current directory)"],
+    ["--output-base DIR", "Bazel's output base (default: ask `bazel info output_base`)"],
+    ["--mount-target DIR", "where the sandbox maps the store (default: /nix/store)"],
+    ["--bazel-version V", "Bazel's version, e.g. 4.2.3 (default: ask `bazel --version`)"],
+    ["--bazel PATH", "the bazel executable (default: bazel on PATH)"],
+  ],
+  async run(values, io) {
+    const str = (key: string) => (typeof values[key] === "string" ? values[key] : undefined);
+    const workspace = path.resolve(io.cwd, str("workspace") ?? ".");
+    const outputBase = str("output-base");
+    const mountTarget = str("mount-target");
+    const result = await writeBazelrc({
+      workspace,
+      ...(outputBase !== undefined ? { outputBase: path.resolve(io.cwd, outputBase) } : {}),
+      ...(mountTarget !== undefined ? { mountTarget: path.resolve(io.cwd, mountTarget) } : {}),
+      ...(str("bazel-version") !== undefined ? { bazelVersion: str("bazel-version") } : {}),
+      ...(str("bazel") !== undefined ? { bazel: str("bazel") } : {}),
+      warn: (m) => io.err(m),
+    });
+    io.out(`nixgen: ${result.written ? "wrote" : "unchanged"} ${result.path}`);
+    return EXIT.ok;
+  },
+};
+
+/** Subcommands by name; `init`, `add`, `lock` and `doctor` will join them. */
+export const COMMANDS: ReadonlyMap<string, Command> = new Map(
+  [generate, bazelrc].map((c) => [c.name, c]),
+);
+
+const DEFAULT_COMMAND = generate;
+
+/** The synopsis after `prefix`, continuation lines aligned under the first option. */
+function synopsis(command: Command, prefix: string): string {
+  const indent = " ".repeat(prefix.length + `nixgen ${command.name} `.length);
+  return prefix + command.synopsis.split("\n").join(`\n${indent}`);
+}
+
+function commandHelp(command: Command): string {
+  const width = Math.max(...command.help.map(([flag]) => flag.length));
+  return [
+    synopsis(command, "Usage: "),
+    "",
+    command.summary,
+    "",
+    "Options:",
+    ...command.help.map(([flag, text]) => `  ${flag.padEnd(width)}  ${text}`),
+  ].join("\n");
+}
+
+export function usage(): string {
+  const width = Math.max(...[...COMMANDS.keys()].map((n) => n.length));
+  return [
+    "nixgen — code generator of rules_nixstore",
+    "",
+    "Usage:",
+    ...[...COMMANDS.values()].map((c) => synopsis(c, "  ")),
+    "  nixgen <command> --help",
+    "  nixgen --help | --version",
+    "",
+    "Commands:",
+    ...[...COMMANDS.values()].map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    "",
+    `Without a command, nixgen runs generate. After editing the model or templates, run` +
+      ` \`${REFRESH_COMMAND}\`.`,
+    "Exit status: 0 success, 1 failure or stale files (--check), 2 usage error.",
+  ].join("\n");
+}
+
+/** Explains a parseArgs error in our words. */
+function parseError(e: unknown, command: Command): UsageError {
+  const err = e as { code?: string; message: string };
+  const quoted = /'([^']+)'/.exec(err.message)?.[1];
+  const hint = `run \`nixgen ${command.name} --help\` for its options`;
+  switch (err.code) {
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
+      return new UsageError(`unknown option ${quoted ?? ""} for \`${command.name}\`; ${hint}`);
+    case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
+      return new UsageError(`unexpected argument ${quoted ?? ""} for \`${command.name}\`; ${hint}`);
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
+      return new UsageError(`${err.message}; ${hint}`);
+    default:
+      return new UsageError(err.message);
+  }
+}
+
+/** Runs nixgen with `argv` (without node and script) and returns the exit code. */
+export async function main(argv: readonly string[], io: Io): Promise<number> {
+  try {
+    const first = argv[0];
+    let command = DEFAULT_COMMAND;
+    let rest = [...argv];
+    if (first !== undefined && !first.startsWith("-")) {
+      const named = COMMANDS.get(first);
+      if (named === undefined) {
+        throw new UsageError(
+          `unknown command ${JSON.stringify(first)}; commands: ${[...COMMANDS.keys()].join(", ")}`,
+        );
+      }
+      command = named;
+      rest = rest.slice(1);
+    }
+    const commandGiven = rest.length !== argv.length;
+    if (rest.includes("--version") || rest.includes("-V")) {
+      io.out(packageVersion());
+      return EXIT.ok;
+    }
+    if (rest.includes("--help") || rest.includes("-h")) {
+      io.out(commandGiven ? commandHelp(command) : usage());
+      return EXIT.ok;
+    }
+    let values: Values;
+    try {
+      values = parseArgs({
+        args: rest,
+        options: command.options,
+        strict: true,
+        allowPositionals: false,
+      }).values as Values;
+    } catch (e) {
+      throw parseError(e, command);
+    }
+    return await command.run(values, io);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`nixgen: ${e.message}`);
+      return EXIT.usage;
+    }
+    io.err(`nixgen: error: ${(e as Error).message}`);
+    return EXIT.failure;
+  }
+}

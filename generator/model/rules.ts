@@ -1,0 +1,184 @@
+import type { AttrSpec, RuleSpec, StarlarkAttrType, StarlarkValue } from "./types.js";
+
+/** The value Bazel gives an attribute of each type when neither user nor rule sets a default. */
+export const IMPLICIT_DEFAULTS: Readonly<Record<StarlarkAttrType, StarlarkValue>> = {
+  bool: false,
+  int: 0,
+  label: null,
+  label_keyed_string_dict: {},
+  label_list: [],
+  string: "",
+  string_dict: {},
+  string_list: [],
+};
+
+interface AttrOptions {
+  readonly doc: string;
+  readonly default?: StarlarkValue;
+  readonly mandatory?: boolean;
+  readonly allowSingleFile?: readonly string[];
+}
+
+/** Declares an attribute; `default` falls back to the type's implicit default. */
+function attr(name: string, type: StarlarkAttrType, options: AttrOptions): AttrSpec {
+  return {
+    name,
+    type,
+    default: options.default === undefined ? IMPLICIT_DEFAULTS[type] : options.default,
+    mandatory: options.mandatory ?? false,
+    doc: options.doc,
+    ...(options.allowSingleFile ? { allowSingleFile: options.allowSingleFile } : {}),
+  };
+}
+
+// Attribute names and meanings follow tweag/rules_nixpkgs (core/nixpkgs.bzl), so users of that
+// library find what they know.
+
+export const NIXPKGS_PACKAGE: RuleSpec = {
+  name: "nixpkgs_package",
+  starlarkPrefix: "PACKAGE",
+  doc:
+    "Builds a Nix package into the chroot Nix store under Bazel's output base and makes it " +
+    "available as an external repository. The repository holds the package's whole runtime " +
+    "closure, a `:closure` target and wrapped executables, so actions that use it run in the " +
+    "local sandbox and on remote executors that have no `/nix/store` of their own.",
+  attrs: [
+    attr("attribute_path", "string", {
+      default: "",
+      doc:
+        "Attribute to build, selected from the top-level Nix expression: attribute names " +
+        "separated by dots, e.g. `python3Packages.numpy`. When it is empty and neither " +
+        "`nix_file` nor `nix_file_content` is set, the repository name is used.",
+    }),
+    attr("build_file", "label", {
+      default: null,
+      doc:
+        "A file to use as the repository's BUILD file instead of the generated one; its " +
+        "content is copied to `BUILD` at the repository root. Mutually exclusive with " +
+        "`build_file_content`.",
+    }),
+    attr("build_file_content", "string", {
+      default: "",
+      doc:
+        "Like `build_file`, but the BUILD file's content given as a string. Mutually " +
+        "exclusive with `build_file`.",
+    }),
+    attr("fail_not_supported", "bool", {
+      default: true,
+      doc:
+        "If True, fail on platforms that do not support Nix (no `nix-build` on PATH, e.g. " +
+        "Windows). If False, the rule succeeds there but produces no output.",
+    }),
+    attr("nix_file", "label", {
+      allowSingleFile: [".nix"],
+      doc:
+        "A `.nix` file whose expression is evaluated; `attribute_path` selects the derivation " +
+        "from it. Mutually exclusive with `nix_file_content`.",
+    }),
+    attr("nix_file_content", "string", {
+      default: "",
+      doc:
+        "A Nix expression given inline, used like the content of `nix_file`. Mutually " +
+        "exclusive with `nix_file`.",
+    }),
+    attr("nix_file_deps", "label_list", {
+      default: [],
+      doc:
+        "Files that `nix_file` or `nix_file_content` import. Listing them makes Bazel fetch " +
+        "the package again when any of them changes.",
+    }),
+    attr("nixopts", "string_list", {
+      default: [],
+      doc:
+        "Extra command-line arguments for `nix-build`, e.g. " +
+        '`["--argstr", "system", "x86_64-linux"]`.',
+    }),
+    attr("quiet", "bool", {
+      default: false,
+      doc: "If True, hide the output of the Nix commands unless they fail.",
+    }),
+    attr("repositories", "label_keyed_string_dict", {
+      default: {},
+      doc:
+        "Nix expressions to put on `NIX_PATH`: each label maps to the name under which the " +
+        "expression resolves, so `<nixpkgs>` in Nix code means the file of the label mapped " +
+        'to `"nixpkgs"`. The `nixpkgs_package` macro takes the readable form ' +
+        '`repositories = {"nixpkgs": "@nixpkgs"}` and inverts it into this attribute.',
+    }),
+    attr("repository", "label", {
+      default: null,
+      doc:
+        "Deprecated: use `repositories`. A single Nixpkgs repository, equivalent to " +
+        '`repositories = {"nixpkgs": repository}`; the `nixpkgs_package` macro folds it ' +
+        "into `repositories`.",
+    }),
+  ],
+};
+
+export const NIXPKGS_LOCAL_REPOSITORY: RuleSpec = {
+  name: "nixpkgs_local_repository",
+  starlarkPrefix: "LOCAL_REPOSITORY",
+  doc:
+    "Makes a Nix expression from the workspace, or given inline, available as a Nixpkgs " +
+    "repository that `nixpkgs_package` uses through `repositories`. Set exactly one of " +
+    "`nix_file` and `nix_file_content`.",
+  attrs: [
+    attr("nix_file", "label", {
+      allowSingleFile: [".nix"],
+      doc:
+        "A `.nix` file holding the repository's expression, typically one that imports a " +
+        "pinned Nixpkgs. Mutually exclusive with `nix_file_content`.",
+    }),
+    attr("nix_file_content", "string", {
+      doc: "The repository's Nix expression given inline. Mutually exclusive with `nix_file`.",
+    }),
+    attr("nix_file_deps", "label_list", {
+      doc:
+        "Other files that `nix_file` imports. They are exported with it, so packages built " +
+        "from this repository are fetched again when any of them changes.",
+    }),
+  ],
+};
+
+export const NIXPKGS_HTTP_REPOSITORY: RuleSpec = {
+  name: "nixpkgs_http_repository",
+  starlarkPrefix: "HTTP_REPOSITORY",
+  doc:
+    "Downloads and extracts a Nixpkgs archive over HTTP for `nixpkgs_package` to use through " +
+    "`repositories`. Set exactly one of `url` and `urls`, and pin the download with `sha256` " +
+    "or `integrity`.",
+  attrs: [
+    attr("integrity", "string", {
+      doc:
+        "Expected checksum of the downloaded archive in Subresource Integrity format " +
+        "(`sha256-...`). Set this or `sha256`: without a checksum the build is not hermetic.",
+    }),
+    attr("sha256", "string", {
+      doc:
+        "Expected SHA-256 of the downloaded archive, in hex. Set this or `integrity`: without " +
+        "a checksum the build is not hermetic.",
+    }),
+    attr("strip_prefix", "string", {
+      doc:
+        "A directory prefix to strip from the extracted files, such as the " +
+        "`nixpkgs-<revision>` top-level directory of a GitHub archive.",
+    }),
+    attr("url", "string", {
+      doc:
+        "URL of the archive (file, http or https; redirections are followed). Mutually " +
+        "exclusive with `urls`.",
+    }),
+    attr("urls", "string_list", {
+      doc:
+        "URLs of the same archive, tried in order until one succeeds, so list mirrors first. " +
+        "Mutually exclusive with `url`.",
+    }),
+  ],
+};
+
+/** The repository rules of the library, in the order their constants are rendered. */
+export const RULES: readonly RuleSpec[] = [
+  NIXPKGS_PACKAGE,
+  NIXPKGS_LOCAL_REPOSITORY,
+  NIXPKGS_HTTP_REPOSITORY,
+];

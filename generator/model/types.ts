@@ -1,0 +1,65 @@
+/**
+ * Types of nixgen's model of the rule library: repository rules, their attributes and the
+ * constants shared between the Starlark rules and nixgen. Plain typed objects, never strings
+ * of Starlark: rendering is the templates' job.
+ */
+
+/** The `attr.*` constructors the model uses (the Starlark type of an attribute). */
+export type StarlarkAttrType =
+  | "bool"
+  | "int"
+  | "label"
+  | "label_keyed_string_dict"
+  | "label_list"
+  | "string"
+  | "string_dict"
+  | "string_list";
+
+/** A value that has a Starlark literal: `None`, bools, ints, strings, lists and dicts. */
+export type StarlarkValue =
+  | null
+  | boolean
+  | number
+  | string
+  | readonly StarlarkValue[]
+  | { readonly [key: string]: StarlarkValue };
+
+/** One attribute of a repository rule. */
+export interface AttrSpec {
+  /** Attribute name as users write it, e.g. `attribute_path`. */
+  readonly name: string;
+  /** Which `attr.<type>(...)` constructor declares it. */
+  readonly type: StarlarkAttrType;
+  /** Value Bazel uses when the attribute is not set. */
+  readonly default: StarlarkValue;
+  /** Whether users must set it. */
+  readonly mandatory: boolean;
+  /** One to three sentences for users; rendered as the attribute's `doc`. */
+  readonly doc: string;
+  /** For `label` attributes: the file extensions accepted (`allow_single_file`). */
+  readonly allowSingleFile?: readonly string[];
+}
+
+/** One repository rule of the library. */
+export interface RuleSpec {
+  /** Public name of the rule (or of the macro in front of it), e.g. `nixpkgs_package`. */
+  readonly name: string;
+  /**
+   * Prefix of the Starlark constants rendered for this rule:
+   * `<prefix>_ATTRS` (the attrs dict) and `<prefix>_DOC` (the rule's doc).
+   */
+  readonly starlarkPrefix: string;
+  /** One to three sentences for users; rendered as the rule's `doc`. */
+  readonly doc: string;
+  /** Attributes in any order; renderers sort them by name. */
+  readonly attrs: readonly AttrSpec[];
+}
+
+/** A constant shared by the Starlark rules and nixgen. */
+export interface ConstantSpec {
+  /** Starlark name, e.g. `STORE_DIRNAME`. */
+  readonly name: string;
+  readonly value: StarlarkValue;
+  /** One sentence; rendered as a comment above the constant. */
+  readonly doc: string;
+}

@@ -1,0 +1,93 @@
+import { IMPLICIT_DEFAULTS } from "./rules.js";
+import type { AttrSpec, RuleSpec, StarlarkValue } from "./types.js";
+
+const SNAKE_CASE = /^[a-z][a-z0-9_]*$/;
+const CONSTANT_CASE = /^[A-Z][A-Z0-9_]*$/;
+
+/** Whether `value` is a valid default for an attribute of `attr.type`. */
+function defaultFits(attr: AttrSpec): boolean {
+  const value: StarlarkValue = attr.default;
+  const isList = Array.isArray(value);
+  const isDict = value !== null && typeof value === "object" && !isList;
+  switch (attr.type) {
+    case "bool":
+      return typeof value === "boolean";
+    case "int":
+      return typeof value === "number" && Number.isSafeInteger(value);
+    case "string":
+      return typeof value === "string";
+    case "label":
+      return value === null || typeof value === "string";
+    case "label_list":
+    case "string_list":
+      return isList && (value as readonly StarlarkValue[]).every((v) => typeof v === "string");
+    case "label_keyed_string_dict":
+    case "string_dict":
+      return isDict && Object.values(value).every((v) => typeof v === "string");
+  }
+}
+
+/**
+ * Checks the model's invariants and returns one message per problem (empty when sound):
+ * unique snake_case names, defaults of the attribute's type, docs written as sentences,
+ * `allowSingleFile` only on labels. Cheap, so the generator runs it on every invocation.
+ */
+export function validateRules(rules: readonly RuleSpec[]): string[] {
+  const problems: string[] = [];
+  const ruleNames = new Set<string>();
+  const prefixes = new Set<string>();
+  for (const rule of rules) {
+    const where = `rule ${rule.name}`;
+    if (!SNAKE_CASE.test(rule.name)) problems.push(`${where}: name is not snake_case`);
+    if (ruleNames.has(rule.name)) problems.push(`${where}: declared twice`);
+    ruleNames.add(rule.name);
+    if (!CONSTANT_CASE.test(rule.starlarkPrefix)) {
+      problems.push(`${where}: starlarkPrefix ${rule.starlarkPrefix} is not CONSTANT_CASE`);
+    }
+    if (prefixes.has(rule.starlarkPrefix)) {
+      problems.push(`${where}: starlarkPrefix ${rule.starlarkPrefix} is used by another rule`);
+    }
+    prefixes.add(rule.starlarkPrefix);
+    if (!isSentence(rule.doc)) problems.push(`${where}: doc must be sentences ending with "."`);
+    const attrNames = new Set<string>();
+    for (const attr of rule.attrs) {
+      const at = `${where}, attribute ${attr.name}`;
+      if (!SNAKE_CASE.test(attr.name)) problems.push(`${at}: name is not snake_case`);
+      if (attr.name.startsWith("_")) problems.push(`${at}: private attributes are not modelled`);
+      if (attrNames.has(attr.name)) problems.push(`${at}: declared twice`);
+      attrNames.add(attr.name);
+      if (!defaultFits(attr)) {
+        problems.push(`${at}: default ${JSON.stringify(attr.default)} is not a ${attr.type}`);
+      }
+      if (attr.mandatory && !sameValue(attr.default, IMPLICIT_DEFAULTS[attr.type])) {
+        problems.push(`${at}: a mandatory attribute cannot have a default`);
+      }
+      if (attr.allowSingleFile && attr.type !== "label") {
+        problems.push(`${at}: allowSingleFile applies to label attributes only`);
+      }
+      if (!isSentence(attr.doc)) problems.push(`${at}: doc must be sentences ending with "."`);
+    }
+  }
+  return problems;
+}
+
+function isSentence(doc: string): boolean {
+  return doc.trim() === doc && /^[A-Z`]/.test(doc) && doc.endsWith(".");
+}
+
+/** Structural equality of two Starlark values (dict key order ignored). */
+export function sameValue(a: StarlarkValue, b: StarlarkValue): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || typeof a !== "object" || typeof b !== "object") return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a) && Array.isArray(b)) {
+    return a.length === b.length && a.every((v, i) => sameValue(v, b[i] as StarlarkValue));
+  }
+  const ra = a as { readonly [key: string]: StarlarkValue };
+  const rb = b as { readonly [key: string]: StarlarkValue };
+  const keys = Object.keys(ra);
+  return (
+    keys.length === Object.keys(rb).length &&
+    keys.every((k) => k in rb && sameValue(ra[k] as StarlarkValue, rb[k] as StarlarkValue))
+  );
+}

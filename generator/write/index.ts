@@ -1,0 +1,3 @@
+/** Writing generated files: idempotent, atomic, confined to an output root; and --check. */
+export * from "./paths.js";
+export * from "./writer.js";

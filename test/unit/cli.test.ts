@@ -1,0 +1,95 @@
+import fs from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { main } from "../../generator/main.js";
+import { REPO_ROOT, tempDir } from "./support.js";
+
+/** Runs nixgen in-process and captures its output. */
+async function nixgen(argv: string[], cwd = REPO_ROOT) {
+  let out = "";
+  let err = "";
+  const code = await main(argv, {
+    out: (t) => (out += `${t}\n`),
+    err: (t) => (err += `${t}\n`),
+    cwd,
+  });
+  return { code, out, err };
+}
+
+describe("nixgen CLI", () => {
+  it("prints usage with every command on --help", async () => {
+    const { code, out } = await nixgen(["--help"]);
+    expect(code).toBe(0);
+    expect(out).toContain("nixgen [generate] [--check] [--root DIR]");
+    expect(out).toContain("nixgen bazelrc [--workspace DIR]");
+  });
+
+  it("prints a command's options on `<command> --help`", async () => {
+    const { code, out } = await nixgen(["bazelrc", "--help"]);
+    expect(code).toBe(0);
+    expect(out).toMatch(/--mount-target DIR/);
+  });
+
+  it("prints the package version on --version", async () => {
+    const version = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")).version;
+    expect(await nixgen(["--version"])).toMatchObject({ code: 0, out: `${version}\n` });
+  });
+
+  it("rejects an unknown flag with a clear message and exit code 2", async () => {
+    const { code, err } = await nixgen(["--chek"]);
+    expect(code).toBe(2);
+    expect(err).toMatch(/unknown option --chek for `generate`; run `nixgen generate --help`/);
+  });
+
+  it("rejects an unknown command and stray arguments with exit code 2", async () => {
+    expect((await nixgen(["frobnicate"])).code).toBe(2);
+    expect((await nixgen(["frobnicate"])).err).toMatch(/unknown command "frobnicate"; commands: generate, bazelrc/);
+    expect((await nixgen(["generate", "extra"])).err).toMatch(/unexpected argument extra/);
+  });
+
+  it("refuses to generate outside the rules_nixstore repository without --root", async () => {
+    const { code, err } = await nixgen(["generate"], tempDir());
+    expect(code).toBe(2);
+    expect(err).toMatch(/not inside the rules_nixstore repository.*--root DIR/);
+  });
+
+  it("generates into --root, then --check passes, fails naming an edited file, and passes again", async () => {
+    const root = tempDir();
+    const first = await nixgen(["generate", "--root", root]);
+    expect(first.code).toBe(0);
+    expect(first.out).toContain("nixgen: wrote rules/private/attrs.bzl");
+    expect((await nixgen(["--check", "--root", root])).code).toBe(0);
+    expect((await nixgen(["--root", root])).out).toContain("0 written, 3 unchanged");
+
+    fs.appendFileSync(path.join(root, "rules/private/constants.bzl"), "X = 1\n");
+    const stale = await nixgen(["--check", "--root", root]);
+    expect(stale.code).toBe(1);
+    expect(stale.err).toContain("rules/private/constants.bzl");
+    expect(stale.err).toContain("Refresh with: npm run generate");
+
+    await nixgen(["generate", "--root", root]);
+    expect((await nixgen(["--check", "--root", root])).code).toBe(0);
+  });
+
+  it("finds the rules_nixstore root upwards from a subdirectory", async () => {
+    const { code, out } = await nixgen(["--check"], path.join(REPO_ROOT, "generator", "model"));
+    expect(code).toBe(0);
+    expect(out).toContain(`up to date in ${REPO_ROOT}`);
+  });
+
+  it("writes the bazelrc fragment without calling bazel when output base and version are given", async () => {
+    const ws = tempDir();
+    const outputBase = tempDir();
+    const target = path.join(tempDir(), "store");
+    fs.mkdirSync(target);
+    const { code, out } = await nixgen(
+      ["bazelrc", "--workspace", ws, "--output-base", outputBase, "--mount-target", target,
+        "--bazel-version", "7.4.1"],
+    );
+    expect(code).toBe(0);
+    expect(out).toContain(`wrote ${path.join(ws, ".nixstore.bazelrc")}`);
+    expect(fs.readFileSync(path.join(ws, ".nixstore.bazelrc"), "utf8")).toContain(
+      `build --sandbox_add_mount_pair=${outputBase}/nixstore/nix/store:${target}\n`,
+    );
+  });
+});
