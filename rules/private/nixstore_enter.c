@@ -5,7 +5,11 @@
  *   nixstore-enter <closure-dir> <program> [args...]
  *
  * <closure-dir> holds one entry per store path (<hash>-<name>), as the
- * package repositories of rules_nixstore lay it out (`nix/store/`).
+ * package repositories of rules_nixstore lay it out (`nix/store/`). When the
+ * `nix/store` directory beside this executable's resolved location exists, it
+ * is mapped instead: that is the package repository itself when the launcher
+ * runs from a runfiles tree of symlinks (so programs see real files, as in a
+ * real store), and the same closure as <closure-dir> on a remote worker.
  *
  * If <program> is already visible (a real /nix/store, or Bazel's linux-sandbox
  * with --sandbox_add_mount_pair), it is executed directly. Otherwise the
@@ -173,6 +177,23 @@ static void staging_dir(char *out) {
   die("no writable temporary directory to stage a root with /nix/store (tried $TMPDIR, /tmp, /var/tmp, /dev/shm)");
 }
 
+/* <dir of the resolved executable>/../nix/store, when it is a directory. */
+static int closure_beside_self(char *out) {
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n <= 0) return 0;
+  exe[n] = '\0';
+  char *slash = strrchr(exe, '/');
+  if (slash == NULL) return 0;
+  *slash = '\0';
+  if ((size_t)snprintf(out, PATH_MAX, "%s/../nix/store", exe) >= PATH_MAX) return 0;
+  char resolved[PATH_MAX];
+  struct stat st;
+  if (realpath(out, resolved) == NULL || stat(resolved, &st) != 0 || !S_ISDIR(st.st_mode)) return 0;
+  strcpy(out, resolved);
+  return 1;
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: %s <closure-dir> <program> [args...]\n", argv[0]);
@@ -188,7 +209,8 @@ int main(int argc, char **argv) {
     die("not found, and it is not a /nix/store path that could be mapped");
 
   char closure[PATH_MAX];
-  if (realpath(argv[1], closure) == NULL) die("closure directory %s: %s", argv[1], strerror(errno));
+  if (!closure_beside_self(closure) && realpath(argv[1], closure) == NULL)
+    die("closure directory %s: %s", argv[1], strerror(errno));
   char cwd[PATH_MAX];
   if (getcwd(cwd, sizeof(cwd)) == NULL) die("getcwd: %s", strerror(errno));
 

@@ -1,0 +1,53 @@
+"""Public API of rules_nixstore: Nix packages as Bazel repositories that carry their closure.
+
+    load("@rules_nixstore//rules:defs.bzl", "nixpkgs_local_repository", "nixpkgs_package")
+"""
+
+load(
+    "//rules/private:executable.bzl",
+    _nixstore_executable = "nixstore_executable",
+)
+load(
+    "//rules/private:nixpkgs_repository.bzl",
+    _nixpkgs_http_repository = "nixpkgs_http_repository",
+    _nixpkgs_local_repository = "nixpkgs_local_repository",
+)
+load("//rules/private:package.bzl", "nixpkgs_package_rule")
+
+nixpkgs_local_repository = _nixpkgs_local_repository
+nixpkgs_http_repository = _nixpkgs_http_repository
+nixstore_executable = _nixstore_executable
+
+def nixpkgs_package(name, repository = None, repositories = {}, **kwargs):
+    """A Nix package as a repository: its files, its runtime closure and a launcher per executable.
+
+    Takes the attributes of rules_nixpkgs' `nixpkgs_package` with the same meanings
+    (`attribute_path`, `nix_file`, `nix_file_content`, `nix_file_deps`, `repository`,
+    `repositories`, `build_file`, `build_file_content`, `nixopts`, `quiet`,
+    `fail_not_supported`). The repository `@<name>` exposes the package's files at its
+    root, `//:closure` (every file of the runtime closure) and, for each `bin/<exe>`, a
+    runnable target `//:bin/<exe>` that carries the closure with it.
+
+    Args:
+      name: the repository name.
+      repository: a nixpkgs repository label, made available as `<nixpkgs>`
+        (shorthand for `repositories = {"nixpkgs": repository}`).
+      repositories: dict from a Nix search path name to a repository label; each becomes
+        `-I <name>=<repository root>`.
+      **kwargs: the other attributes of the repository rule.
+    """
+    if repository and repositories:
+        fail("nixpkgs_package(name = \"{}\"): set repository or repositories, not both.".format(name))
+    if repository:
+        repositories = {"nixpkgs": repository}
+    by_label = {}
+    for nix_name, label in repositories.items():
+        if label in by_label:
+            fail("nixpkgs_package(name = \"{}\"): repositories maps both '{}' and '{}' to {}; give each label one name.".format(
+                name,
+                by_label[label],
+                nix_name,
+                label,
+            ))
+        by_label[label] = nix_name
+    nixpkgs_package_rule(name = name, repositories = by_label, **kwargs)

@@ -1,0 +1,103 @@
+"""Repositories that provide a nixpkgs (or any Nix expression tree) to nixpkgs_package.
+
+`nixpkgs_package(repositories = {"nixpkgs": "@nixpkgs"})` passes `-I nixpkgs=<root of @nixpkgs>`
+to nix-build. The file `nixpkgs` at the root holds a digest of every input, so that packages
+depending on `@nixpkgs` are fetched again when any of them changes.
+"""
+
+load(
+    ":attrs.bzl",
+    "HTTP_REPOSITORY_ATTRS",
+    "HTTP_REPOSITORY_DOC",
+    "LOCAL_REPOSITORY_ATTRS",
+    "LOCAL_REPOSITORY_DOC",
+)
+load(":constants.bzl", "REPOSITORY_HEADER")
+
+_BUILD = """\
+# {header} (rules_nixstore {rule})
+package(default_visibility = ["//visibility:public"])
+
+exports_files(["nixpkgs", "default.nix"])
+
+filegroup(
+    name = "srcs",
+    srcs = glob(["**"]),
+)
+"""
+
+def _fail(repository_ctx, rule, message):
+    fail("{}(name = \"{}\"): {}".format(rule, repository_ctx.name, message))
+
+def _digest(repository_ctx, rule, paths):
+    result = repository_ctx.execute(["sha256sum", "--"] + [str(p) for p in paths])
+    if result.return_code != 0:
+        _fail(repository_ctx, rule, "cannot hash its Nix files:\n" + result.stderr)
+    return result.stdout
+
+def _dest(label):
+    """Where a file label lands inside the repository: src/<repository>/<package>/<name>."""
+    parts = ["src"] + ([label.workspace_name] if label.workspace_name else []) + ([label.package] if label.package else []) + [label.name]
+    return "/".join(parts)
+
+def _nixpkgs_local_repository_impl(repository_ctx):
+    rule = "nixpkgs_local_repository"
+    attr = repository_ctx.attr
+    if bool(attr.nix_file) == bool(attr.nix_file_content):
+        _fail(repository_ctx, rule, "set exactly one of nix_file and nix_file_content.")
+    deps = [(label, repository_ctx.path(label)) for label in attr.nix_file_deps]
+    nix_file = repository_ctx.path(attr.nix_file) if attr.nix_file else None
+
+    # Every file sits at its label's path, so relative paths in the Nix files resolve among the
+    # declared files only (Nix resolves them next to the symlink, not next to its target).
+    nix_file_dest = _dest(attr.nix_file) if nix_file else None
+    for label, path in deps:
+        if _dest(label) != nix_file_dest:
+            repository_ctx.symlink(path, _dest(label))
+    if nix_file:
+        repository_ctx.symlink(nix_file, nix_file_dest)
+        repository_ctx.file("default.nix", "import ./{}\n".format(nix_file_dest))
+    else:
+        repository_ctx.file("src/default.nix", attr.nix_file_content)
+        repository_ctx.file("default.nix", "import ./src/default.nix\n")
+    hashed = ([nix_file] if nix_file else [repository_ctx.path("src/default.nix")]) + [p for _, p in deps]
+    repository_ctx.file("nixpkgs", _digest(repository_ctx, rule, hashed))
+    repository_ctx.file("BUILD.bazel", _BUILD.format(header = REPOSITORY_HEADER, rule = rule))
+    repository_ctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(repository_ctx.name))
+
+nixpkgs_local_repository = repository_rule(
+    implementation = _nixpkgs_local_repository_impl,
+    attrs = LOCAL_REPOSITORY_ATTRS,
+    doc = LOCAL_REPOSITORY_DOC,
+)
+
+def _nixpkgs_http_repository_impl(repository_ctx):
+    rule = "nixpkgs_http_repository"
+    attr = repository_ctx.attr
+    urls = ([attr.url] if attr.url else []) + attr.urls
+    if not urls:
+        _fail(repository_ctx, rule, "set url or urls.")
+    if attr.sha256 and attr.integrity:
+        _fail(repository_ctx, rule, "set sha256 or integrity, not both.")
+    info = repository_ctx.download_and_extract(
+        urls,
+        sha256 = attr.sha256,
+        integrity = attr.integrity,
+        stripPrefix = attr.strip_prefix,
+    )
+    if not repository_ctx.path("default.nix").exists:
+        _fail(repository_ctx, rule, "the archive has no default.nix at its root{}; check strip_prefix.".format(
+            " (after strip_prefix = \"{}\")".format(attr.strip_prefix) if attr.strip_prefix else "",
+        ))
+    if not attr.sha256 and not attr.integrity:
+        # buildifier: disable=print
+        print("{}(name = \"{}\"): no hash given; pin it with sha256 = \"{}\"".format(rule, repository_ctx.name, info.sha256))
+    repository_ctx.file("nixpkgs", "{}\n{}\n".format(" ".join(urls), info.sha256))
+    repository_ctx.file("BUILD.bazel", _BUILD.format(header = REPOSITORY_HEADER, rule = rule))
+    repository_ctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(repository_ctx.name))
+
+nixpkgs_http_repository = repository_rule(
+    implementation = _nixpkgs_http_repository_impl,
+    attrs = HTTP_REPOSITORY_ATTRS,
+    doc = HTTP_REPOSITORY_DOC,
+)

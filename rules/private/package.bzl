@@ -1,0 +1,219 @@
+"""nixpkgs_package: a Nix package, its whole runtime closure and launchers, as a Bazel repository."""
+
+load(":attrs.bzl", "PACKAGE_ATTRS", "PACKAGE_DOC")
+load(":constants.bzl", "REPOSITORY_HEADER")
+load(":layout.bzl", "find_absolute_symlinks", "lay_out_closure")
+load(":store.bzl", "init_store", "run_nix", "store_root")
+
+# Entries of a package's top level that would clash with the repository's own files.
+_RESERVED = ["BUILD", "BUILD.bazel", "WORKSPACE", "WORKSPACE.bazel", "_nixstore", "nix"]
+
+_DEFAULT_BUILD = """\
+package(default_visibility = ["//visibility:public"])
+
+exports_files(glob(["**"], exclude = ["nix/**"]))
+
+filegroup(
+    name = "bin",
+    srcs = glob(["bin/*"]),
+)
+
+filegroup(
+    name = "lib",
+    srcs = glob(["lib/**/*.so*", "lib/**/*.dylib", "lib/**/*.a"]),
+)
+
+filegroup(
+    name = "include",
+    srcs = glob(["include/**/*.h", "include/**/*.hh", "include/**/*.hpp", "include/**/*.hxx"]),
+)
+"""
+
+def _label_string(label):
+    """A label usable from a BUILD file of another repository, on Bazel 4 and on Bazel 7+."""
+    s = str(label)
+    if s.startswith("//"):
+        s = "@" + s
+    return s
+
+def _what(repository_ctx):
+    return "nixpkgs_package(name = \"{}\")".format(repository_ctx.name)
+
+def _fail(repository_ctx, message):
+    fail("{}: {}".format(_what(repository_ctx), message))
+
+def _not_supported(repository_ctx, reason):
+    if repository_ctx.attr.fail_not_supported:
+        _fail(repository_ctx, reason + "\n  Install Nix (Debian: apt-get install nix-bin), or set fail_not_supported = False to get an empty repository instead.")
+    repository_ctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(repository_ctx.name))
+    repository_ctx.file("BUILD.bazel", "# {} (nixpkgs_package)\n# Empty: {}\n".format(REPOSITORY_HEADER, reason))
+
+def _resolve_inputs(repository_ctx):
+    """Resolves every label before the first command runs, so Bazel never restarts the rule after Nix."""
+    attr = repository_ctx.attr
+    inputs = struct(
+        nix_file = repository_ctx.path(attr.nix_file) if attr.nix_file else None,
+        deps = [repository_ctx.path(d) for d in attr.nix_file_deps],
+        repositories = [(name, repository_ctx.path(label)) for label, name in attr.repositories.items()],
+        build_file = repository_ctx.path(attr.build_file) if attr.build_file else None,
+        enter_source = repository_ctx.path(Label("//rules/private:nixstore_enter.c")),
+        executable_bzl = _label_string(Label("//rules/private:executable.bzl")),
+    )
+    return inputs
+
+def _validate(repository_ctx):
+    attr = repository_ctx.attr
+    if attr.build_file and attr.build_file_content:
+        _fail(repository_ctx, "set build_file or build_file_content, not both.")
+    if attr.nix_file and attr.nix_file_content:
+        _fail(repository_ctx, "set nix_file or nix_file_content, not both.")
+    if attr.repository:
+        _fail(repository_ctx, "the repository attribute is folded into repositories by the nixpkgs_package macro; load nixpkgs_package from @rules_nixstore//rules:defs.bzl.")
+
+def _nix_build_argv(repository_ctx, inputs, nix_build, root):
+    attr = repository_ctx.attr
+    argv = [nix_build]
+    if inputs.nix_file:
+        argv.append(str(inputs.nix_file))
+        attribute_path = attr.attribute_path
+    elif attr.nix_file_content:
+        repository_ctx.file("_nixstore/default.nix", attr.nix_file_content)
+        argv.append(str(repository_ctx.path("_nixstore/default.nix")))
+        attribute_path = attr.attribute_path
+    else:
+        argv.extend(["-E", "import <nixpkgs> { config = {}; overlays = []; }"])
+        attribute_path = attr.attribute_path or repository_ctx.name
+    if attribute_path:
+        argv.extend(["-A", attribute_path])
+    for name, path in inputs.repositories:
+        argv.extend(["-I", "{}={}".format(name, path.dirname)])
+    argv.extend(["--store", root, "--out-link", str(repository_ctx.path("_nixstore/result"))])
+    argv.extend(attr.nixopts)
+    return argv, attribute_path
+
+def _find(repository_ctx, relpath, predicates):
+    """Names of the entries under relpath (followed through symlinks) matching find predicates."""
+    path = repository_ctx.path(relpath)
+    if not path.exists:
+        return []
+    result = repository_ctx.execute(["find", "-L", str(path)] + predicates + ["-printf", "%f\\0"])
+    if result.return_code != 0:
+        _fail(repository_ctx, "listing {} failed:\n{}".format(relpath, result.stderr))
+    return sorted([name for name in result.stdout.split("\0") if name])
+
+def _compile_enter(repository_ctx, source):
+    cc = repository_ctx.which("cc") or repository_ctx.which("gcc")
+    if not cc:
+        _fail(repository_ctx, "no C compiler (cc) on PATH to build the rules_nixstore launcher.\n  Install one (Debian: apt-get install gcc libc6-dev).")
+    out = str(repository_ctx.path("_nixstore/enter"))
+    result = repository_ctx.execute([cc, "-static", "-O2", "-s", "-o", out, str(source)], timeout = 600)
+    if result.return_code != 0:
+        _fail(repository_ctx, "building the launcher with {} failed (a static libc is needed; Debian: apt-get install libc6-dev):\n{}".format(cc, result.stderr))
+
+def _build_file_text(repository_ctx, inputs):
+    attr = repository_ctx.attr
+    if inputs.build_file:
+        return repository_ctx.read(inputs.build_file)
+    if attr.build_file_content:
+        return attr.build_file_content
+    return _DEFAULT_BUILD
+
+def _nixpkgs_package_impl(repository_ctx):
+    _validate(repository_ctx)
+    inputs = _resolve_inputs(repository_ctx)
+    if repository_ctx.os.name.lower().find("linux") < 0:
+        _not_supported(repository_ctx, "rules_nixstore supports Linux only (this is {}).".format(repository_ctx.os.name))
+        return
+    nix_build = repository_ctx.which("nix-build")
+    nix_store = repository_ctx.which("nix-store")
+    if not nix_build or not nix_store:
+        _not_supported(repository_ctx, "nix-build and nix-store were not found on PATH.")
+        return
+    root = store_root(repository_ctx)
+    argv, attribute_path = _nix_build_argv(repository_ctx, inputs, str(nix_build), root)
+
+    init_store(repository_ctx, root, str(nix_store))
+    repository_ctx.report_progress("nix-build {}".format(attribute_path or "(default)"))
+    result = run_nix(repository_ctx, argv, quiet = repository_ctx.attr.quiet)
+    if result.return_code != 0:
+        _fail(repository_ctx, "nix-build failed for attribute_path '{}' (exit {}). Nix said:\n{}".format(
+            attribute_path or "(default)",
+            result.return_code,
+            result.stderr,
+        ))
+    outputs = [line for line in result.stdout.splitlines() if line.startswith("/nix/store/")]
+    if not outputs:
+        _fail(repository_ctx, "nix-build printed no store path. Nix said:\n{}".format(result.stderr))
+    out = outputs[-1]
+
+    repository_ctx.report_progress("closure of {}".format(out))
+    result = run_nix(repository_ctx, [str(nix_store), "--store", root, "--query", "--requisites", out])
+    if result.return_code != 0:
+        _fail(repository_ctx, "nix-store --query --requisites {} failed:\n{}".format(out, result.stderr))
+    closure = sorted([line for line in result.stdout.splitlines() if line.startswith("/nix/store/")])
+
+    lay_out_closure(repository_ctx, root, closure, find_absolute_symlinks(repository_ctx, root, closure))
+    repository_ctx.file("nix/closure.txt", "\n".join(closure) + "\n")
+
+    # The package's own files at the top level, as rules_nixpkgs does.
+    entry = out[len("/nix/store/"):]
+    executables = []
+    if _find(repository_ctx, "nix/store/" + entry, ["-maxdepth", "0", "-type", "d"]):
+        for child in repository_ctx.path("nix/store/" + entry).readdir():
+            if child.basename in _RESERVED:
+                continue
+            repository_ctx.symlink(child, child.basename)
+        executables = _find(repository_ctx, "nix/store/{}/bin".format(entry), ["-mindepth", "1", "-maxdepth", "1", "-type", "f"])
+
+    _compile_enter(repository_ctx, inputs.enter_source)
+    launchers = ["bin/" + e for e in executables]
+    repository_ctx.file("_nixstore/BUILD.bazel", "\n".join([
+        "# {} (nixpkgs_package)".format(REPOSITORY_HEADER),
+        "exports_files([\"enter\"], visibility = [\"//visibility:public\"])",
+        "",
+    ]))
+    repository_ctx.file("_nixstore/prelude.bzl", "\n".join([
+        "\"\"\"{} (nixpkgs_package).\"\"\"".format(REPOSITORY_HEADER),
+        "",
+        "# bin/<exe> are runnable targets here; exporting the raw files under the same names would clash.",
+        "_LAUNCHERS = {}".format(repr(launchers)),
+        "",
+        "def exports_files(srcs, visibility = None, licenses = None):",
+        "    native.exports_files([s for s in srcs if s not in _LAUNCHERS], visibility = visibility, licenses = licenses)",
+        "",
+    ]))
+
+    targets = [
+        "",
+        "# --- added by rules_nixstore: the runtime closure and one launcher per executable ---",
+        "filegroup(",
+        "    name = \"closure\",",
+        "    srcs = glob([\"nix/store/**\"]),",
+        "    visibility = [\"//visibility:public\"],",
+        ")",
+    ]
+    for launcher in launchers:
+        targets.extend([
+            "",
+            "nixstore_executable(",
+            "    name = {},".format(repr(launcher)),
+            "    closure = \":closure\",",
+            "    enter = \"//_nixstore:enter\",",
+            "    program = {},".format(repr("{}/{}".format(out, launcher))),
+            "    visibility = [\"//visibility:public\"],",
+            ")",
+        ])
+    repository_ctx.file("BUILD.bazel", "\n".join([
+        "# {} (nixpkgs_package: {})".format(REPOSITORY_HEADER, out),
+        "load(\"//_nixstore:prelude.bzl\", \"exports_files\")",
+        "load(\"{}\", \"nixstore_executable\")".format(inputs.executable_bzl),
+        _build_file_text(repository_ctx, inputs),
+    ] + targets) + "\n")
+    repository_ctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(repository_ctx.name))
+
+nixpkgs_package_rule = repository_rule(
+    implementation = _nixpkgs_package_impl,
+    attrs = PACKAGE_ATTRS,
+    doc = PACKAGE_DOC,
+    environ = ["NIX_CONFIG", "NIX_PATH"],
+)

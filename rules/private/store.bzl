@@ -1,0 +1,65 @@
+"""The chroot Nix store inside Bazel's output base, and the Nix commands run against it."""
+
+load(":constants.bzl", "STORE_DIRNAME")
+
+# Transient failures of single-user Nix when several Bazel fetches use one store at once.
+_TRANSIENT = ["is busy", "' is corrupt", "database is locked"]
+_ATTEMPTS = 5
+
+def store_root(repository_ctx):
+    """Returns the root of the chroot Nix store shared by every package of this output base.
+
+    Repositories live at `<output_base>/external/<name>`; the store lives at
+    `<output_base>/nixstore`, and its files under `<output_base>/nixstore/nix/store`.
+
+    Args:
+      repository_ctx: the repository context.
+
+    Returns:
+      The store root, as a string.
+    """
+    output_base = repository_ctx.path(".").dirname.dirname
+    return "{}/{}".format(output_base, STORE_DIRNAME)
+
+def init_store(repository_ctx, root, nix_store):
+    """Creates the store's database once, under a lock.
+
+    A fresh single-user store used by several processes at once fails with
+    `SQLite database ... is busy` or `.../db/schema is corrupt`; once the database
+    exists, Nix retries contended access by itself.
+
+    Args:
+      repository_ctx: the repository context.
+      root: the store root.
+      nix_store: path of the `nix-store` command.
+    """
+    repository_ctx.execute(["mkdir", "-p", root + "/nix/var/nix"])
+    argv = [nix_store, "--store", root, "--init"]
+    flock = repository_ctx.which("flock")
+    if flock:
+        argv = [str(flock), root + "/nix/var/nix/.nixstore-init.lock"] + argv
+    result = repository_ctx.execute(argv, timeout = 600)
+    if result.return_code != 0:
+        fail("rules_nixstore: cannot initialise the Nix store at {}:\n{}".format(root, result.stderr))
+
+def run_nix(repository_ctx, argv, quiet = True, timeout = 86400):
+    """Runs a Nix command, retrying the transient failures of a contended store.
+
+    Args:
+      repository_ctx: the repository context.
+      argv: the command as an argument list (never a shell string).
+      quiet: whether to hide the command's output from the terminal.
+      timeout: seconds before the command is killed.
+
+    Returns:
+      The `exec_result` of the last attempt.
+    """
+    result = None
+    for _ in range(_ATTEMPTS):
+        result = repository_ctx.execute(argv, quiet = quiet, timeout = timeout)
+        if result.return_code == 0:
+            return result
+        transient = [t for t in _TRANSIENT if t in result.stderr]
+        if not transient:
+            return result
+    return result
