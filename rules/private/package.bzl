@@ -29,6 +29,30 @@ filegroup(
 )
 """
 
+# Loaded first by the package's BUILD file, so that BUILD files written for rules_nixpkgs keep
+# working: bin/<exe> names a runnable target here, not the raw file.
+_PRELUDE = """\
+\"\"\"{header} (nixpkgs_package): wrappers for the package's BUILD file.\"\"\"
+
+_LAUNCHERS = {launchers}
+
+def _is_launcher(src):
+    return type(src) == "string" and src.lstrip(":") in _LAUNCHERS
+
+def exports_files(srcs, visibility = None, licenses = None):
+    \"\"\"exports_files without the bin/<exe> names, which are launcher targets here.\"\"\"
+    native.exports_files([s for s in srcs if not _is_launcher(s)], visibility = visibility, licenses = licenses)
+
+def filegroup(name, srcs = [], data = [], **kwargs):
+    \"\"\"filegroup that carries the closure of the launchers among its srcs.
+
+    A filegroup passes on the runfiles of its data, not of its srcs; the launchers' runfiles
+    are their closure, so they are added to data as well.
+    \"\"\"
+    launchers = [s for s in srcs if _is_launcher(s)]
+    native.filegroup(name = name, srcs = srcs, data = data + [l for l in launchers if l not in data], **kwargs)
+"""
+
 def _label_string(label):
     """A label usable from a BUILD file of another repository, on Bazel 4 and on Bazel 7+."""
     s = str(label)
@@ -172,16 +196,7 @@ def _nixpkgs_package_impl(repository_ctx):
         "exports_files([\"enter\"], visibility = [\"//visibility:public\"])",
         "",
     ]))
-    repository_ctx.file("_nixstore/prelude.bzl", "\n".join([
-        "\"\"\"{} (nixpkgs_package).\"\"\"".format(REPOSITORY_HEADER),
-        "",
-        "# bin/<exe> are runnable targets here; exporting the raw files under the same names would clash.",
-        "_LAUNCHERS = {}".format(repr(launchers)),
-        "",
-        "def exports_files(srcs, visibility = None, licenses = None):",
-        "    native.exports_files([s for s in srcs if s not in _LAUNCHERS], visibility = visibility, licenses = licenses)",
-        "",
-    ]))
+    repository_ctx.file("_nixstore/prelude.bzl", _PRELUDE.format(header = REPOSITORY_HEADER, launchers = repr(launchers)))
 
     targets = [
         "",
@@ -205,7 +220,7 @@ def _nixpkgs_package_impl(repository_ctx):
         ])
     repository_ctx.file("BUILD.bazel", "\n".join([
         "# {} (nixpkgs_package: {})".format(REPOSITORY_HEADER, out),
-        "load(\"//_nixstore:prelude.bzl\", \"exports_files\")",
+        "load(\"//_nixstore:prelude.bzl\", \"exports_files\", \"filegroup\")",
         "load(\"{}\", \"nixstore_executable\")".format(inputs.executable_bzl),
         _build_file_text(repository_ctx, inputs),
     ] + targets) + "\n")
