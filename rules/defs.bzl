@@ -42,6 +42,9 @@ def nixpkgs_package(name, repository = None, repositories = {}, **kwargs):
         repositories = {"nixpkgs": repository}
     by_label = {}
     for nix_name, label in repositories.items():
+        # "@nixpkgs" means the repository: its marker file //:nixpkgs (whatever its name).
+        if type(label) == "string" and label.startswith("@") and "//" not in label:
+            label = label + "//:nixpkgs"
         if label in by_label:
             fail("nixpkgs_package(name = \"{}\"): repositories maps both '{}' and '{}' to {}; give each label one name.".format(
                 name,

@@ -13,6 +13,7 @@ load(
     "LOCAL_REPOSITORY_DOC",
 )
 load(":constants.bzl", "REPOSITORY_HEADER")
+load(":nix_files.bzl", "lay_out_nix_files")
 
 _BUILD = """\
 # {header} (rules_nixstore {rule})
@@ -35,11 +36,6 @@ def _digest(repository_ctx, rule, paths):
         _fail(repository_ctx, rule, "cannot hash its Nix files:\n" + result.stderr)
     return result.stdout
 
-def _dest(label):
-    """Where a file label lands inside the repository: src/<repository>/<package>/<name>."""
-    parts = ["src"] + ([label.workspace_name] if label.workspace_name else []) + ([label.package] if label.package else []) + [label.name]
-    return "/".join(parts)
-
 def _nixpkgs_local_repository_impl(repository_ctx):
     rule = "nixpkgs_local_repository"
     attr = repository_ctx.attr
@@ -48,15 +44,9 @@ def _nixpkgs_local_repository_impl(repository_ctx):
     deps = [(label, repository_ctx.path(label)) for label in attr.nix_file_deps]
     nix_file = repository_ctx.path(attr.nix_file) if attr.nix_file else None
 
-    # Every file sits at its label's path, so relative paths in the Nix files resolve among the
-    # declared files only (Nix resolves them next to the symlink, not next to its target).
-    nix_file_dest = _dest(attr.nix_file) if nix_file else None
-    for label, path in deps:
-        if _dest(label) != nix_file_dest:
-            repository_ctx.symlink(path, _dest(label))
+    nix_file_at = lay_out_nix_files(repository_ctx, "src", (attr.nix_file, nix_file) if nix_file else None, deps)
     if nix_file:
-        repository_ctx.symlink(nix_file, nix_file_dest)
-        repository_ctx.file("default.nix", "import ./{}\n".format(nix_file_dest))
+        repository_ctx.file("default.nix", "import ./{}\n".format(nix_file_at))
     else:
         repository_ctx.file("src/default.nix", attr.nix_file_content)
         repository_ctx.file("default.nix", "import ./src/default.nix\n")

@@ -3,6 +3,7 @@
 load(":attrs.bzl", "PACKAGE_ATTRS", "PACKAGE_DOC")
 load(":constants.bzl", "REPOSITORY_HEADER")
 load(":layout.bzl", "find_absolute_symlinks", "lay_out_closure")
+load(":nix_files.bzl", "lay_out_nix_files")
 load(":store.bzl", "init_store", "run_nix", "store_root")
 
 # Entries of a package's top level that would clash with the repository's own files.
@@ -76,8 +77,8 @@ def _resolve_inputs(repository_ctx):
     """Resolves every label before the first command runs, so Bazel never restarts the rule after Nix."""
     attr = repository_ctx.attr
     inputs = struct(
-        nix_file = repository_ctx.path(attr.nix_file) if attr.nix_file else None,
-        deps = [repository_ctx.path(d) for d in attr.nix_file_deps],
+        nix_file = (attr.nix_file, repository_ctx.path(attr.nix_file)) if attr.nix_file else None,
+        deps = [(d, repository_ctx.path(d)) for d in attr.nix_file_deps],
         repositories = [(name, repository_ctx.path(label)) for label, name in attr.repositories.items()],
         build_file = repository_ctx.path(attr.build_file) if attr.build_file else None,
         enter_source = repository_ctx.path(Label("//rules/private:nixstore_enter.c")),
@@ -97,12 +98,16 @@ def _validate(repository_ctx):
 def _nix_build_argv(repository_ctx, inputs, nix_build, root):
     attr = repository_ctx.attr
     argv = [nix_build]
-    if inputs.nix_file:
-        argv.append(str(inputs.nix_file))
+
+    # nix_file and nix_file_deps are evaluated from their layout in the repository (see
+    # nix_files.bzl), so that only declared files are visible and relative imports resolve.
+    nix_file_at = lay_out_nix_files(repository_ctx, "_nixstore/src", inputs.nix_file, inputs.deps)
+    if nix_file_at:
+        argv.append(str(repository_ctx.path(nix_file_at)))
         attribute_path = attr.attribute_path
     elif attr.nix_file_content:
-        repository_ctx.file("_nixstore/default.nix", attr.nix_file_content)
-        argv.append(str(repository_ctx.path("_nixstore/default.nix")))
+        repository_ctx.file("_nixstore/src/default.nix", attr.nix_file_content)
+        argv.append(str(repository_ctx.path("_nixstore/src/default.nix")))
         attribute_path = attr.attribute_path
     else:
         argv.extend(["-E", "import <nixpkgs> { config = {}; overlays = []; }"])

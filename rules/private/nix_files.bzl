@@ -1,0 +1,32 @@
+"""Lays out Nix expression files inside a repository at their label paths.
+
+Nix resolves relative paths (`import ./x.nix`, `./data`) next to the file that names them,
+symlinks included, so each file sits at `<prefix>/<repository>/<package>/<name>`: relative
+references between the declared files resolve, and undeclared files are not there.
+"""
+
+def nix_file_dest(prefix, label):
+    """Where a file label lands inside the repository."""
+    parts = [prefix] + ([label.workspace_name] if label.workspace_name else []) + ([label.package] if label.package else []) + [label.name]
+    return "/".join(parts)
+
+def lay_out_nix_files(repository_ctx, prefix, nix_file, deps):
+    """Symlinks nix_file and deps at their label paths under prefix.
+
+    Args:
+      repository_ctx: the repository context.
+      prefix: directory inside the repository.
+      nix_file: a (label, path) pair, or None.
+      deps: a list of (label, path) pairs.
+
+    Returns:
+      The path inside the repository of nix_file, or None.
+    """
+    nix_file_at = nix_file_dest(prefix, nix_file[0]) if nix_file else None
+    for label, path in deps:
+        dest = nix_file_dest(prefix, label)
+        if dest != nix_file_at:
+            repository_ctx.symlink(path, dest)
+    if nix_file:
+        repository_ctx.symlink(nix_file[1], nix_file_at)
+    return nix_file_at
