@@ -34,6 +34,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -159,7 +160,19 @@ static void enter_new_root(const char *closure, const char *root) {
   join(dst, root, "nix/store");
   if (mkdir(dst, 0755) != 0) die("mkdir %s: %s", dst, strerror(errno));
   bind_store_readonly(closure, dst);
-  if (chdir(root) != 0 || chroot(".") != 0) die("chroot %s: %s", root, strerror(errno));
+  if (chdir(root) != 0) die("chdir %s: %s", root, strerror(errno));
+  /* pivot_root, not chroot: the kernel refuses unshare(CLONE_NEWUSER) to a
+   * chrooted process (EPERM), so a program started in a chroot could not map
+   * another closure (a launcher run by a mapped program). pivot_root(".", ".")
+   * stacks the old root on the new one; detaching it leaves the new root.
+   * chroot remains the fallback where pivot_root is refused (e.g. when this
+   * process is itself in a chroot, so its root is not a mount point). */
+  if (syscall(SYS_pivot_root, ".", ".") == 0) {
+    if (umount2(".", MNT_DETACH) != 0) die("detach the old root: %s", strerror(errno));
+  } else if (chroot(".") != 0) {
+    die("chroot %s: %s", root, strerror(errno));
+  }
+  if (chdir("/") != 0) die("chdir / in the new root: %s", strerror(errno));
 }
 
 /* An existing directory to stage the new root on. Mounts happen only in this

@@ -1,0 +1,611 @@
+// nixstore-enter (rules/private/nixstore_enter.c) and the shell launcher (rules/private/launcher.sh.tpl)
+// on the host kernel, with real fixture packages: the mapper maps a closure read-only at /nix/store
+// for an unprivileged user, in every state /nix can be in (absent, empty, store present but empty,
+// store showing the program), and explains itself when user namespaces are refused.
+//
+// Everything is real: the mapper is compiled exactly as the repository rule does, the packages are
+// built by Nix 2.8 from the fixture nixpkgs, and the unprivileged user is uid/gid 65534 (setpriv).
+// The tests run as root only to *prepare* environments (a private mount namespace with a new root,
+// a user namespace with a limit of 0); the mapper itself always runs as 65534.
+//
+// NIXSTORE_ENTER_C=<file> and NIXSTORE_LAUNCHER_TPL=<file> test other copies of the mapper source
+// and the launcher template (to check that the tests fail when the behaviour they name is broken).
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { execa } from "execa";
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { FIXTURE, REPO_ROOT } from "./harness.js";
+
+const ENTER_C = process.env.NIXSTORE_ENTER_C ?? join(REPO_ROOT, "rules/private/nixstore_enter.c");
+const LAUNCHER_TPL = process.env.NIXSTORE_LAUNCHER_TPL ?? join(REPO_ROOT, "rules/private/launcher.sh.tpl");
+const NOBODY = 65534;
+const AS_NOBODY = ["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups"];
+
+// ---------------------------------------------------------------------------------------------
+// Helpers written to the temp dir. Both take their arguments as argv; no test string is ever
+// interpolated into shell code.
+
+/**
+ * newroot.sh MODE ROOT STORE CWD PLAIN CMD [ARGS...]
+ *
+ * Run as root inside `unshare --mount --propagation private --fork`. Makes a new root on a tmpfs at
+ * ROOT that mirrors the host's top-level entries except /nix (directories bind-mounted recursively,
+ * symlinks such as /bin -> usr/bin and /lib64 copied, files bind-mounted), then gives it a /nix
+ * according to MODE:
+ *   absent        no /nix at all
+ *   nix-empty     /nix is an empty tmpfs
+ *   store-empty   /nix is a tmpfs holding an empty directory /nix/store (the mount-target case)
+ *   store-visible as store-empty, with STORE bind-mounted on /nix/store (a real store)
+ * PLAIN is the top-level directory that contains ROOT; it is bound non-recursively so the tree being
+ * built is not copied into itself. The script then pivot_roots into ROOT (not chroot: the kernel
+ * refuses to let a chrooted process create a user namespace, EPERM), becomes 65534, prints two
+ * report lines (`env-nix: ...`, `env-userns: ...`) and execs CMD in CWD.
+ */
+const NEWROOT_SH = String.raw`#!/bin/sh
+set -eu
+mode=$1 root=$2 store=$3 cwd=$4 plain=$5
+shift 5
+mount -t tmpfs -o mode=0755 newroot "$root"
+for e in /* /.[!.]*; do
+  [ -e "$e" ] || [ -L "$e" ] || continue
+  name=$(basename "$e")
+  [ "$name" = nix ] && continue
+  if [ -L "$e" ]; then
+    ln -s "$(readlink "$e")" "$root/$name"
+  elif [ -d "$e" ]; then
+    mkdir "$root/$name"
+    if [ "$e" = "$plain" ]; then mount --bind "$e" "$root/$name"; else mount --rbind "$e" "$root/$name"; fi
+  elif [ -f "$e" ]; then
+    : > "$root/$name"
+    mount --bind "$e" "$root/$name"
+  fi
+done
+case $mode in
+  absent) ;;
+  nix-empty) mkdir "$root/nix"; mount -t tmpfs -o mode=0755 nix "$root/nix" ;;
+  store-empty|store-visible)
+    mkdir "$root/nix"
+    mount -t tmpfs -o mode=0755 nix "$root/nix"
+    mkdir "$root/nix/store"
+    if [ "$mode" = store-visible ]; then mount --bind "$store" "$root/nix/store"; fi ;;
+  *) echo "newroot.sh: unknown mode $mode" >&2; exit 2 ;;
+esac
+cd "$root"
+mkdir .oldroot
+pivot_root . .oldroot
+umount -l /.oldroot
+rmdir /.oldroot
+cd "$cwd"
+exec setpriv --reuid=65534 --regid=65534 --clear-groups /bin/sh -c '
+  if [ -e /nix/store ]; then echo "env-nix: store, $(ls -A /nix/store | wc -l) entries"
+  elif [ -e /nix ]; then echo "env-nix: no store"
+  else echo "env-nix: absent"; fi
+  echo "env-userns: $(readlink /proc/self/ns/user)"
+  exec "$@"' sh "$@"
+`;
+
+/** hide-store.sh CMD [ARGS...]: root, in a private mount namespace: an empty tmpfs over /nix/store. */
+const HIDE_STORE_SH = String.raw`#!/bin/sh
+set -eu
+mount -t tmpfs -o mode=0755 hidden /nix/store
+exec "$@"
+`;
+
+/**
+ * userns-limited CMD [ARGS...]: runs CMD as 65534 inside a new user namespace whose own
+ * user.max_user_namespaces is 0, so CMD cannot create a user namespace (ENOSPC), exactly as on a
+ * host with `sysctl user.max_user_namespaces=0`, without touching the host's setting.
+ *
+ * The per-namespace limit is writable by whoever has CAP_SYS_RESOURCE in that namespace (kernel
+ * ucount sysctls) and is enforced for namespaces created inside it. 65534 must be mapped in it, and
+ * a map of more than the writer's own id has to be written from outside by a privileged process
+ * (`unshare --map-users` needs newuidmap and /etc/subuid ranges, which this host has not; a shell
+ * cannot do it either: exec as an unmapped uid drops the capabilities needed to write the limit).
+ * Hence this small C program: the child unshares, the root parent writes "0 0 1, 65534 65534 1",
+ * the child sets the limit to 0, becomes 65534 and execs CMD.
+ */
+const USERNS_LIMITED_C = String.raw`#define _GNU_SOURCE
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static void put(const char *path, const char *text) {
+  int fd = open(path, O_WRONLY);
+  if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)) { perror(path); exit(125); }
+  close(fd);
+}
+int main(int argc, char **argv) {
+  int ready[2], go[2], st;
+  char c, path[64];
+  if (argc < 2 || pipe(ready) != 0 || pipe(go) != 0) return 125;
+  pid_t pid = fork();
+  if (pid < 0) return 125;
+  if (pid == 0) {
+    if (unshare(CLONE_NEWUSER) != 0) { perror("unshare"); _exit(125); }
+    if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) != 1) _exit(125);
+    put("/proc/sys/user/max_user_namespaces", "0");
+    if (setgroups(0, NULL) != 0 || setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0) {
+      perror("setres[ug]id");
+      _exit(125);
+    }
+    execvp(argv[1], argv + 1);
+    perror(argv[1]);
+    _exit(125);
+  }
+  if (read(ready[0], &c, 1) != 1) return 125;
+  snprintf(path, sizeof path, "/proc/%d/uid_map", (int)pid);
+  put(path, "0 0 1\n65534 65534 1\n");
+  snprintf(path, sizeof path, "/proc/%d/gid_map", (int)pid);
+  put(path, "0 0 1\n65534 65534 1\n");
+  if (write(go[1], "g", 1) != 1) return 125;
+  if (waitpid(pid, &st, 0) < 0) return 125;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+`;
+
+// ---------------------------------------------------------------------------------------------
+// State shared by the tests (filled in by beforeAll).
+
+let tmp = ""; // 0755 temp dir holding everything
+let pkg = ""; // package-repository-like dir: _nixstore/enter and nix/store/<hash-name>
+let enter = ""; // <pkg>/_nixstore/enter
+let closure = ""; // <pkg>/nix/store
+let chrootStore = ""; // <tmp>/store/nix/store, the Nix chroot store the fixtures were built in
+let stagingTmp = ""; // TMPDIR of the unprivileged user (owned by 65534)
+let hello = ""; // /nix/store/<hash>-hello/bin/hello
+let greet = "";
+let busybox = ""; // /nix/store/<hash>-busybox/bin
+let closurePaths: string[] = []; // /nix/store/<hash-name> of every path in the closure
+let hostShowsClosure = false; // whether the host's own /nix/store has any of these paths
+let nextRoot = 0;
+
+/** Environment of every unprivileged run: nothing inherited from the test runner (no RUNFILES_DIR). */
+function nobodyEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", HOME: "/nonexistent", LANG: "C", TMPDIR: stagingTmp, ...extra };
+}
+
+/** What a finished command gave: exit code and stdout/stderr without their final newline. */
+interface Outcome {
+  command: string;
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function run(argv: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<Outcome> {
+  const [file, ...args] = argv;
+  if (file === undefined) throw new Error("run: empty argv");
+  const r = await execa(file, args, {
+    reject: false,
+    stdin: "ignore",
+    cwd: opts.cwd ?? "/",
+    env: opts.env ?? nobodyEnv(),
+    extendEnv: false,
+    timeout: 120_000,
+  });
+  return { command: r.command, exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+/**
+ * argv run as-is on this host, as long as the host's /nix/store does not show the closure (the
+ * point is to make the mapper map it). Should another process ever build the fixtures into the real
+ * store, argv runs in a private mount namespace with an empty tmpfs over /nix/store instead.
+ */
+function onHost(argv: string[]): string[] {
+  if (!hostShowsClosure) return argv;
+  return ["unshare", "--mount", "--propagation", "private", "--fork", "--", join(tmp, "hide-store.sh"), ...argv];
+}
+
+/** Runs argv as 65534 on the host (see onHost). */
+async function asNobody(argv: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<Outcome> {
+  return run(onHost([...AS_NOBODY, ...argv]), opts);
+}
+
+type NixMode = "absent" | "nix-empty" | "store-empty" | "store-visible";
+
+interface EnvResult {
+  result: Outcome;
+  /** `env-nix:` report of the environment, e.g. "absent". */
+  nix: string;
+  /** user namespace of the (unprivileged) shell that started argv. */
+  userns: string;
+  /** stdout of argv. */
+  stdout: string;
+}
+
+/** Runs argv as 65534 in a fresh root whose /nix is in state `mode` (see NEWROOT_SH). */
+async function inNewRoot(mode: NixMode, argv: string[], cwd = "/"): Promise<EnvResult> {
+  const root = join(tmp, `root-${nextRoot++}`);
+  mkdirSync(root);
+  const plain = "/" + tmp.split("/")[1];
+  const result = await run(
+    ["unshare", "--mount", "--propagation", "private", "--fork", "--", "/bin/sh", join(tmp, "newroot.sh"), mode, root, chrootStore, cwd, plain, ...argv],
+  );
+  const lines = result.stdout.split("\n");
+  const report = (key: string): string => {
+    const line = lines.find((l) => l.startsWith(`${key}: `));
+    if (line === undefined) throw new Error(`no ${key} report:\n${explain(result)}`);
+    return line.slice(key.length + 2);
+  };
+  return {
+    result,
+    nix: report("env-nix"),
+    userns: report("env-userns"),
+    stdout: lines.filter((l) => !l.startsWith("env-")).join("\n"),
+  };
+}
+
+interface Mount {
+  id: string;
+  parent: string;
+  root: string;
+  point: string;
+  options: string[];
+  fstype: string;
+  source: string;
+}
+
+/** Parses /proc/<pid>/mountinfo text. */
+function mounts(text: string): Mount[] {
+  return text
+    .split("\n")
+    .filter((l) => / - /.test(l))
+    .map((l) => {
+      const [pre = "", post = ""] = l.split(" - ");
+      const [id = "", parent = "", , root = "", point = "", options = ""] = pre.split(" ");
+      const [fstype = "", source = ""] = post.split(" ");
+      return { id, parent, root, point, options: options.split(","), fstype, source };
+    });
+}
+
+function explain(r: Outcome): string {
+  return `exit ${r.exitCode} of ${r.command}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+}
+
+/** Runs a setup command as root, with the runner's environment plus `env`; returns its stdout. */
+async function must(argv: string[], env: Record<string, string> = {}): Promise<string> {
+  const r = await run(argv, { env: { ...(process.env as Record<string, string>), ...env } });
+  if (r.exitCode !== 0) throw new Error(explain(r));
+  return r.stdout;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+beforeAll(async () => {
+  tmp = mkdtempSync(join(tmpdir(), "nixstore-launcher-"));
+  chmodSync(tmp, 0o755); // mkdtemp makes 0700; 65534 must traverse it
+  pkg = join(tmp, "pkg");
+  enter = join(pkg, "_nixstore/enter");
+  closure = join(pkg, "nix/store");
+  stagingTmp = join(tmp, "tmp-65534");
+  mkdirSync(join(pkg, "_nixstore"), { recursive: true });
+  mkdirSync(closure, { recursive: true });
+  mkdirSync(stagingTmp, { mode: 0o700 });
+
+  // The mapper, compiled exactly as the repository rule does.
+  await must(["cc", "-static", "-O2", "-s", "-o", enter, ENTER_C]);
+
+  // Fixture packages, built offline into a chroot store of this run.
+  const store = join(tmp, "store");
+  chrootStore = join(store, "nix/store");
+  const nixEnv = { NIX_CONFIG: "substituters =" };
+  const build = async (attr: string): Promise<string> =>
+    (await must(["nix-build", "--no-out-link", "--store", store, FIXTURE, "-A", attr], nixEnv)).trim();
+  const out = { hello: await build("hello"), greet: await build("greet"), busybox: await build("busybox") };
+  hello = `${out.hello}/bin/hello`;
+  greet = `${out.greet}/bin/greet`;
+  busybox = `${out.busybox}/bin`;
+
+  // The package repository's closure: one entry per store path (copies; the repository is the
+  // user's own, so the directory is writable by 65534 and only the read-only mount protects it).
+  closurePaths = (await must(["nix-store", "--store", store, "-qR", out.hello, out.greet, out.busybox], nixEnv))
+    .split("\n")
+    .filter(Boolean);
+  for (const p of closurePaths) cpSync(join(store, p), join(pkg, p), { recursive: true, verbatimSymlinks: true });
+  await must(["chown", "-R", `${NOBODY}:${NOBODY}`, pkg, stagingTmp]);
+
+  writeFileSync(join(tmp, "newroot.sh"), NEWROOT_SH, { mode: 0o755 });
+  writeFileSync(join(tmp, "hide-store.sh"), HIDE_STORE_SH, { mode: 0o755 });
+  writeFileSync(join(tmp, "userns-limited.c"), USERNS_LIMITED_C);
+  await must(["cc", "-O2", "-o", join(tmp, "userns-limited"), join(tmp, "userns-limited.c")]);
+
+  hostShowsClosure = closurePaths.some((p) => existsSync(p));
+}, 10 * 60 * 1000);
+
+afterAll(async () => {
+  if (tmp) await execa("rm", ["-rf", tmp], { reject: false });
+});
+
+describe("nixstore-enter", () => {
+  test("environment: the fixture closure is built; the state of the host's /nix is recorded", () => {
+    // On this machine the nix-bin package created /nix/var; /nix/store may or may not exist (and
+    // may hold other paths). Tests 4-7 build their own /nix states; tests 1-3, 8 and 10 use the
+    // host's, with the closure hidden if the host's /nix/store happens to show it (see onHost).
+    const state = existsSync("/nix/store") ? "store present" : existsSync("/nix") ? "no store" : "absent";
+    console.info(`host /nix: ${state}; host /nix/store shows the closure: ${hostShowsClosure}`);
+    expect(closurePaths.length).toBe(5); // hello, libgreet, glibc, greet, busybox
+    expect(statSync(chrootStore).isDirectory()).toBe(true);
+  });
+
+  test("1. an unprivileged user runs programs of a closure the host's /nix/store does not show; argv reaches them intact", async () => {
+    // Where the mapper runs, /nix/store really does not show the program.
+    const visible = await asNobody(["test", "-e", hello]);
+    expect(visible.exitCode).not.toBe(0);
+
+    const h = await asNobody([enter, closure, hello]);
+    expect(h.exitCode, explain(h)).toBe(0);
+    expect(h.stdout).toBe("hello from nix");
+    expect(h.stderr).toBe("");
+
+    // Spaces, a $HOME-like string, a glob and an empty argument: passed as argv, never expanded.
+    const g = await asNobody([enter, closure, greet, "a", "b c", "d  e", "$HOME", "*", ""]);
+    expect(g.exitCode, explain(g)).toBe(0);
+    expect(g.stdout).toBe("greet from nix a b c d  e $HOME * ");
+  });
+
+  test("2. the program runs as the invoking user (uid/gid 65534, not 0) and without capabilities", async () => {
+    const uid = await asNobody([enter, closure, `${busybox}/id`, "-u"]);
+    expect(uid.exitCode, explain(uid)).toBe(0);
+    expect(uid.stdout).toBe(String(NOBODY));
+
+    const gid = await asNobody([enter, closure, `${busybox}/id`, "-g"]);
+    expect(gid.exitCode, explain(gid)).toBe(0);
+    expect(gid.stdout).toBe(String(NOBODY));
+
+    // exec drops the capabilities the mapper held in its user namespace.
+    const caps = await asNobody([enter, closure, `${busybox}/grep`, "^CapEff:", "/proc/self/status"]);
+    expect(caps.exitCode, explain(caps)).toBe(0);
+    expect(caps.stdout).toMatch(/^CapEff:\s+0+$/);
+  });
+
+  test("3. the mapped /nix/store is read-only, although the closure directory is writable by the user", async () => {
+    // Control: without the mapping, 65534 may write the closure directory (its own repository).
+    const writable = await run([...AS_NOBODY, "test", "-w", closure]);
+    expect(writable.exitCode, explain(writable)).toBe(0);
+
+    const probe = await asNobody([enter, closure, `${busybox}/sh`, "-c", "echo x > /nix/store/probe"]);
+    expect(probe.exitCode, explain(probe)).not.toBe(0);
+    expect(probe.stderr).toContain("Read-only file system");
+    expect(existsSync(join(closure, "probe"))).toBe(false);
+
+    const info = await asNobody([enter, closure, `${busybox}/cat`, "/proc/self/mountinfo"]);
+    expect(info.exitCode, explain(info)).toBe(0);
+    const store = mounts(info.stdout).filter((m) => m.point === "/nix/store");
+    const top = store.at(-1); // the last mount on a point is the visible one
+    expect(top?.root, info.stdout).toBe(realpathSync(closure));
+    expect(top?.options).toContain("ro");
+  });
+
+  test("4. /nix absent: a new root with /nix/store is entered, and hello runs", async () => {
+    const h = await inNewRoot("absent", [enter, closure, hello], tmp);
+    expect(h.nix).toBe("absent"); // the same environment, checked just before the mapper runs
+    expect(h.result.exitCode, explain(h.result)).toBe(0);
+    expect(h.stdout).toBe("hello from nix");
+
+    // The program sees the new root (a tmpfs staged under $TMPDIR), the closure read-only at
+    // /nix/store, and the working directory it was started in.
+    const v = await inNewRoot("absent", [enter, closure, `${busybox}/sh`, "-c", 'pwd; cat /proc/self/mountinfo'], tmp);
+    expect(v.nix).toBe("absent");
+    expect(v.result.exitCode, explain(v.result)).toBe(0);
+    const [pwd, ...info] = v.stdout.split("\n");
+    expect(pwd).toBe(tmp);
+    const ms = mounts(info.join("\n"));
+    const root = ms.find((m) => m.point === "/");
+    expect(root?.source).toBe("nixstore-root");
+    const store = ms.find((m) => m.point === "/nix/store");
+    expect(store?.root).toBe(realpathSync(closure));
+    expect(store?.options).toContain("ro");
+    expect(store?.parent).toBe(root?.id);
+  });
+
+  test("5. /nix present but empty: hello runs", async () => {
+    const h = await inNewRoot("nix-empty", [enter, closure, hello], tmp);
+    expect(h.nix).toBe("no store");
+    expect(h.result.exitCode, explain(h.result)).toBe(0);
+    expect(h.stdout).toBe("hello from nix");
+  });
+
+  test("6. /nix/store present and empty: the closure is bound onto that very directory", async () => {
+    const h = await inNewRoot("store-empty", [enter, closure, hello], tmp);
+    expect(h.nix).toBe("store, 0 entries");
+    expect(h.result.exitCode, explain(h.result)).toBe(0);
+    expect(h.stdout).toBe("hello from nix");
+
+    const v = await inNewRoot("store-empty", [enter, closure, `${busybox}/cat`, "/proc/self/mountinfo"]);
+    expect(v.result.exitCode, explain(v.result)).toBe(0);
+    const ms = mounts(v.stdout);
+    const store = ms.find((m) => m.point === "/nix/store");
+    expect(store?.root).toBe(realpathSync(closure));
+    expect(store?.options).toContain("ro");
+    // Mounted on the existing /nix/store (inside the environment's /nix tmpfs), not in a new root.
+    const nix = ms.find((m) => m.point === "/nix");
+    expect(nix?.source).toBe("nix");
+    expect(store?.parent).toBe(nix?.id);
+    expect(ms.some((m) => m.source === "nixstore-root")).toBe(false);
+  });
+
+  test("7. program already visible in /nix/store: executed directly, no namespace", async () => {
+    const hostNs = readlinkSync("/proc/self/ns/user");
+
+    // /nix/store is a real store holding the program: the program shares its parent's namespace.
+    const direct = await inNewRoot("store-visible", [enter, closure, `${busybox}/readlink`, "/proc/self/ns/user"]);
+    expect(direct.nix).toMatch(/^store, \d+ entries$/);
+    expect(direct.result.exitCode, explain(direct.result)).toBe(0);
+    expect(direct.userns).toBe(hostNs);
+    expect(direct.stdout).toBe(direct.userns);
+
+    // Control: the same call where /nix/store is empty is mapped, in a new user namespace.
+    const mapped = await inNewRoot("store-empty", [enter, closure, `${busybox}/readlink`, "/proc/self/ns/user"]);
+    expect(mapped.result.exitCode, explain(mapped.result)).toBe(0);
+    expect(mapped.userns).toBe(hostNs);
+    expect(mapped.stdout).toMatch(/^user:\[\d+\]$/);
+    expect(mapped.stdout).not.toBe(mapped.userns);
+  });
+
+  test("8. user namespaces refused: exit 126 and a message naming the program, the cause and the fix", async () => {
+    const before = readFileSync("/proc/sys/user/max_user_namespaces", "utf8");
+    // The environment really refuses user namespaces (and only inside itself).
+    const probe = await run(onHost([join(tmp, "userns-limited"), "unshare", "--user", "true"]));
+    expect(probe.exitCode, explain(probe)).not.toBe(0);
+    expect(probe.stderr).toContain("No space left on device");
+
+    const r = await run(onHost([join(tmp, "userns-limited"), enter, closure, hello]));
+    expect(r.exitCode, explain(r)).toBe(126);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain(`rules_nixstore launcher: cannot run ${hello}: `);
+    expect(r.stderr).toContain("cause: user.max_user_namespaces = 0.");
+    expect(r.stderr).toMatch(/\n {2}fix: sysctl -w user\.max_user_namespaces=\d+/);
+    expect(r.stderr).not.toContain("No such file or directory");
+    expect(readFileSync("/proc/sys/user/max_user_namespaces", "utf8")).toBe(before); // host untouched
+  });
+
+  test("9. no root, setuid or file capabilities needed", async () => {
+    const mode = statSync(enter).mode;
+    expect(mode & 0o6000).toBe(0); // neither setuid nor setgid
+    expect(mode & 0o001).toBe(0o001); // executable by anyone: the user needs nothing else
+
+    const getcap = ["/usr/sbin/getcap", "/sbin/getcap"].find((p) => existsSync(p));
+    if (getcap) {
+      const caps = await run([getcap, enter], { env: process.env as Record<string, string> });
+      expect(caps.exitCode, explain(caps)).toBe(0);
+      expect(caps.stdout.trim()).toBe(""); // getcap prints nothing for a file without capabilities
+    } else {
+      console.warn("getcap not installed: file capabilities of the mapper not checked");
+    }
+
+    // The unprivileged user that runs the mapper in these tests holds no capability at all.
+    const self = await run([...AS_NOBODY, "grep", "^CapEff:", "/proc/self/status"]);
+    expect(self.stdout).toMatch(/^CapEff:\s+0+$/);
+  });
+
+  test("10. the closure beside the mapper's own executable is preferred over <closure-dir>", async () => {
+    const empty = join(tmp, "empty-closure");
+    mkdirSync(empty, { recursive: true });
+    chmodSync(empty, 0o755);
+    // <pkg>/_nixstore/enter maps <pkg>/nix/store even when told an empty directory.
+    const beside = await asNobody([enter, empty, hello]);
+    expect(beside.exitCode, explain(beside)).toBe(0);
+    expect(beside.stdout).toBe("hello from nix");
+
+    // Control: a copy with no nix/store beside it maps the empty directory, and says so.
+    const lonely = join(tmp, "lonely");
+    mkdirSync(lonely, { recursive: true });
+    cpSync(enter, join(lonely, "enter"));
+    const r = await asNobody([join(lonely, "enter"), empty, hello]);
+    expect(r.exitCode, explain(r)).toBe(126);
+    expect(r.stderr).toContain(`cannot run ${hello}: ${hello} is not in the mapped closure ${empty}`);
+  });
+
+  /** Two package repositories: one with only busybox, one with only hello's closure. */
+  function nestedArgv(): string[] {
+    const only = (name: string, suffixes: string[]): string => {
+      const dir = join(tmp, name);
+      if (existsSync(dir)) return dir;
+      mkdirSync(join(dir, "_nixstore"), { recursive: true });
+      cpSync(enter, join(dir, "_nixstore/enter"));
+      for (const p of closurePaths.filter((q) => suffixes.some((s) => q.endsWith(s))))
+        cpSync(join(pkg, p), join(dir, p), { recursive: true, verbatimSymlinks: true });
+      return dir;
+    };
+    const outer = only("only-busybox", ["-busybox"]);
+    const inner = only("only-hello", ["-hello", "-libgreet", "-glibc"]);
+    // busybox `env` (mapped from the outer closure) runs the inner mapper for hello, which the
+    // outer closure lacks: the inner one has to map again, from inside the outer namespaces.
+    return [
+      join(outer, "_nixstore/enter"), join(outer, "nix/store"),
+      `${busybox}/env`, join(inner, "_nixstore/enter"), join(inner, "nix/store"), hello,
+    ];
+  }
+
+  test("11. a mapped program can run a launcher of another closure (nested mapping, /nix/store present)", async () => {
+    const r = await inNewRoot("store-empty", nestedArgv());
+    expect(r.result.exitCode, explain(r.result)).toBe(0);
+    expect(r.stdout).toBe("hello from nix");
+  });
+
+  // Where /nix/store does not exist the mapper enters a new root. With chroot(2) the kernel would
+  // refuse unshare(CLONE_NEWUSER) to the mapped program (EPERM), so it could not start a launcher
+  // of another closure; the mapper uses pivot_root(2) for that reason, and this test holds it.
+  test("12. nested mapping where /nix is absent (the new root is entered with pivot_root, not chroot)", async () => {
+    const r = await inNewRoot("absent", nestedArgv());
+    expect(r.nix).toBe("absent");
+    expect(r.result.exitCode, explain(r.result)).toBe(0);
+    expect(r.stdout).toBe("hello from nix");
+  });
+});
+
+describe("launcher.sh.tpl", () => {
+  /** The template with its placeholders replaced, as Starlark's expand_template does. */
+  function render(program: string, repo: string): string {
+    return readFileSync(LAUNCHER_TPL, "utf8")
+      .replaceAll("%{PROGRAM}", program)
+      .replaceAll("%{RUNFILES_REPO}", repo)
+      .replaceAll("%{EXEC_REPO}", `external/${repo}`);
+  }
+
+  function place(path: string, text: string): string {
+    mkdirSync(join(path, ".."), { recursive: true });
+    writeFileSync(path, text, { mode: 0o755 });
+    return path;
+  }
+
+  test("finds the closure of its package repository and runs the program from any cwd, argv intact", async () => {
+    const h = place(join(pkg, "_nixstore/bin/hello"), render(hello, "hello"));
+    const r = await asNobody([h], { cwd: "/" });
+    expect(r.exitCode, explain(r)).toBe(0);
+    expect(r.stdout).toBe("hello from nix");
+
+    const g = place(join(pkg, "_nixstore/bin/greet"), render(greet, "greet"));
+    // Double space, empty argument, $HOME, a glob that would match (the cwd has files), $(...):
+    // word splitting, globbing or evaluation anywhere on the way would change the output.
+    const a = await asNobody([g, "b  c", "", "$HOME", "*", "$(id)"], { cwd: join(pkg, "_nixstore") });
+    expect(a.exitCode, explain(a)).toBe(0);
+    expect(a.stdout).toBe("greet from nix b  c  $HOME * $(id)");
+  });
+
+  test("finds the closure through a runfiles tree of symlinks", async () => {
+    // <launcher>.runfiles/<repo>/... as Bazel lays out runfiles: symlinks to the repository's files.
+    const rf = join(tmp, "rf");
+    const launcher = place(join(rf, "bin/hello"), render(hello, "hello"));
+    const repo = join(`${launcher}.runfiles`, "hello");
+    mkdirSync(join(repo, "_nixstore"), { recursive: true });
+    mkdirSync(join(repo, "nix/store"), { recursive: true });
+    symlinkSync(enter, join(repo, "_nixstore/enter"));
+    for (const p of closurePaths) symlinkSync(join(pkg, p), join(repo, p));
+    const r = await asNobody([launcher], { cwd: "/" });
+    expect(r.exitCode, explain(r)).toBe(0);
+    expect(r.stdout).toBe("hello from nix");
+  });
+
+  test("without its closure anywhere it looks: exit 127 and a message naming the closure and the fix", async () => {
+    // A package repository with the mapper but no nix/store, no runfiles, no RUNFILES_DIR, and a
+    // cwd without external/hello.
+    const bare = join(tmp, "bare");
+    mkdirSync(join(bare, "_nixstore"), { recursive: true });
+    cpSync(enter, join(bare, "_nixstore/enter"));
+    const h = place(join(bare, "_nixstore/bin/hello"), render(hello, "hello"));
+    const r = await asNobody([h], { cwd: "/" });
+    expect(r.exitCode, explain(r)).toBe(127);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain(`rules_nixstore launcher: cannot run ${hello}: /nix/store does not show it`);
+    expect(r.stderr).toContain("(hello/nix/store) is neither in this launcher's runfiles nor under 'external/hello'");
+    expect(r.stderr).toContain("Depend on the runnable target @hello//:bin/<exe>");
+  });
+});
