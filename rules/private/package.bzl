@@ -4,7 +4,7 @@ load(":attrs.bzl", "PACKAGE_ATTRS", "PACKAGE_DOC")
 load(":constants.bzl", "REPOSITORY_HEADER")
 load(":layout.bzl", "find_absolute_symlinks", "lay_out_closure")
 load(":nix_files.bzl", "lay_out_nix_files")
-load(":store.bzl", "init_store", "run_nix", "store_root")
+load(":store.bzl", "NIX_OPTIONS", "init_store", "run_nix", "store_root")
 
 # Entries of a package's top level that would clash with the repository's own files.
 _RESERVED = ["BUILD", "BUILD.bazel", "WORKSPACE", "WORKSPACE.bazel", "_nixstore", "nix"]
@@ -117,6 +117,7 @@ def _nix_build_argv(repository_ctx, inputs, nix_build, root):
     for name, path in inputs.repositories:
         argv.extend(["-I", "{}={}".format(name, path.dirname)])
     argv.extend(["--store", root, "--out-link", str(repository_ctx.path("_nixstore/result"))])
+    argv.extend(NIX_OPTIONS)
     argv.extend(attr.nixopts)
     return argv, attribute_path
 
@@ -176,7 +177,7 @@ def _nixpkgs_package_impl(repository_ctx):
     out = outputs[-1]
 
     repository_ctx.report_progress("closure of {}".format(out))
-    result = run_nix(repository_ctx, [str(nix_store), "--store", root, "--query", "--requisites", out])
+    result = run_nix(repository_ctx, [str(nix_store), "--store", root] + NIX_OPTIONS + ["--query", "--requisites", out])
     if result.return_code != 0:
         _fail(repository_ctx, "nix-store --query --requisites {} failed:\n{}".format(out, result.stderr))
     closure = sorted([line for line in result.stdout.splitlines() if line.startswith("/nix/store/")])

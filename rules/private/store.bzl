@@ -6,6 +6,14 @@ load(":constants.bzl", "STORE_DIRNAME")
 _TRANSIENT = ["is busy", "' is corrupt", "database is locked"]
 _ATTEMPTS = 5
 
+# Options of every Nix command against the chroot store. As root, Nix would otherwise build
+# as `nixbld` users, taking them through lock files in the host's /nix/var/nix/userpool and
+# killing every process of a build user it takes: builds of other stores (other output bases)
+# could then kill each other's builders (seen here as "failed due to signal 9"), and the host's
+# /nix would be written to. Without build users, a root build runs as root inside Nix's sandbox;
+# for other users the option changes nothing.
+NIX_OPTIONS = ["--option", "build-users-group", ""]
+
 def store_root(repository_ctx):
     """Returns the root of the chroot Nix store shared by every package of this output base.
 
@@ -34,7 +42,7 @@ def init_store(repository_ctx, root, nix_store):
       nix_store: path of the `nix-store` command.
     """
     repository_ctx.execute(["mkdir", "-p", root + "/nix/var/nix"])
-    argv = [nix_store, "--store", root, "--init"]
+    argv = [nix_store, "--store", root] + NIX_OPTIONS + ["--init"]
     flock = repository_ctx.which("flock")
     if flock:
         argv = [str(flock), root + "/nix/var/nix/.nixstore-init.lock"] + argv

@@ -3,9 +3,16 @@
 // ... is busy`, `.../db/schema' is corrupt`): this proves 24 packages fetched at once into a
 // fresh store all succeed.
 import { afterAll, describe, expect, test } from "vitest";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { explain, makeWorkspace, type Workspace } from "./harness.js";
+
+/** Build-user locks of the host's Nix (as root, Nix takes `nixbld` users through these). */
+function hostUserpool(): string[] {
+  const dir = "/nix/var/nix/userpool";
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).map((f) => `${f}@${statSync(`${dir}/${f}`).mtimeMs}`).sort();
+}
 
 const NAMES = Array.from({ length: 24 }, (_, i) => `tiny${String(i + 1).padStart(2, "0")}`);
 
@@ -22,6 +29,7 @@ describe("many packages fetched in one build", () => {
         (n) => `genrule(name = "${n}_out", outs = ["${n}.txt"], tools = ["@${n}//:bin/${n}"], cmd = "$(location @${n}//:bin/${n}) > $@")\n`,
       ).join(""),
     });
+    const userpoolBefore = hostUserpool();
     // Two rounds, each from a fresh store: without the locked store init the race hit about
     // one run in four here, so one round alone would often miss a regression.
     for (const round of [1, 2]) {
@@ -36,5 +44,8 @@ describe("many packages fetched in one build", () => {
       expect(result.exitCode, `round ${round}: ${explain(result)}`).toBe(0);
       for (const n of NAMES) expect(ws.bin(`${n}.txt`)).toBe(`${n}\n`);
     }
+    // No build users: builds of other stores cannot kill these builders, and the host's /nix
+    // is not written to.
+    expect(hostUserpool()).toEqual(userpoolBefore);
   });
 });
