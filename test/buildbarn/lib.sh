@@ -1,0 +1,87 @@
+# shellcheck shell=bash
+# Shared by up.sh and down.sh.
+
+RUN_DIR=${RUN_DIR:-/tmp/rules_nixstore-buildbarn}
+case $RUN_DIR in /*) ;; *) RUN_DIR=$PWD/$RUN_DIR ;; esac
+CACHE=${NIXSTORE_BB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rules_nixstore/buildbarn}
+ENDPOINT=grpc://127.0.0.1:8980
+SCHEDULER_ADMIN_PORT=7982
+# Start order.
+PROCESSES=(storage frontend scheduler worker runner)
+# Stop order: the worker first, while the scheduler can still take its last
+# synchronization and the runner can still finish an action.
+STOP_ORDER=(worker runner scheduler frontend storage)
+# Every port the cluster listens on (keep in sync with common.libsonnet).
+ALL_PORTS=(8980 8981 8982 8983 7982 9980 9981 9982 9986 9987)
+
+note() { echo "buildbarn: $*" >&2; }
+die() {
+	note "error: $*"
+	exit 1
+}
+
+diag_port() {
+	case $1 in
+	frontend) echo 9980 ;; storage) echo 9981 ;; scheduler) echo 9982 ;;
+	worker) echo 9986 ;; runner) echo 9987 ;;
+	esac
+}
+# Name the kernel gives each process (/proc/PID/comm), to avoid acting on a
+# recycled pid.
+comm_of() {
+	case $1 in
+	storage | frontend) echo bb_storage ;; *) echo "bb_$1" ;;
+	esac
+}
+
+pid_of() { cat "$RUN_DIR/pids/$1.pid" 2>/dev/null; }
+# is_running NAME: the recorded pid is still ours: either the bb_* binary, or
+# (while starting) one of the setsid/unshare/sh/setpriv steps that exec it,
+# whose command line names our config directory.
+is_running() {
+	local pid
+	pid=$(pid_of "$1") || return 1
+	[ -n "$pid" ] || return 1
+	[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$(comm_of "$1")" ] && return 0
+	tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline" | grep -qxF "$RUN_DIR/config/$1.jsonnet"
+}
+pid_alive() {
+	local pid
+	pid=$(pid_of "$1") || return 1
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+healthy() { curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$1/-/healthy" 2>/dev/null; }
+all_healthy() {
+	local p
+	for p in "${PROCESSES[@]}"; do healthy "$(diag_port "$p")" || return 1; done
+}
+
+# stop_all: SIGTERM in STOP_ORDER, SIGKILL after 15 s each.
+stop_all() {
+	local p pid t
+	for p in "${STOP_ORDER[@]}"; do
+		if is_running "$p"; then
+			pid=$(pid_of "$p")
+			note "stopping $p (pid $pid)"
+			kill -TERM "$pid" 2>/dev/null || true
+			for ((t = 0; t < 30; t++)); do
+				is_running "$p" || break
+				sleep 0.5
+			done
+			if is_running "$p"; then
+				note "$p still running after 15s: SIGKILL"
+				kill -KILL "$pid" 2>/dev/null || true
+			fi
+		fi
+		rm -f "$RUN_DIR/pids/$p.pid"
+	done
+	rm -f "$RUN_DIR/runner/runner.sock"
+}
+
+# lock_run_dir: serialize up.sh and down.sh on $RUN_DIR/.lock (fd 8).
+lock_run_dir() {
+	exec 8>"$RUN_DIR/.lock"
+	if ! flock -w 300 8; then
+		die "another up.sh/down.sh holds $RUN_DIR/.lock for 5 minutes (holders: $(fuser "$RUN_DIR/.lock" 2>/dev/null))"
+	fi
+}
