@@ -159,6 +159,24 @@ describe.runIf(process.getuid?.() === 0)("remote execution on Buildbarn (workers
     expect(r.all).toMatch(/\/nix\/store\/[^\s]*-hello\/bin\/hello: (No such file or directory|not found)/);
   });
 
+  test("changing a package's derivation changes the keys of the actions that use it", async () => {
+    const ws = workspaces[0]!;
+    const before = closureEntries(ws, "hello").find((e) => e.endsWith("-hello"));
+    // elf/hello.sh writes the hello ELF: a comment there changes the derivation, not the output.
+    ws.write("nixpkgs/elf/hello.sh", ws.read("nixpkgs/elf/hello.sh") + "\n# changed by remote.test.ts\n");
+    try {
+      const r = await ws.bazel(["build", ...remoteFlags(), "//:hello_out", "//:greet_out"]);
+      expect(r.exitCode, explain(r)).toBe(0);
+      const after = closureEntries(ws, "hello").find((e) => e.endsWith("-hello"));
+      expect(after).not.toBe(before);
+      // hello_out ran again on the worker; greet_out (untouched package) did not run at all.
+      expect(processes(r.all)).toMatch(/\b1 remote(,|\.|$)/);
+      expect(ws.bin("hello.txt")).toBe("hello from nix\n");
+    } finally {
+      ws.write("nixpkgs/elf/hello.sh", ws.read("nixpkgs/elf/hello.sh").replace("\n# changed by remote.test.ts\n", ""));
+    }
+  });
+
   test("a second client with a fresh output base gets remote cache hits for every action", async () => {
     const ws = await workspace();
     const r = await ws.bazel(["build", ...remoteFlags(), "//:hello_out", "//:greet_out", "//:linked_out", "//:worker_view"]);
