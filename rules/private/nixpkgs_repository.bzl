@@ -36,6 +36,12 @@ def _digest(repository_ctx, rule, paths):
         _fail(repository_ctx, rule, "cannot hash its Nix files:\n" + result.stderr)
     return result.stdout
 
+def _finish(repository_ctx, rule, marker):
+    """Writes the marker file `nixpkgs` (a digest of every input), BUILD.bazel and WORKSPACE."""
+    repository_ctx.file("nixpkgs", marker)
+    repository_ctx.file("BUILD.bazel", _BUILD.format(header = REPOSITORY_HEADER, rule = rule))
+    repository_ctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(repository_ctx.name))
+
 def _nixpkgs_local_repository_impl(repository_ctx):
     rule = "nixpkgs_local_repository"
     attr = repository_ctx.attr
@@ -51,9 +57,7 @@ def _nixpkgs_local_repository_impl(repository_ctx):
         repository_ctx.file("src/default.nix", attr.nix_file_content)
         repository_ctx.file("default.nix", "import ./src/default.nix\n")
     hashed = ([nix_file] if nix_file else [repository_ctx.path("src/default.nix")]) + [p for _, p in deps]
-    repository_ctx.file("nixpkgs", _digest(repository_ctx, rule, hashed))
-    repository_ctx.file("BUILD.bazel", _BUILD.format(header = REPOSITORY_HEADER, rule = rule))
-    repository_ctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(repository_ctx.name))
+    _finish(repository_ctx, rule, _digest(repository_ctx, rule, hashed))
 
 nixpkgs_local_repository = repository_rule(
     implementation = _nixpkgs_local_repository_impl,
@@ -82,9 +86,7 @@ def _nixpkgs_http_repository_impl(repository_ctx):
     if not attr.sha256 and not attr.integrity:
         # buildifier: disable=print
         print("{}(name = \"{}\"): no hash given; pin it with sha256 = \"{}\"".format(rule, repository_ctx.name, info.sha256))
-    repository_ctx.file("nixpkgs", "{}\n{}\n".format(" ".join(urls), info.sha256))
-    repository_ctx.file("BUILD.bazel", _BUILD.format(header = REPOSITORY_HEADER, rule = rule))
-    repository_ctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(repository_ctx.name))
+    _finish(repository_ctx, rule, "{}\n{}\n".format(" ".join(urls), info.sha256))
 
 nixpkgs_http_repository = repository_rule(
     implementation = _nixpkgs_http_repository_impl,

@@ -14,6 +14,15 @@ const NIXGEN = join(REPO_ROOT, "dist/generator/cli.js");
 /** nixopts every fixture package gets: no binary cache (there is no network here). */
 export const OFFLINE_NIXOPTS = ["--option", "substituters", ""];
 
+/** A test script: `expect_output.sh EXPECTED PROGRAM [ARGS...]` runs PROGRAM and compares stdout. */
+export const EXPECT_OUTPUT_SH = `#!/bin/sh
+# usage: expect_output.sh EXPECTED PROGRAM [ARGS...]
+expected=$1; shift
+actual=$("$@") || { echo "FAIL: $* exited $?"; exit 1; }
+[ "$actual" = "$expected" ] || { echo "FAIL: $* printed '$actual', expected '$expected'"; exit 1; }
+echo "ok: $*"
+`;
+
 export interface PackageSpec {
   name: string;
   attribute_path?: string;

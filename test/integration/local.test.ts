@@ -4,7 +4,7 @@
 // and --spawn_strategy=local (the launcher maps the closure).
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { existsSync } from "node:fs";
-import { closureEntries, explain, hostStoreEntries, makeWorkspace, type Workspace } from "./harness.js";
+import { EXPECT_OUTPUT_SH, closureEntries, explain, hostStoreEntries, makeWorkspace, type Workspace } from "./harness.js";
 
 const BUILD = `
 load(":run_tool.bzl", "run_tool")
@@ -92,13 +92,7 @@ genrule(
 `;
 
 const FILES = {
-  "expect_output.sh": `#!/bin/sh
-# usage: expect_output.sh EXPECTED PROGRAM [ARGS...]
-expected=$1; shift
-actual=$("$@") || { echo "FAIL: $* exited $?"; exit 1; }
-[ "$actual" = "$expected" ] || { echo "FAIL: $* printed '$actual', expected '$expected'"; exit 1; }
-echo "ok: $*"
-`,
+  "expect_output.sh": EXPECT_OUTPUT_SH,
   "run_tool.bzl": `
 def _run_tool_impl(ctx):
     # The launcher target itself is the executable: no shell around it.

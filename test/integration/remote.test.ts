@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { execa } from "execa";
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import { REPO_ROOT, closureEntries, explain, makeWorkspace, type Workspace } from "./harness.js";
+import { EXPECT_OUTPUT_SH, REPO_ROOT, closureEntries, explain, makeWorkspace, type Workspace } from "./harness.js";
 
 const PACKAGES = ["hello", "greet", "linked", "busybox"].map((name) => ({ name }));
 
@@ -58,12 +58,6 @@ sh_test(
 )
 `;
 
-const EXPECT_OUTPUT = `#!/bin/sh
-expected=$1; shift
-actual=$("$@") || { echo "FAIL: $* exited $?"; exit 1; }
-[ "$actual" = "$expected" ] || { echo "FAIL: $* printed '$actual', expected '$expected'"; exit 1; }
-`;
-
 const TARGETS = ["//:hello_out", "//:greet_out", "//:linked_out", "//:worker_view", "//:hello_test", "//:greet_test"];
 
 let endpoint = "";
@@ -83,7 +77,7 @@ function processes(all: string | undefined): string {
 describe.runIf(process.getuid?.() === 0)("remote execution on Buildbarn (workers without Nix)", () => {
   const workspaces: Workspace[] = [];
   async function workspace(): Promise<Workspace> {
-    const ws = await makeWorkspace({ packages: PACKAGES, build: BUILD, files: { "expect_output.sh": EXPECT_OUTPUT } });
+    const ws = await makeWorkspace({ packages: PACKAGES, build: BUILD, files: { "expect_output.sh": EXPECT_OUTPUT_SH } });
     workspaces.push(ws);
     return ws;
   }
