@@ -45,7 +45,7 @@ export function checkLibrary(root: string): StaleFile[] {
 }
 
 /** The message `--check` prints for stale files. */
-export function staleReport(stale: readonly StaleFile[]): string {
+export function staleReport(stale: readonly StaleFile[], refresh: string = REFRESH_COMMAND): string {
   const lines = stale.map(
     (s) =>
       `  ${s.path}  (${s.reason === "missing" ? "missing" : "differs from the generator's output"})`,
@@ -54,6 +54,6 @@ export function staleReport(stale: readonly StaleFile[]): string {
   return [
     `nixgen: ${stale.length} generated ${noun} out of date:`,
     ...lines,
-    `Refresh with: ${REFRESH_COMMAND}`,
+    `Refresh with: ${refresh}`,
   ].join("\n");
 }

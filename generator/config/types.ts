@@ -1,0 +1,121 @@
+/**
+ * The types of `nixgen.config.ts`, published as `rules_nixstore/config`:
+ *
+ *     import { defineConfig } from "rules_nixstore/config";
+ *     export default defineConfig({ nixpkgs: {...}, packages: {...} });
+ *
+ * nixgen never runs the config: it reads the object literal with ts-morph, so every value must
+ * be written as a literal (strings, numbers, booleans, arrays, objects). This module has no
+ * imports and no side effects, so editors can load it from the package alone.
+ */
+
+/** A Bazel label, e.g. `//nix:nixpkgs.nix` or `@rules_nixstore//test/fixtures/nixpkgs:default.nix`. */
+export type Label = string;
+
+/**
+ * A Nix expression of the workspace (or given inline) used as nixpkgs:
+ * `nixpkgs_local_repository`. Set `local` or `nixFileContent`.
+ */
+export interface LocalNixpkgs {
+  /** The `.nix` file, e.g. `//nix:nixpkgs.nix` (`nix_file`). */
+  readonly local?: Label;
+  /** The expression given inline (`nix_file_content`). */
+  readonly nixFileContent?: string;
+  /** Files the expression imports; a change to any of them fetches the packages again. */
+  readonly nixFileDeps?: readonly Label[];
+}
+
+/** A nixpkgs archive downloaded over HTTP: `nixpkgs_http_repository`. Set `url` or `urls`. */
+export interface HttpNixpkgs {
+  readonly url?: string;
+  /** Mirrors of the same archive, tried in order. */
+  readonly urls?: readonly string[];
+  /** SHA-256 of the archive in hex. Set this or `integrity`. */
+  readonly sha256?: string;
+  /** Subresource Integrity checksum (`sha256-...`). Set this or `sha256`. */
+  readonly integrity?: string;
+  /** Top-level directory of the archive to strip, e.g. `nixpkgs-<revision>`. */
+  readonly stripPrefix?: string;
+}
+
+/**
+ * A GitHub repository at a commit, fetched as GitHub's archive of that commit (as
+ * rules_nixpkgs' `nixpkgs_git_repository` does for GitHub).
+ */
+export interface GitNixpkgs {
+  /** `https://github.com/<owner>/<repo>`, e.g. `https://github.com/NixOS/nixpkgs`. */
+  readonly git: string;
+  /** A full 40-hex commit: branch and tag names move. */
+  readonly revision: string;
+  readonly sha256?: string;
+  readonly integrity?: string;
+}
+
+export type NixpkgsSource = LocalNixpkgs | HttpNixpkgs | GitNixpkgs;
+
+/** A Nix package as the repository `@<name>` (`nixpkgs_package`). */
+export interface PackageConfig {
+  /** Attribute to build, e.g. `python3Packages.numpy`; default: the package's name. */
+  readonly attributePath?: string;
+  /** A `.nix` file to evaluate instead of nixpkgs' top level (`nix_file`). */
+  readonly nixFile?: Label;
+  /** A Nix expression given inline (`nix_file_content`). */
+  readonly nixFileContent?: string;
+  /** Files that `nixFile` or `nixFileContent` import. */
+  readonly nixFileDeps?: readonly Label[];
+  /** A BUILD file for the repository instead of the generated one (`build_file`). */
+  readonly buildFile?: Label;
+  /** The BUILD file's content given inline (`build_file_content`). */
+  readonly buildFileContent?: string;
+  /** Extra arguments of `nix-build`. */
+  readonly nixopts?: readonly string[];
+  /**
+   * Nix search path entries: `<name>` in Nix code → a source under `nixpkgs`. Default: `{
+   * nixpkgs: "nixpkgs" }` when a source is named `nixpkgs`, or the only source.
+   */
+  readonly repositories?: Readonly<Record<string, string>>;
+  /** Hide Nix's output unless it fails. */
+  readonly quiet?: boolean;
+  /** Fail where Nix is missing (default true). */
+  readonly failNotSupported?: boolean;
+}
+
+/** How actions reach Nix packages on remote executors. */
+export interface RemoteConfig {
+  /**
+   * - `launcher`: closures travel as action inputs; each executable's launcher maps them at
+   *   `/nix/store` on the worker (no Nix needed there). The only strategy implemented today.
+   * - `remotable`: repository rules run nix-build on the executor (planned).
+   * - `shared-store`: closures are copied to a store every worker mounts (planned).
+   */
+  readonly strategy: "launcher" | "remotable" | "shared-store";
+  /** `--remote_executor`, e.g. `grpc://buildbarn.example:8980`. */
+  readonly executor: string;
+  /** `--remote_instance_name`. */
+  readonly instanceName?: string;
+  /** `--remote_default_exec_properties`, e.g. `{ OSFamily: "linux" }`. */
+  readonly execProperties?: Readonly<Record<string, string>>;
+  /** For `shared-store`: the Nix store URI the closures are copied to (`nix copy --to`). */
+  readonly sharedStore?: string;
+}
+
+export interface Config {
+  /** nixpkgs sources by repository name, e.g. `{ nixpkgs: { git: ..., revision: ..., sha256: ... } }`. */
+  readonly nixpkgs?: Readonly<Record<string, NixpkgsSource>>;
+  /** Packages by repository name, e.g. `{ jq: {}, numpy: { attributePath: "python3Packages.numpy" } }`. */
+  readonly packages?: Readonly<Record<string, PackageConfig>>;
+  /**
+   * Where packages are built: `output-base` (default), a chroot store inside Bazel's output
+   * base; or `system`, the host's `/nix/store` (needs a Nix installation with a daemon).
+   */
+  readonly store?: "output-base" | "system";
+  /** Remote execution; generates the `--config=nixstore-remote` flags in nixstore/nixstore.bazelrc. */
+  readonly remote?: RemoteConfig;
+  /** Also generate the bzlmod files (nixstore/extensions.bzl, nixstore/nixstore.MODULE.bazel). */
+  readonly bzlmod?: boolean;
+}
+
+/** Returns `config` unchanged; it exists so editors check the config against `Config`. */
+export function defineConfig(config: Config): Config {
+  return config;
+}

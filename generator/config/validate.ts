@@ -1,0 +1,559 @@
+/**
+ * Checks the literal tree of nixgen.config.ts against the `Config` type (types.ts) and resolves
+ * defaults, collecting every problem with its position: unknown keys (with a did-you-mean),
+ * wrong types, conflicting options and references to sources that do not exist.
+ */
+import { closest, type Diagnostic, type Position } from "./diagnostics.js";
+import type { Literal, ObjectLiteral, Property } from "./literal.js";
+
+/** A nixpkgs source, resolved to the repository rule that provides it. */
+export type ResolvedSource =
+  | {
+      readonly kind: "local";
+      readonly name: string;
+      readonly nixFile: string | null;
+      readonly nixFileContent: string | null;
+      readonly nixFileDeps: readonly string[];
+    }
+  | {
+      readonly kind: "http";
+      readonly name: string;
+      /** Set for `url` (one URL), null for `urls`. */
+      readonly url: string | null;
+      readonly urls: readonly string[] | null;
+      readonly sha256: string | null;
+      readonly integrity: string | null;
+      readonly stripPrefix: string | null;
+      /** For `git` sources: the repository and commit the archive comes from. */
+      readonly git: { readonly repository: string; readonly revision: string } | null;
+    };
+
+export interface ResolvedPackage {
+  readonly name: string;
+  /** Null when a nix file is given without one (its top-level expression is built). */
+  readonly attributePath: string | null;
+  readonly nixFile: string | null;
+  readonly nixFileContent: string | null;
+  readonly nixFileDeps: readonly string[];
+  readonly buildFile: string | null;
+  readonly buildFileContent: string | null;
+  readonly nixopts: readonly string[];
+  /** Nix search path name → source name. */
+  readonly repositories: Readonly<Record<string, string>>;
+  readonly quiet: boolean | null;
+  readonly failNotSupported: boolean | null;
+}
+
+export interface ResolvedRemote {
+  readonly strategy: "launcher";
+  readonly executor: string;
+  readonly instanceName: string | null;
+  readonly execProperties: Readonly<Record<string, string>>;
+}
+
+/** A checked config with its defaults filled in; the input of the workspace model. */
+export interface ResolvedConfig {
+  readonly sources: readonly ResolvedSource[];
+  readonly packages: readonly ResolvedPackage[];
+  readonly store: "output-base" | "system";
+  readonly remote: ResolvedRemote | null;
+  readonly bzlmod: boolean;
+}
+
+/** Bazel repository names (WORKSPACE and bzlmod apparent names alike). */
+const REPO_NAME = /^[A-Za-z][A-Za-z0-9_.-]*$/;
+/** A label as nixgen passes it on: absolute (`//pkg:file`) or in a repository (`@repo//...`). */
+const LABEL = /^(@@?[A-Za-z0-9_.~+-]*)?\/\/[^:\s]*(:[^\s]+)?$/;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+const SRI = /^sha(256|384|512)-[A-Za-z0-9+/]+=*$/;
+const COMMIT = /^[0-9a-f]{40}$/;
+const GITHUB = /^https:\/\/github\.com\/([A-Za-z0-9_.-]+)\/([A-Za-z0-9_.-]+?)(\.git)?\/?$/;
+const NIX_PATH_NAME = /^[A-Za-z_][A-Za-z0-9_.+-]*$/;
+
+const TOP_KEYS = ["nixpkgs", "packages", "store", "remote", "bzlmod"] as const;
+const PACKAGE_KEYS = [
+  "attributePath",
+  "buildFile",
+  "buildFileContent",
+  "failNotSupported",
+  "nixFile",
+  "nixFileContent",
+  "nixFileDeps",
+  "nixopts",
+  "quiet",
+  "repositories",
+] as const;
+const LOCAL_KEYS = ["local", "nixFileContent", "nixFileDeps"] as const;
+const HTTP_KEYS = ["url", "urls", "sha256", "integrity", "stripPrefix"] as const;
+const GIT_KEYS = ["git", "revision", "sha256", "integrity"] as const;
+const REMOTE_KEYS = ["strategy", "executor", "instanceName", "execProperties", "sharedStore"] as const;
+const STRATEGIES = ["launcher", "remotable", "shared-store"] as const;
+const STORES = ["output-base", "system"] as const;
+
+/** Reads typed values out of literals, recording what does not fit. */
+class Reader {
+  readonly diagnostics: Diagnostic[] = [];
+
+  constructor(readonly file: string) {}
+
+  error(position: Position, message: string, hint?: string): void {
+    this.diagnostics.push({ file: this.file, position, message, ...(hint ? { hint } : {}) });
+  }
+
+  private wrongType(lit: Literal, what: string, expected: string): void {
+    const got = lit.kind === "object" ? "an object" : lit.kind === "array" ? "an array" : `a ${lit.kind}`;
+    this.error(lit.pos, `${what} must be ${expected}, not ${got}`);
+  }
+
+  /**
+   * The properties of an object, keyed by name; unknown and repeated keys are errors. Returns
+   * null (after an error) when `lit` is not an object.
+   */
+  object(lit: Literal, what: string, allowed: readonly string[]): Map<string, Property> | null {
+    if (lit.kind !== "object") {
+      this.wrongType(lit, what, "an object");
+      return null;
+    }
+    const props = new Map<string, Property>();
+    for (const prop of lit.props) {
+      if (!allowed.includes(prop.key)) {
+        const guess = closest(prop.key, allowed);
+        this.error(
+          prop.keyPos,
+          `${what}: unknown key "${prop.key}"`,
+          (guess ? `did you mean "${guess}"? ` : "") + `known keys: ${allowed.join(", ")}`,
+        );
+      } else if (props.has(prop.key)) {
+        this.error(prop.keyPos, `${what}: "${prop.key}" is given twice`, "keep one of them");
+      } else {
+        props.set(prop.key, prop);
+      }
+    }
+    return props;
+  }
+
+  /** The entries of a record (an object with names chosen by the user). */
+  record(lit: Literal, what: string): Property[] {
+    if (lit.kind !== "object") {
+      this.wrongType(lit, what, "an object");
+      return [];
+    }
+    const seen = new Set<string>();
+    return lit.props.filter((prop) => {
+      if (seen.has(prop.key)) {
+        this.error(prop.keyPos, `${what}: "${prop.key}" is given twice`, "keep one of them");
+        return false;
+      }
+      seen.add(prop.key);
+      return true;
+    });
+  }
+
+  string(prop: Property | undefined, what: string): string | null {
+    if (prop === undefined) return null;
+    if (prop.value.kind !== "string") {
+      this.wrongType(prop.value, `${what}: "${prop.key}"`, "a string");
+      return null;
+    }
+    return prop.value.value;
+  }
+
+  /** A non-empty string. */
+  text(prop: Property | undefined, what: string): string | null {
+    const value = this.string(prop, what);
+    if (value !== null && value.trim() === "") {
+      this.error((prop as Property).value.pos, `${what}: "${(prop as Property).key}" is empty`);
+      return null;
+    }
+    return value;
+  }
+
+  boolean(prop: Property | undefined, what: string): boolean | null {
+    if (prop === undefined) return null;
+    if (prop.value.kind !== "boolean") {
+      this.wrongType(prop.value, `${what}: "${prop.key}"`, "true or false");
+      return null;
+    }
+    return prop.value.value;
+  }
+
+  oneOf<T extends string>(prop: Property | undefined, what: string, values: readonly T[]): T | null {
+    const value = this.string(prop, what);
+    if (value === null) return null;
+    if (!(values as readonly string[]).includes(value)) {
+      const guess = closest(value, values);
+      this.error(
+        (prop as Property).value.pos,
+        `${what}: "${(prop as Property).key}" is "${value}"`,
+        (guess ? `did you mean "${guess}"? ` : "") +
+          `use one of ${values.map((v) => `"${v}"`).join(", ")}`,
+      );
+      return null;
+    }
+    return value as T;
+  }
+
+  strings(prop: Property | undefined, what: string): string[] {
+    if (prop === undefined) return [];
+    if (prop.value.kind !== "array") {
+      this.wrongType(prop.value, `${what}: "${prop.key}"`, "an array of strings");
+      return [];
+    }
+    const out: string[] = [];
+    for (const item of prop.value.items) {
+      if (item.kind === "string") out.push(item.value);
+      else this.wrongType(item, `${what}: each item of "${prop.key}"`, "a string");
+    }
+    return out;
+  }
+
+  stringRecord(prop: Property | undefined, what: string): Array<[Property, string]> {
+    if (prop === undefined) return [];
+    const out: Array<[Property, string]> = [];
+    for (const entry of this.record(prop.value, `${what}: "${prop.key}"`)) {
+      if (entry.value.kind === "string") out.push([entry, entry.value.value]);
+      else this.wrongType(entry.value, `${what}: "${prop.key}.${entry.key}"`, "a string");
+    }
+    return out;
+  }
+
+  label(prop: Property | undefined, what: string): string | null {
+    const value = this.text(prop, what);
+    if (value !== null && !LABEL.test(value)) {
+      this.error(
+        (prop as Property).value.pos,
+        `${what}: "${(prop as Property).key}" is "${value}", not an absolute Bazel label`,
+        `write a label such as "${labelGuess(value)}" (the file's package and name, from the workspace root)`,
+      );
+      return null;
+    }
+    return value;
+  }
+
+  labels(prop: Property | undefined, what: string): string[] {
+    const values = this.strings(prop, what);
+    if (prop === undefined || prop.value.kind !== "array") return values;
+    const items = prop.value.items;
+    return values.filter((value, i) => {
+      if (LABEL.test(value)) return true;
+      this.error(
+        (items[i] as Literal).pos,
+        `${what}: "${value}" in "${prop.key}" is not an absolute Bazel label`,
+        `write a label such as "${labelGuess(value)}"`,
+      );
+      return false;
+    });
+  }
+
+  /** Reports that at most one of `keys` may be set; returns whether that holds. */
+  exclusive(props: Map<string, Property>, what: string, keys: readonly string[]): boolean {
+    const given = keys.filter((k) => props.has(k));
+    if (given.length <= 1) return true;
+    const second = props.get(given[1] as string) as Property;
+    this.error(
+      second.keyPos,
+      `${what}: "${given[0]}" and "${given[1]}" cannot both be set`,
+      `keep one of ${keys.map((k) => `"${k}"`).join(", ")}`,
+    );
+    return false;
+  }
+}
+
+/** `nix/nixpkgs.nix` → `//nix:nixpkgs.nix`, for hints. */
+function labelGuess(value: string): string {
+  const clean = value.replace(/^\.?\//, "");
+  const slash = clean.lastIndexOf("/");
+  return slash < 0 ? `//:${clean}` : `//${clean.slice(0, slash)}:${clean.slice(slash + 1)}`;
+}
+
+function checkRepoName(r: Reader, prop: Property, what: string): boolean {
+  if (REPO_NAME.test(prop.key)) return true;
+  r.error(
+    prop.keyPos,
+    `${what} name "${prop.key}" is not a valid Bazel repository name`,
+    "start with a letter and use letters, digits, _, - and . only (it becomes @" +
+      `${prop.key.replace(/[^A-Za-z0-9_.-]/g, "_")})`,
+  );
+  return false;
+}
+
+function readHash(r: Reader, props: Map<string, Property>, what: string) {
+  r.exclusive(props, what, ["sha256", "integrity"]);
+  const sha256 = r.text(props.get("sha256"), what);
+  if (sha256 !== null && !SHA256_HEX.test(sha256)) {
+    r.error(
+      (props.get("sha256") as Property).value.pos,
+      `${what}: "sha256" must be 64 lowercase hex digits`,
+      'for an SRI checksum ("sha256-...") use "integrity"',
+    );
+  }
+  const integrity = r.text(props.get("integrity"), what);
+  if (integrity !== null && !SRI.test(integrity)) {
+    r.error(
+      (props.get("integrity") as Property).value.pos,
+      `${what}: "integrity" must be a Subresource Integrity checksum ("sha256-<base64>")`,
+      'for hex digits use "sha256"',
+    );
+  }
+  return { sha256, integrity };
+}
+
+function readSource(r: Reader, prop: Property): ResolvedSource | null {
+  const name = prop.key;
+  const what = `nixpkgs source "${name}"`;
+  const v = prop.value;
+  const has = (key: string) => v.kind === "object" && v.props.some((p) => p.key === key);
+  if (v.kind === "object" && has("git")) {
+    const props = r.object(v, what, GIT_KEYS);
+    if (props === null) return null;
+    const git = r.text(props.get("git"), what);
+    const revision = r.text(props.get("revision"), what);
+    const { sha256, integrity } = readHash(r, props, what);
+    if (!props.has("revision")) {
+      r.error(props.get("git")!.keyPos, `${what}: "git" needs a "revision"`, "pin a full 40-hex commit");
+    }
+    if (revision !== null && !COMMIT.test(revision)) {
+      r.error(
+        props.get("revision")!.value.pos,
+        `${what}: "revision" is "${revision}", not a full commit hash`,
+        "branch and tag names move; pin the 40-hex commit they point to now",
+      );
+    }
+    const github = git === null ? null : GITHUB.exec(git);
+    if (git !== null && github === null) {
+      r.error(
+        props.get("git")!.value.pos,
+        `${what}: "git" is "${git}"; only https://github.com/<owner>/<repo> repositories are supported`,
+        "for another host, use { url, sha256, stripPrefix } with that host's archive of the commit",
+      );
+    }
+    if (git === null || github === null || revision === null) return null;
+    const [, owner, repo] = github as unknown as [string, string, string];
+    return {
+      kind: "http",
+      name,
+      url: `https://github.com/${owner}/${repo}/archive/${revision}.tar.gz`,
+      urls: null,
+      sha256,
+      integrity,
+      stripPrefix: `${repo}-${revision}`,
+      git: { repository: `https://github.com/${owner}/${repo}`, revision },
+    };
+  }
+  if (v.kind === "object" && (has("url") || has("urls"))) {
+    const props = r.object(v, what, HTTP_KEYS);
+    if (props === null) return null;
+    r.exclusive(props, what, ["url", "urls"]);
+    const url = props.has("urls") ? null : r.text(props.get("url"), what);
+    const urls = props.has("urls") ? r.strings(props.get("urls"), what) : null;
+    if (urls !== null && urls.length === 0) {
+      r.error(props.get("urls")!.value.pos, `${what}: "urls" is empty`, "list at least one URL");
+    }
+    const { sha256, integrity } = readHash(r, props, what);
+    const stripPrefix = r.string(props.get("stripPrefix"), what);
+    return { kind: "http", name, url, urls, sha256, integrity, stripPrefix, git: null };
+  }
+  if (v.kind === "object" && (has("local") || has("nixFileContent"))) {
+    const props = r.object(v, what, LOCAL_KEYS);
+    if (props === null) return null;
+    r.exclusive(props, what, ["local", "nixFileContent"]);
+    return {
+      kind: "local",
+      name,
+      nixFile: props.has("nixFileContent") ? null : r.label(props.get("local"), what),
+      nixFileContent: r.text(props.get("nixFileContent"), what),
+      nixFileDeps: r.labels(props.get("nixFileDeps"), what),
+    };
+  }
+  if (v.kind !== "object") {
+    r.error(v.pos, `${what} must be an object`, 'e.g. { local: "//nix:nixpkgs.nix" }');
+  } else {
+    r.error(
+      v.pos,
+      `${what} does not say where nixpkgs comes from`,
+      'set one of "local" (a .nix label), "nixFileContent", "url"/"urls" (an archive) or ' +
+        '"git" (a GitHub repository with "revision")',
+    );
+  }
+  return null;
+}
+
+function readPackage(
+  r: Reader,
+  prop: Property,
+  sources: ReadonlyMap<string, Property>,
+): ResolvedPackage | null {
+  const name = prop.key;
+  const what = `package "${name}"`;
+  const props = r.object(prop.value, what, PACKAGE_KEYS);
+  if (props === null) return null;
+  r.exclusive(props, what, ["nixFile", "nixFileContent"]);
+  r.exclusive(props, what, ["buildFile", "buildFileContent"]);
+  const nixFile = r.label(props.get("nixFile"), what);
+  const nixFileContent = r.text(props.get("nixFileContent"), what);
+  const nixFileDeps = r.labels(props.get("nixFileDeps"), what);
+  const hasNixFile = props.has("nixFile") || props.has("nixFileContent");
+  if (props.has("nixFileDeps") && !hasNixFile) {
+    r.error(
+      props.get("nixFileDeps")!.keyPos,
+      `${what}: "nixFileDeps" without "nixFile" or "nixFileContent"`,
+      "list the files the package's own Nix expression imports; a nixpkgs source's files go under that source's nixFileDeps",
+    );
+  }
+  const attributePath = r.text(props.get("attributePath"), what);
+  if (attributePath !== null && !/^[A-Za-z0-9_'-]+(\.[A-Za-z0-9_'-]+)*$/.test(attributePath)) {
+    r.error(
+      props.get("attributePath")!.value.pos,
+      `${what}: "attributePath" is "${attributePath}", not a dotted Nix attribute path`,
+      'e.g. "jq" or "python3Packages.numpy"',
+    );
+  }
+
+  let repositories: Record<string, string> = {};
+  if (props.has("repositories")) {
+    for (const [entry, source] of r.stringRecord(props.get("repositories"), what)) {
+      if (!NIX_PATH_NAME.test(entry.key)) {
+        r.error(entry.keyPos, `${what}: "${entry.key}" is not a name Nix can look up as <${entry.key}>`);
+      } else if (!sources.has(source)) {
+        const guess = closest(source, [...sources.keys()]);
+        r.error(
+          entry.value.pos,
+          `${what}: repositories.${entry.key} names the nixpkgs source "${source}", which the config does not define`,
+          guess
+            ? `did you mean "${guess}"?`
+            : sources.size > 0
+              ? `define it under nixpkgs, or use one of ${[...sources.keys()].map((s) => `"${s}"`).join(", ")}`
+              : "define it under nixpkgs",
+        );
+      } else {
+        repositories[entry.key] = source;
+      }
+    }
+  } else {
+    const names = [...sources.keys()];
+    const fallback = sources.has("nixpkgs") ? "nixpkgs" : names.length === 1 ? names[0] : undefined;
+    if (fallback !== undefined) {
+      repositories = { nixpkgs: fallback };
+    } else if (!hasNixFile) {
+      r.error(
+        prop.keyPos,
+        `${what} has no nixpkgs to build from`,
+        names.length === 0
+          ? 'add a source under nixpkgs, e.g. nixpkgs: { nixpkgs: { git: "https://github.com/NixOS/nixpkgs", revision, sha256 } }'
+          : `set repositories, e.g. { nixpkgs: "${names[0]}" }: the config defines ${names.length} sources and none is named "nixpkgs"`,
+      );
+    }
+  }
+  return {
+    name,
+    attributePath: attributePath ?? (hasNixFile ? null : name),
+    nixFile,
+    nixFileContent,
+    nixFileDeps,
+    buildFile: r.label(props.get("buildFile"), what),
+    buildFileContent: r.string(props.get("buildFileContent"), what),
+    nixopts: r.strings(props.get("nixopts"), what),
+    repositories,
+    quiet: r.boolean(props.get("quiet"), what),
+    failNotSupported: r.boolean(props.get("failNotSupported"), what),
+  };
+}
+
+function readRemote(r: Reader, prop: Property): ResolvedRemote | null {
+  const what = "remote";
+  const props = r.object(prop.value, what, REMOTE_KEYS);
+  if (props === null) return null;
+  if (!props.has("strategy")) {
+    r.error(prop.keyPos, `remote needs a "strategy"`, `use "launcher"`);
+  }
+  const strategy = r.oneOf(props.get("strategy"), what, STRATEGIES);
+  if (strategy === "remotable" || strategy === "shared-store") {
+    r.error(
+      props.get("strategy")!.value.pos,
+      `remote: strategy "${strategy}" is not implemented by this version of rules_nixstore`,
+      'use "launcher": closures travel as action inputs and need no Nix on the workers',
+    );
+  }
+  if (props.has("sharedStore") && strategy !== "shared-store") {
+    r.error(
+      props.get("sharedStore")!.keyPos,
+      `remote: "sharedStore" applies only to strategy "shared-store"`,
+      "remove it",
+    );
+  }
+  if (!props.has("executor")) {
+    r.error(
+      prop.keyPos,
+      `remote needs an "executor"`,
+      'e.g. executor: "grpc://buildbarn.example:8980" (passed as --remote_executor)',
+    );
+  }
+  const executor = r.text(props.get("executor"), what);
+  if (executor !== null && !/^(grpcs?|unix|https?):\/\/\S+$/.test(executor)) {
+    r.error(
+      props.get("executor")!.value.pos,
+      `remote: "executor" is "${executor}", not a URL Bazel accepts`,
+      'e.g. "grpc://host:8980" or "grpcs://host:443"',
+    );
+  }
+  const instanceName = r.text(props.get("instanceName"), what);
+  if (instanceName !== null && /\s/.test(instanceName)) {
+    r.error(props.get("instanceName")!.value.pos, `remote: "instanceName" contains white space`);
+  }
+  const execProperties: Record<string, string> = {};
+  for (const [entry, value] of r.stringRecord(props.get("execProperties"), what)) {
+    if (entry.key === "" || /[=\s]/.test(entry.key) || /\s/.test(value)) {
+      r.error(
+        entry.keyPos,
+        `remote: exec property "${entry.key}=${value}" cannot be written as --remote_default_exec_properties`,
+        "names cannot contain = or white space, values cannot contain white space",
+      );
+    } else {
+      execProperties[entry.key] = value;
+    }
+  }
+  if (strategy !== "launcher" || executor === null) return null;
+  return { strategy, executor, instanceName, execProperties };
+}
+
+/** Checks the config's literal tree; returns the resolved config and every problem found. */
+export function resolveConfig(
+  file: string,
+  literal: ObjectLiteral,
+): { config: ResolvedConfig; diagnostics: Diagnostic[] } {
+  const r = new Reader(file);
+  const top = r.object(literal, "the config", TOP_KEYS) ?? new Map<string, Property>();
+
+  const sourceProps = new Map<string, Property>();
+  const sources: ResolvedSource[] = [];
+  if (top.has("nixpkgs")) {
+    for (const prop of r.record(top.get("nixpkgs")!.value, "nixpkgs")) {
+      if (!checkRepoName(r, prop, "nixpkgs source")) continue;
+      sourceProps.set(prop.key, prop);
+      const source = readSource(r, prop);
+      if (source !== null) sources.push(source);
+    }
+  }
+
+  const packages: ResolvedPackage[] = [];
+  if (top.has("packages")) {
+    for (const prop of r.record(top.get("packages")!.value, "packages")) {
+      if (!checkRepoName(r, prop, "package")) continue;
+      if (sourceProps.has(prop.key)) {
+        r.error(
+          prop.keyPos,
+          `package "${prop.key}" has the name of a nixpkgs source; both would be the repository @${prop.key}`,
+          "rename one of them (a package's attributePath can differ from its name)",
+        );
+        continue;
+      }
+      const pkg = readPackage(r, prop, sourceProps);
+      if (pkg !== null) packages.push(pkg);
+    }
+  }
+
+  const store = r.oneOf(top.get("store"), "the config", STORES) ?? "output-base";
+  const remote = top.has("remote") ? readRemote(r, top.get("remote")!) : null;
+  const bzlmod = r.boolean(top.get("bzlmod"), "the config") ?? false;
+  return { config: { sources, packages, store, remote, bzlmod }, diagnostics: r.diagnostics };
+}

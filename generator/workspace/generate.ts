@@ -1,0 +1,72 @@
+/** Finding what to generate (a workspace, or the rules_nixstore repository), and doing it. */
+import fs from "node:fs";
+import path from "node:path";
+import { CONFIG_FILE, displayPath, loadConfig, parseConfig } from "../config/index.js";
+import { isRulesRoot, renderLibraryFiles } from "../generate.js";
+import { templatesDir } from "../package-root.js";
+import { createRenderer } from "../render/index.js";
+import type { OutputFile } from "../write/index.js";
+import { renderWorkspace, workspaceFacts } from "./render.js";
+
+/** What `nixgen generate` works on. */
+export type Target =
+  | { readonly kind: "workspace"; readonly root: string }
+  | { readonly kind: "library"; readonly root: string };
+
+export function hasConfig(dir: string): boolean {
+  return fs.existsSync(path.join(dir, CONFIG_FILE));
+}
+
+/**
+ * The nearest directory from `start` upwards that has a nixgen.config.ts (a workspace) or is
+ * the rules_nixstore root (the library), whichever comes first; null if neither.
+ */
+export function locateTarget(start: string): Target | null {
+  let dir = path.resolve(start);
+  for (;;) {
+    if (hasConfig(dir)) return { kind: "workspace", root: dir };
+    if (isRulesRoot(dir)) return { kind: "library", root: dir };
+    const parent = path.dirname(dir);
+    if (parent === dir) return null;
+    dir = parent;
+  }
+}
+
+/**
+ * Renders a workspace's generated files, paths relative to `root`. `configText` replaces the
+ * file on disk (for `add` and `init`, which check a config before writing it). Throws a
+ * ConfigError listing every problem of the config.
+ */
+export function renderWorkspaceFiles(root: string, cwd: string, configText?: string): OutputFile[] {
+  const config =
+    configText === undefined
+      ? loadConfig(root, cwd)
+      : parseConfig(displayPath(path.join(root, CONFIG_FILE), cwd), configText);
+  return renderWorkspace(createRenderer(templatesDir()), config, workspaceFacts(root));
+}
+
+/** The example workspaces of the rules_nixstore repository: examples/<name> with a config. */
+export function exampleWorkspaces(rulesRoot: string): string[] {
+  const dir = path.join(rulesRoot, "examples");
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && hasConfig(path.join(dir, e.name)))
+    .map((e) => `examples/${e.name}`)
+    .sort();
+}
+
+/**
+ * Everything generated in the rules_nixstore repository: the library's files and those of
+ * every example workspace, paths relative to `rulesRoot`.
+ */
+export function renderRepositoryFiles(rulesRoot: string, cwd: string): OutputFile[] {
+  const files = [...renderLibraryFiles()];
+  for (const example of exampleWorkspaces(rulesRoot)) {
+    const root = path.join(rulesRoot, example);
+    for (const file of renderWorkspaceFiles(root, cwd)) {
+      files.push({ ...file, path: `${example}/${file.path}` });
+    }
+  }
+  return files;
+}

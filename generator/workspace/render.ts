@@ -1,0 +1,57 @@
+/** Renders a workspace's generated files (under nixstore/) from its config. */
+import fs from "node:fs";
+import path from "node:path";
+import { CONFIG_FILE, type ResolvedConfig } from "../config/index.js";
+import { HEADER } from "../model/index.js";
+import type { Renderer } from "../render/index.js";
+import type { OutputFile } from "../write/index.js";
+import {
+  LOCK_FILE,
+  MODULE_SEGMENT,
+  REPOSITORIES_BZL,
+  WORKSPACE_BAZELRC,
+  workspaceModel,
+  type WorkspaceFacts,
+} from "./model.js";
+
+/** The command that refreshes a workspace's generated files. */
+export const WORKSPACE_REFRESH_COMMAND = "npx nixgen";
+
+interface WorkspaceOutput {
+  readonly path: string;
+  /** Relative to templates/. */
+  readonly template: string;
+  /** Only with `bzlmod: true`. */
+  readonly bzlmodOnly: boolean;
+}
+
+/** Every file nixgen may generate in a workspace. */
+export const WORKSPACE_OUTPUTS: readonly WorkspaceOutput[] = [
+  { path: "nixstore/BUILD.bazel", template: "workspace/BUILD.bazel.hbs", bzlmodOnly: false },
+  { path: REPOSITORIES_BZL, template: "workspace/repositories.bzl.hbs", bzlmodOnly: false },
+  { path: WORKSPACE_BAZELRC, template: "workspace/nixstore.bazelrc.hbs", bzlmodOnly: false },
+  { path: "nixstore/extensions.bzl", template: "workspace/extensions.bzl.hbs", bzlmodOnly: true },
+  { path: MODULE_SEGMENT, template: "workspace/nixstore.MODULE.bazel.hbs", bzlmodOnly: true },
+];
+
+/** Reads what the model needs from the workspace besides the config. */
+export function workspaceFacts(root: string): WorkspaceFacts {
+  return { lockFile: fs.existsSync(path.join(root, LOCK_FILE)) };
+}
+
+/** Renders the files of a checked config to their final bytes. */
+export function renderWorkspace(
+  renderer: Renderer,
+  config: ResolvedConfig,
+  facts: WorkspaceFacts,
+): OutputFile[] {
+  const model = workspaceModel(config, facts);
+  return WORKSPACE_OUTPUTS.filter((o) => model.bzlmod || !o.bzlmodOnly).map((output) => ({
+    path: output.path,
+    content: renderer.render(output.template, model, {
+      header: HEADER,
+      source: CONFIG_FILE,
+      refresh: WORKSPACE_REFRESH_COMMAND,
+    }),
+  }));
+}
