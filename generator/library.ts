@@ -79,6 +79,7 @@ function attrKwargs(attr: AttrSpec): Kwarg[] {
   }
   kwargs.push({ name: "doc", value: attr.doc });
   if (attr.mandatory) kwargs.push({ name: "mandatory", value: true });
+  if (attr.values) kwargs.push({ name: "values", value: attr.values });
   return kwargs.sort(byName);
 }
 

@@ -2,6 +2,7 @@ import path from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { writeBazelrc } from "./bazelrc.js";
 import { checkLibrary, findRulesRoot, generateLibrary, staleReport } from "./generate.js";
+import { lockCommand } from "./lock/command.js";
 import { REFRESH_COMMAND } from "./model/index.js";
 import { packageVersion } from "./package-root.js";
 
@@ -119,7 +120,7 @@ const bazelrc: Command = {
 
 /** Subcommands by name; `init`, `add`, `lock` and `doctor` will join them. */
 export const COMMANDS: ReadonlyMap<string, Command> = new Map(
-  [generate, bazelrc].map((c) => [c.name, c]),
+  [generate, bazelrc, lockCommand as Command].map((c) => [c.name, c]),
 );
 
 const DEFAULT_COMMAND = generate;

@@ -17,6 +17,7 @@ interface AttrOptions {
   readonly default?: StarlarkValue;
   readonly mandatory?: boolean;
   readonly allowSingleFile?: readonly string[];
+  readonly values?: readonly string[];
 }
 
 /** Declares an attribute; `default` falls back to the type's implicit default. */
@@ -28,6 +29,7 @@ function attr(name: string, type: StarlarkAttrType, options: AttrOptions): AttrS
     mandatory: options.mandatory ?? false,
     doc: options.doc,
     ...(options.allowSingleFile ? { allowSingleFile: options.allowSingleFile } : {}),
+    ...(options.values ? { values: options.values } : {}),
   };
 }
 
@@ -69,6 +71,15 @@ export const NIXPKGS_PACKAGE: RuleSpec = {
         "If True, fail on platforms that do not support Nix (no `nix-build` on PATH, e.g. " +
         "Windows). If False, the rule succeeds there but produces no output.",
     }),
+    attr("lock", "label", {
+      allowSingleFile: [".json"],
+      doc:
+        "The workspace's lock file written by `nixgen lock` (e.g. `//:nixstore.lock.json`). " +
+        "When it pins this repository and the pinned store paths are in the store with the " +
+        "pinned NAR hashes, no Nix evaluation runs; a pinned path whose content was modified " +
+        "fails the fetch, and a build whose output differs from the pin fails with advice to " +
+        "run `nixgen lock` again.",
+    }),
     attr("nix_file", "label", {
       allowSingleFile: [".nix"],
       doc:
@@ -96,6 +107,16 @@ export const NIXPKGS_PACKAGE: RuleSpec = {
     attr("quiet", "bool", {
       default: false,
       doc: "If True, hide the output of the Nix commands unless they fail.",
+    }),
+    attr("store", "string", {
+      default: "output-base",
+      values: ["output-base", "system"],
+      doc:
+        'Which Nix store to build into: `"output-base"`, the chroot store ' +
+        "`<output_base>/nixstore` shared by the packages of this output base (nothing is " +
+        'written to the host\'s `/nix`), or `"system"`, the host\'s own `/nix/store` (no ' +
+        "`--store`; the host's Nix configuration applies). Either way the closure is laid out " +
+        "into the repository, so it travels as inputs.",
     }),
     attr("repositories", "label_keyed_string_dict", {
       default: {},

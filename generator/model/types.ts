@@ -38,6 +38,8 @@ export interface AttrSpec {
   readonly doc: string;
   /** For `label` attributes: the file extensions accepted (`allow_single_file`). */
   readonly allowSingleFile?: readonly string[];
+  /** For `string` attributes: the only values accepted (`values`); the default must be one. */
+  readonly values?: readonly string[];
 }
 
 /** One repository rule of the library. */

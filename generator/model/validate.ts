@@ -65,6 +65,12 @@ export function validateRules(rules: readonly RuleSpec[]): string[] {
       if (attr.allowSingleFile && attr.type !== "label") {
         problems.push(`${at}: allowSingleFile applies to label attributes only`);
       }
+      if (attr.values !== undefined) {
+        if (attr.type !== "string") problems.push(`${at}: values applies to string attributes only`);
+        else if (!attr.values.includes(attr.default as string)) {
+          problems.push(`${at}: default ${JSON.stringify(attr.default)} is not one of its values`);
+        }
+      }
       if (!isSentence(attr.doc)) problems.push(`${at}: doc must be sentences ending with "."`);
     }
   }

@@ -3,6 +3,16 @@
 load(":attrs.bzl", "PACKAGE_ATTRS", "PACKAGE_DOC")
 load(":constants.bzl", "REPOSITORY_HEADER")
 load(":layout.bzl", "find_absolute_symlinks", "lay_out_closure")
+load(
+    ":lock.bzl",
+    "LOCK_ENV",
+    "check_built",
+    "check_pinned",
+    "inputs_digest",
+    "lock_update_requested",
+    "read_lock_entry",
+    "write_record",
+)
 load(":nix_files.bzl", "lay_out_nix_files")
 load(":store.bzl", "NIX_OPTIONS", "init_store", "run_nix", "store_root")
 
@@ -81,6 +91,7 @@ def _resolve_inputs(repository_ctx):
         deps = [(d, repository_ctx.path(d)) for d in attr.nix_file_deps],
         repositories = [(name, repository_ctx.path(label)) for label, name in attr.repositories.items()],
         build_file = repository_ctx.path(attr.build_file) if attr.build_file else None,
+        lock = repository_ctx.path(attr.lock) if attr.lock else None,
         enter_source = repository_ctx.path(Label("//rules/private:nixstore_enter.c")),
         executable_bzl = _label_string(Label("//rules/private:executable.bzl")),
     )
@@ -95,7 +106,7 @@ def _validate(repository_ctx):
     if attr.repository:
         _fail(repository_ctx, "the repository attribute is folded into repositories by the nixpkgs_package macro; load nixpkgs_package from @rules_nixstore//rules:defs.bzl.")
 
-def _nix_build_argv(repository_ctx, inputs, nix_build, root):
+def _nix_build_argv(repository_ctx, inputs, nix_build, store_args):
     attr = repository_ctx.attr
     argv = [nix_build]
 
@@ -116,8 +127,8 @@ def _nix_build_argv(repository_ctx, inputs, nix_build, root):
         argv.extend(["-A", attribute_path])
     for name, path in inputs.repositories:
         argv.extend(["-I", "{}={}".format(name, path.dirname)])
-    argv.extend(["--store", root, "--out-link", str(repository_ctx.path("_nixstore/result"))])
-    argv.extend(NIX_OPTIONS)
+    argv.extend(store_args)
+    argv.extend(["--out-link", str(repository_ctx.path("_nixstore/result"))])
     argv.extend(attr.nixopts)
     return argv, attribute_path
 
@@ -148,21 +159,9 @@ def _build_file_text(repository_ctx, inputs):
         return attr.build_file_content
     return _DEFAULT_BUILD
 
-def _nixpkgs_package_impl(repository_ctx):
-    _validate(repository_ctx)
-    inputs = _resolve_inputs(repository_ctx)
-    if repository_ctx.os.name.lower().find("linux") < 0:
-        _not_supported(repository_ctx, "rules_nixstore supports Linux only (this is {}).".format(repository_ctx.os.name))
-        return
-    nix_build = repository_ctx.which("nix-build")
-    nix_store = repository_ctx.which("nix-store")
-    if not nix_build or not nix_store:
-        _not_supported(repository_ctx, "nix-build and nix-store were not found on PATH.")
-        return
-    root = store_root(repository_ctx)
-    argv, attribute_path = _nix_build_argv(repository_ctx, inputs, str(nix_build), root)
-
-    init_store(repository_ctx, root, str(nix_store))
+def _build(repository_ctx, inputs, nix_build, nix_store, store_args):
+    """Evaluates and builds the package; returns (outputs, closure, NAR hash of each closure path)."""
+    argv, attribute_path = _nix_build_argv(repository_ctx, inputs, nix_build, store_args)
     repository_ctx.report_progress("nix-build {}".format(attribute_path or "(default)"))
     result = run_nix(repository_ctx, argv, quiet = repository_ctx.attr.quiet)
     if result.return_code != 0:
@@ -177,10 +176,61 @@ def _nixpkgs_package_impl(repository_ctx):
     out = outputs[-1]
 
     repository_ctx.report_progress("closure of {}".format(out))
-    result = run_nix(repository_ctx, [str(nix_store), "--store", root] + NIX_OPTIONS + ["--query", "--requisites", out])
+    result = run_nix(repository_ctx, [nix_store] + store_args + ["--query", "--requisites", out])
     if result.return_code != 0:
         _fail(repository_ctx, "nix-store --query --requisites {} failed:\n{}".format(out, result.stderr))
     closure = sorted([line for line in result.stdout.splitlines() if line.startswith("/nix/store/")])
+    result = run_nix(repository_ctx, [nix_store] + store_args + ["--query", "--hash"] + closure)
+    hashes = result.stdout.splitlines()
+    if result.return_code != 0 or len(hashes) != len(closure):
+        _fail(repository_ctx, "nix-store --query --hash failed for the closure of {}:\n{}".format(out, result.stderr))
+    return outputs, closure, {path: hash for path, hash in zip(closure, hashes)}
+
+def _nixpkgs_package_impl(repository_ctx):
+    _validate(repository_ctx)
+    inputs = _resolve_inputs(repository_ctx)
+    if repository_ctx.os.name.lower().find("linux") < 0:
+        _not_supported(repository_ctx, "rules_nixstore supports Linux only (this is {}).".format(repository_ctx.os.name))
+        return
+    nix_build = repository_ctx.which("nix-build")
+    nix_store = repository_ctx.which("nix-store")
+    if not nix_build or not nix_store:
+        _not_supported(repository_ctx, "nix-build and nix-store were not found on PATH.")
+        return
+    store = repository_ctx.attr.store
+    if store == "system":
+        # The host's store, as the host's Nix configuration defines it (maybe through a daemon).
+        root = ""
+        store_args = []
+    else:
+        root = store_root(repository_ctx)
+        store_args = ["--store", root] + NIX_OPTIONS
+    store_files = root + "/nix/store"
+    digest = inputs_digest(repository_ctx, inputs, store)
+    entry = None
+    if inputs.lock and not lock_update_requested(repository_ctx):
+        entry = read_lock_entry(repository_ctx, inputs.lock, repository_ctx.attr.lock)
+    if root:
+        init_store(repository_ctx, root, str(nix_store))
+
+    pinned = False
+    if entry and entry.inputs == digest:
+        repository_ctx.report_progress("verifying the {} store paths pinned by the lock file".format(len(entry.closure)))
+        pinned = check_pinned(repository_ctx, entry, str(nix_store), store_args, store_files)
+    if pinned:
+        # No evaluation: the lock names the outputs and their closure, and the store holds them.
+        outputs = entry.out
+        closure = sorted(entry.closure.keys())
+        closure_hashes = entry.closure
+        result = run_nix(repository_ctx, [str(nix_store)] + store_args + ["--realise", "--add-root", str(repository_ctx.path("_nixstore/result"))] + outputs)
+        if result.return_code != 0:
+            _fail(repository_ctx, "registering the pinned outputs as garbage collector roots failed:\n{}".format(result.stderr))
+    else:
+        outputs, closure, closure_hashes = _build(repository_ctx, inputs, str(nix_build), str(nix_store), store_args)
+        if entry:
+            check_built(repository_ctx, entry, repository_ctx.attr.lock, outputs, closure_hashes)
+    out = outputs[-1]
+    write_record(repository_ctx, digest, outputs, closure_hashes)
 
     lay_out_closure(repository_ctx, root, closure, find_absolute_symlinks(repository_ctx, root, closure))
     repository_ctx.file("nix/closure.txt", "\n".join(closure) + "\n")
@@ -236,5 +286,5 @@ nixpkgs_package_rule = repository_rule(
     implementation = _nixpkgs_package_impl,
     attrs = PACKAGE_ATTRS,
     doc = PACKAGE_DOC,
-    environ = ["NIX_CONFIG", "NIX_PATH"],
+    environ = ["NIX_CONFIG", "NIX_PATH", LOCK_ENV],
 )

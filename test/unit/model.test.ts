@@ -28,6 +28,7 @@ describe("the rule model", () => {
       "build_file",
       "build_file_content",
       "fail_not_supported",
+      "lock",
       "nix_file",
       "nix_file_content",
       "nix_file_deps",
@@ -35,6 +36,7 @@ describe("the rule model", () => {
       "quiet",
       "repositories",
       "repository",
+      "store",
     ]);
     const byName = Object.fromEntries(NIXPKGS_PACKAGE.attrs.map((a) => [a.name, a]));
     expect(byName.fail_not_supported).toMatchObject({ type: "bool", default: true });
@@ -43,6 +45,8 @@ describe("the rule model", () => {
     expect(byName.repository).toMatchObject({ type: "label", default: null });
     expect(byName.nix_file_deps).toMatchObject({ type: "label_list", default: [] });
     expect(byName.nixopts).toMatchObject({ type: "string_list", default: [] });
+    expect(byName.lock).toMatchObject({ type: "label", default: null, allowSingleFile: [".json"] });
+    expect(byName.store).toMatchObject({ type: "string", default: "output-base", values: ["output-base", "system"] });
   });
 
   it("declares the local and http repository attributes", () => {
@@ -66,6 +70,8 @@ describe("the rule model", () => {
         { name: "quiet", type: "bool", default: false, mandatory: false, doc: "Quiet." },
         { name: "url", type: "string", default: "", mandatory: false, doc: "no period" },
         { name: "f", type: "string", default: "", mandatory: false, doc: "F.", allowSingleFile: [".x"] },
+        { name: "mode", type: "string", default: "c", mandatory: false, doc: "M.", values: ["a", "b"] },
+        { name: "n", type: "int", default: 0, mandatory: false, doc: "N.", values: ["a"] },
       ],
     };
     const problems = validateRules([bad]);
@@ -75,5 +81,7 @@ describe("the rule model", () => {
     expect(problems).toContain(
       "rule broken_rule, attribute f: allowSingleFile applies to label attributes only",
     );
+    expect(problems).toContain('rule broken_rule, attribute mode: default "c" is not one of its values');
+    expect(problems).toContain("rule broken_rule, attribute n: values applies to string attributes only");
   });
 });

@@ -23,6 +23,10 @@ PACKAGE_ATTRS = {
         default = True,
         doc = "If True, fail on platforms that do not support Nix (no `nix-build` on PATH, e.g. Windows). If False, the rule succeeds there but produces no output.",
     ),
+    "lock": attr.label(
+        allow_single_file = [".json"],
+        doc = "The workspace's lock file written by `nixgen lock` (e.g. `//:nixstore.lock.json`). When it pins this repository and the pinned store paths are in the store with the pinned NAR hashes, no Nix evaluation runs; a pinned path whose content was modified fails the fetch, and a build whose output differs from the pin fails with advice to run `nixgen lock` again.",
+    ),
     "nix_file": attr.label(
         allow_single_file = [".nix"],
         doc = "A `.nix` file whose expression is evaluated; `attribute_path` selects the derivation from it. Mutually exclusive with `nix_file_content`.",
@@ -44,6 +48,11 @@ PACKAGE_ATTRS = {
     ),
     "repository": attr.label(
         doc = "Deprecated: use `repositories`. A single Nixpkgs repository, equivalent to `repositories = {\"nixpkgs\": repository}`; the `nixpkgs_package` macro folds it into `repositories`.",
+    ),
+    "store": attr.string(
+        default = "output-base",
+        doc = "Which Nix store to build into: `\"output-base\"`, the chroot store `<output_base>/nixstore` shared by the packages of this output base (nothing is written to the host's `/nix`), or `\"system\"`, the host's own `/nix/store` (no `--store`; the host's Nix configuration applies). Either way the closure is laid out into the repository, so it travels as inputs.",
+        values = ["output-base", "system"],
     ),
 }
 

@@ -1,0 +1,52 @@
+// The `nixgen lock` subcommand: flags and help; the work is in ./index.ts.
+import path from "node:path";
+import type { Io } from "../main.js";
+import { LOCK_FILE, lock } from "./index.js";
+
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+/** Whether progress goes to the terminal: stderr is a TTY (quiet in CI and pipes). */
+export function interactive(): boolean {
+  return process.stderr.isTTY === true;
+}
+
+export const lockCommand = {
+  name: "lock",
+  synopsis:
+    "nixgen lock [--workspace DIR] [--package NAME]... [--output-base DIR]\n" + "[--bazel PATH]",
+  summary: `Pin every package's store paths, closure and NAR hashes in ${LOCK_FILE}.`,
+  options: {
+    workspace: { type: "string" },
+    package: { type: "string", multiple: true },
+    "output-base": { type: "string" },
+    bazel: { type: "string" },
+  },
+  help: [
+    ["--workspace DIR", "the Bazel workspace (default: the current directory)"],
+    [
+      "--package NAME",
+      "lock only this nixpkgs_package repository (repeatable; other pins are kept); " +
+        "default: every nixpkgs_package of the WORKSPACE",
+    ],
+    ["--output-base DIR", "Bazel's output base (passed as --output_base=DIR)"],
+    ["--bazel PATH", "the bazel executable (default: bazel on PATH)"],
+  ],
+  async run(values: Values, io: Io): Promise<number> {
+    const str = (key: string) => (typeof values[key] === "string" ? values[key] : undefined);
+    const workspace = path.resolve(io.cwd, str("workspace") ?? ".");
+    const outputBase = str("output-base");
+    const packages = Array.isArray(values.package) ? values.package : [];
+    const result = await lock({
+      workspace,
+      packages,
+      ...(str("bazel") !== undefined ? { bazel: str("bazel") } : {}),
+      startupOptions: outputBase !== undefined ? [`--output_base=${path.resolve(io.cwd, outputBase)}`] : [],
+      progress: interactive() ? (line: string) => io.err(line) : null,
+    });
+    io.out(
+      `nixgen: ${result.written ? "wrote" : "unchanged"} ${result.path} ` +
+        `(${result.packages.length} package(s) locked)`,
+    );
+    return 0;
+  },
+} as const;
