@@ -1,10 +1,20 @@
 import path from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { writeBazelrc } from "./bazelrc.js";
-import { checkLibrary, findRulesRoot, generateLibrary, staleReport } from "./generate.js";
+import { CONFIG_FILE, ConfigError } from "./config/index.js";
+import { staleReport } from "./generate.js";
 import { lockCommand } from "./lock/command.js";
 import { REFRESH_COMMAND } from "./model/index.js";
 import { packageVersion } from "./package-root.js";
+import {
+  WORKSPACE_REFRESH_COMMAND,
+  hasConfig,
+  locateTarget,
+  renderRepositoryFiles,
+  renderWorkspaceFiles,
+  type Target,
+} from "./workspace/index.js";
+import { checkFiles, writeFiles } from "./write/index.js";
 
 /** Where the CLI prints; tests capture it. */
 export interface Io {
@@ -36,14 +46,22 @@ class UsageError extends Error {}
 
 const generate: Command = {
   name: "generate",
-  synopsis: "nixgen [generate] [--check] [--root DIR]",
-  summary: "Write the rule library's generated files (rules/private/...) from the model.",
+  synopsis: "nixgen [generate] [--check] [--workspace DIR | --root DIR]",
+  summary:
+    "Write every generated file: a workspace's nixstore/ from its nixgen.config.ts, or, in " +
+    "the rules_nixstore repository, rules/private/... and every examples/*/nixstore/.",
   options: {
     check: { type: "boolean" },
+    workspace: { type: "string" },
     root: { type: "string" },
   },
   help: [
     ["--check", "write nothing; exit 1 listing stale or missing files, 0 when all are fresh"],
+    [
+      "--workspace DIR",
+      `a Bazel workspace with a ${CONFIG_FILE} (default: the nearest directory upwards ` +
+        `that has one, unless the rules_nixstore root comes first)`,
+    ],
     [
       "--root DIR",
       'the rules_nixstore root (default: the nearest directory upwards whose MODULE.bazel ' +
@@ -51,29 +69,47 @@ const generate: Command = {
     ],
   ],
   async run(values, io) {
-    let root: string;
-    if (typeof values.root === "string") {
-      root = path.resolve(io.cwd, values.root);
-    } else {
-      const found = findRulesRoot(io.cwd);
-      if (found === null) {
+    if (typeof values.workspace === "string" && typeof values.root === "string") {
+      throw new UsageError("give --workspace DIR or --root DIR, not both");
+    }
+    let target: Target;
+    if (typeof values.workspace === "string") {
+      const root = path.resolve(io.cwd, values.workspace);
+      if (!hasConfig(root)) {
         throw new UsageError(
-          `${io.cwd} is not inside the rules_nixstore repository (no MODULE.bazel declaring ` +
-            'module(name = "rules_nixstore") here or above); run from there or pass --root DIR',
+          `${root} has no ${CONFIG_FILE}; create one with \`nixgen init --workspace ${values.workspace}\``,
         );
       }
-      root = found;
+      target = { kind: "workspace", root };
+    } else if (typeof values.root === "string") {
+      target = { kind: "library", root: path.resolve(io.cwd, values.root) };
+    } else {
+      const found = locateTarget(io.cwd);
+      if (found === null) {
+        throw new UsageError(
+          `${io.cwd} has no ${CONFIG_FILE} (here or above) and is not inside the rules_nixstore ` +
+            "repository (no MODULE.bazel declaring " +
+            'module(name = "rules_nixstore")); run `nixgen init` to start a config, or pass ' +
+            "--workspace DIR or --root DIR",
+        );
+      }
+      target = found;
     }
+    const { root } = target;
+    const [files, refresh] =
+      target.kind === "workspace"
+        ? [renderWorkspaceFiles(root, io.cwd), WORKSPACE_REFRESH_COMMAND]
+        : [renderRepositoryFiles(root, io.cwd), REFRESH_COMMAND];
     if (values.check) {
-      const stale = checkLibrary(root);
+      const stale = checkFiles(root, files);
       if (stale.length > 0) {
-        io.err(staleReport(stale));
+        io.err(staleReport(stale, refresh) + (target.kind === "workspace" ? ` (in ${root})` : ""));
         return EXIT.failure;
       }
       io.out(`nixgen: generated files are up to date in ${root}`);
       return EXIT.ok;
     }
-    const { written, unchanged } = generateLibrary(root);
+    const { written, unchanged } = writeFiles(root, files);
     for (const file of written) io.out(`nixgen: wrote ${file}`);
     io.out(`nixgen: ${written.length} written, ${unchanged.length} unchanged in ${root}`);
     return EXIT.ok;
@@ -220,6 +256,10 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     if (e instanceof UsageError) {
       io.err(`nixgen: ${e.message}`);
       return EXIT.usage;
+    }
+    if (e instanceof ConfigError) {
+      io.err(e.message); // one file:line:col line per problem, then a summary
+      return EXIT.failure;
     }
     io.err(`nixgen: error: ${(e as Error).message}`);
     return EXIT.failure;

@@ -4,6 +4,7 @@
  */
 import type { ResolvedConfig, ResolvedPackage, ResolvedSource } from "../config/index.js";
 import { RULES, type StarlarkValue } from "../model/index.js";
+import { starlarkLayout } from "./starlark.js";
 
 /** Where the workspace's lock file lives (written by `nixgen lock`), relative to its root. */
 export const LOCK_FILE = "nixstore.lock.json";
@@ -25,7 +26,12 @@ export const REMOTE_CONFIG = "nixstore-remote";
 export interface Kwarg {
   readonly name: string;
   readonly value: StarlarkValue;
+  /** `value` as Starlark source laid out for an argument line of a call inside a def. */
+  readonly code: string;
 }
+
+/** Indentation of an argument line of a call inside `def nixstore_repositories():`. */
+const ARGUMENT_INDENT = "        ";
 
 /** One call in nixstore_repositories(). */
 export interface RepositoryCall {
@@ -56,18 +62,12 @@ export interface WorkspaceFacts {
   readonly lockFile: boolean;
 }
 
-/**
- * Attributes of nixpkgs_package that the rules are gaining alongside this generator (`nixgen
- * lock`, the system store); accepted here before the rule model lists them.
- */
-const PENDING_PACKAGE_ATTRS = ["lock", "store"];
-
 /** Attribute names each rule (or its macro) accepts, from the rule model. */
 function acceptedAttrs(rule: string): ReadonlySet<string> {
   const spec = RULES.find((r) => r.name === rule);
   if (spec === undefined) throw new Error(`the rule model has no ${rule}`);
   const names = spec.attrs.map((a) => a.name);
-  return new Set(["name", ...names, ...(rule === "nixpkgs_package" ? PENDING_PACKAGE_ATTRS : [])]);
+  return new Set(["name", ...names]);
 }
 
 /** Builds a call; `attrs` entries that are null are left out (the rule's default applies). */
@@ -83,9 +83,10 @@ function call(
     const value = attrs[key];
     if (value === null || value === undefined) continue;
     if (!accepted.has(key)) throw new Error(`nixgen bug: ${rule} has no attribute ${key}`);
-    kwargs.push({ name: key, value });
+    kwargs.push({ name: key, value, code: starlarkLayout(value, ARGUMENT_INDENT) });
   }
-  return { rule, name, comment, kwargs: [{ name: "name", value: name }, ...kwargs] };
+  const first = { name: "name", value: name, code: starlarkLayout(name, ARGUMENT_INDENT) };
+  return { rule, name, comment, kwargs: [first, ...kwargs] };
 }
 
 function nonEmpty<T>(list: readonly T[]): readonly T[] | null {
