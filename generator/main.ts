@@ -3,6 +3,7 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { writeBazelrc } from "./bazelrc.js";
 import { CONFIG_FILE, ConfigError } from "./config/index.js";
 import { staleReport } from "./generate.js";
+import { doctorCommand } from "./doctor/command.js";
 import { lockCommand } from "./lock/command.js";
 import { REFRESH_COMMAND } from "./model/index.js";
 import { packageVersion } from "./package-root.js";
@@ -156,7 +157,7 @@ const bazelrc: Command = {
 
 /** Subcommands by name; `init`, `add`, `lock` and `doctor` will join them. */
 export const COMMANDS: ReadonlyMap<string, Command> = new Map(
-  [generate, bazelrc, lockCommand as Command].map((c) => [c.name, c]),
+  [generate, bazelrc, lockCommand as Command, doctorCommand as Command].map((c) => [c.name, c]),
 );
 
 const DEFAULT_COMMAND = generate;

@@ -1,0 +1,407 @@
+/**
+ * `nixgen doctor`: what this machine needs for rules_nixstore, each check with ok / warn /
+ * fail and a fix. `--remote` runs a probe action on a remote executor and reports whether the
+ * launcher can map a closure at /nix/store there.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { execa } from "execa";
+import { writeBazelrc } from "../bazelrc.js";
+import { LOGICAL_STORE_DIR, STORE_DIRNAME } from "../model/index.js";
+import { packageRoot } from "../package-root.js";
+
+export type Status = "ok" | "warn" | "fail";
+
+export interface Check {
+  /** Stable identifier, e.g. "nix". */
+  readonly id: string;
+  readonly status: Status;
+  /** One line: what was found. */
+  readonly summary: string;
+  /** More output (a command's stderr), when there is any. */
+  readonly detail?: string;
+  /** What to do, for warn and fail. */
+  readonly fix?: string;
+}
+
+export interface DoctorReport {
+  readonly ok: boolean;
+  readonly checks: readonly Check[];
+}
+
+export interface RemoteOptions {
+  readonly executor: string;
+  readonly instanceName?: string;
+}
+
+export interface DoctorOptions {
+  /** A Bazel workspace whose output base's store is checked (default: none). */
+  readonly workspace?: string;
+  /** Bazel's output base; default: `bazel info output_base` in `workspace`. */
+  readonly outputBase?: string;
+  readonly bazel?: string;
+  /** Also hash every store path's content (slow on large stores). */
+  readonly checkContents?: boolean;
+  readonly remote?: RemoteOptions;
+  /** Where /nix/store is expected (tests point it elsewhere). */
+  readonly mountTarget?: string;
+  readonly progress?: ((line: string) => void) | null;
+}
+
+interface Run {
+  readonly ok: boolean;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly missing: boolean;
+  readonly exitCode: number | undefined;
+}
+
+async function run(cmd: string, args: string[], options: { cwd?: string; timeout?: number } = {}): Promise<Run> {
+  const r = await execa(cmd, args, {
+    reject: false,
+    stdin: "ignore",
+    timeout: options.timeout ?? 60_000,
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+  });
+  const missing = (r as { code?: string }).code === "ENOENT";
+  return {
+    ok: !r.failed,
+    stdout: String(r.stdout ?? "").trim(),
+    stderr: String(r.stderr ?? "").trim(),
+    missing,
+    exitCode: r.exitCode,
+  };
+}
+
+const tail = (text: string, lines = 12) => text.split("\n").slice(-lines).join("\n");
+
+async function checkNix(): Promise<Check[]> {
+  const checks: Check[] = [];
+  for (const cmd of ["nix-build", "nix-store"]) {
+    const r = await run(cmd, ["--version"]);
+    if (r.ok) {
+      checks.push({ id: cmd, status: "ok", summary: r.stdout.split("\n")[0] ?? "" });
+    } else {
+      checks.push({
+        id: cmd,
+        status: "fail",
+        summary: r.missing ? `${cmd} is not on PATH` : `\`${cmd} --version\` failed (exit ${r.exitCode})`,
+        ...(r.stderr ? { detail: tail(r.stderr) } : {}),
+        fix: "install Nix (Debian: apt-get install nix-bin; elsewhere: https://nixos.org/download) and put it on PATH",
+      });
+    }
+  }
+  return checks;
+}
+
+async function checkBazel(bazel: string): Promise<Check> {
+  const r = await run(bazel, ["--version"]);
+  if (!r.ok) {
+    return {
+      id: "bazel",
+      status: "fail",
+      summary: r.missing ? `${bazel} is not on PATH` : `\`${bazel} --version\` failed (exit ${r.exitCode})`,
+      ...(r.stderr ? { detail: tail(r.stderr) } : {}),
+      fix: "install Bazel (Debian: apt-get install bazel-bootstrap; elsewhere: Bazelisk) and put it on PATH",
+    };
+  }
+  let version = r.stdout.replace(/^bazel\s+/, "");
+  if (version === "no_version") {
+    // Debian's bazel-bootstrap; its package version says which release it is.
+    const d = await run("dpkg-query", ["-W", "-f=${Version}", "bazel-bootstrap"]);
+    version = d.ok && d.stdout ? `${d.stdout.replace(/\+.*$/, "")} (Debian bazel-bootstrap ${d.stdout})` : "unknown (bazel no_version)";
+  }
+  return { id: "bazel", status: "ok", summary: `bazel ${version}` };
+}
+
+function checkMountTarget(target: string): Check {
+  let stat: fs.Stats | null = null;
+  try {
+    stat = fs.statSync(target);
+  } catch {
+    stat = null;
+  }
+  if (stat?.isDirectory()) {
+    return {
+      id: "mount-target",
+      status: "ok",
+      summary: `${target} exists: the linux-sandbox can map the chroot store there (--sandbox_add_mount_pair)`,
+    };
+  }
+  return {
+    id: "mount-target",
+    status: "warn",
+    summary: `${target} does not exist: Bazel's linux-sandbox cannot mount the chroot store there`,
+    fix:
+      `run once: sudo mkdir -p ${target} (an empty directory), then nixgen bazelrc; without it ` +
+      "Nix executables still work through their launcher",
+  };
+}
+
+function readSysctl(file: string): string | null {
+  try {
+    return fs.readFileSync(file, "utf8").trim();
+  } catch {
+    return null;
+  }
+}
+
+async function checkUserNamespaces(): Promise<Check> {
+  const clone = readSysctl("/proc/sys/kernel/unprivileged_userns_clone");
+  const max = readSysctl("/proc/sys/user/max_user_namespaces");
+  const apparmor = readSysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
+  const settings = [
+    `user.max_user_namespaces = ${max ?? "(absent)"}`,
+    ...(clone !== null ? [`kernel.unprivileged_userns_clone = ${clone}`] : []),
+    ...(apparmor !== null ? [`kernel.apparmor_restrict_unprivileged_userns = ${apparmor}`] : []),
+  ].join(", ");
+  const probe = ["--user", "--map-root-user", "--mount", "true"];
+  // As root, also try as an unprivileged user: actions usually run as one.
+  const asRoot = process.getuid?.() === 0;
+  const r = asRoot
+    ? await run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "unshare", ...probe])
+    : await run("unshare", probe);
+  const who = asRoot ? "an unprivileged user (uid 65534)" : "this user";
+  if (r.ok) {
+    return { id: "user-namespaces", status: "ok", summary: `${who} can create user + mount namespaces (${settings})` };
+  }
+  if (r.missing) {
+    return {
+      id: "user-namespaces",
+      status: "warn",
+      summary: `cannot test user namespaces: ${asRoot ? "setpriv or unshare" : "unshare"} is not on PATH (${settings})`,
+      fix: "install util-linux (Debian: apt-get install util-linux)",
+    };
+  }
+  const fixes = [];
+  if (max === "0") fixes.push("sysctl -w user.max_user_namespaces=15000");
+  if (clone === "0") fixes.push("sysctl -w kernel.unprivileged_userns_clone=1");
+  if (apparmor === "1") fixes.push("sysctl -w kernel.apparmor_restrict_unprivileged_userns=0");
+  return {
+    id: "user-namespaces",
+    status: "fail",
+    summary: `${who} cannot create a user + mount namespace (${settings}): the launcher cannot map /nix/store where it is missing`,
+    ...(r.stderr ? { detail: tail(r.stderr) } : {}),
+    fix:
+      (fixes.length > 0 ? `as root: ${fixes.join("; ")} (persist it in /etc/sysctl.d/)` : "allow unprivileged user namespaces (sysctl, container runtime's seccomp/AppArmor profile)") +
+      `; check with: unshare ${probe.join(" ")}`,
+  };
+}
+
+async function checkCompiler(): Promise<Check> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nixgen-doctor-cc-"));
+  try {
+    fs.writeFileSync(path.join(dir, "t.c"), "int main(void) { return 0; }\n");
+    let r = await run("cc", ["-static", "-o", path.join(dir, "t"), path.join(dir, "t.c")]);
+    if (r.missing) r = await run("gcc", ["-static", "-o", path.join(dir, "t"), path.join(dir, "t.c")]);
+    if (r.ok) return { id: "cc-static", status: "ok", summary: "cc -static builds a static binary (the launcher's enter)" };
+    return {
+      id: "cc-static",
+      status: "fail",
+      summary: r.missing ? "no C compiler (cc or gcc) on PATH" : "cc -static failed: no static libc?",
+      ...(r.stderr ? { detail: tail(r.stderr) } : {}),
+      fix: "install a C compiler and a static libc (Debian: apt-get install gcc libc6-dev)",
+    };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function checkStore(options: DoctorOptions, bazel: string): Promise<Check> {
+  let outputBase = options.outputBase;
+  if (outputBase === undefined) {
+    const r = await run(bazel, ["info", "output_base"], { cwd: options.workspace!, timeout: 300_000 });
+    if (!r.ok) {
+      return {
+        id: "store",
+        status: "warn",
+        summary: `cannot ask Bazel for the output base of ${options.workspace}`,
+        detail: tail(r.stderr),
+        fix: "run nixgen doctor in a Bazel workspace, or pass --output-base DIR",
+      };
+    }
+    outputBase = r.stdout;
+  }
+  const root = path.join(outputBase, STORE_DIRNAME);
+  if (!fs.existsSync(path.join(root, "nix", "var", "nix", "db", "db.sqlite"))) {
+    return {
+      id: "store",
+      status: "ok",
+      summary: `no chroot store at ${root} yet (the first fetch of a nixpkgs_package creates it)`,
+    };
+  }
+  const args = ["--store", root, "--option", "build-users-group", "", "--verify", ...(options.checkContents ? ["--check-contents"] : [])];
+  const r = await run("nix-store", args, { timeout: 3_600_000 });
+  if (r.ok) {
+    return {
+      id: "store",
+      status: "ok",
+      summary: `the chroot store at ${root} is consistent${options.checkContents ? ", every path's content matches its hash" : " (add --check-contents to hash every path)"}`,
+    };
+  }
+  const problems = r.stderr
+    .split("\n")
+    .filter((l) => !/^(reading the Nix store|checking )/.test(l))
+    .join("\n");
+  return {
+    id: "store",
+    status: "fail",
+    summary: `nix-store --verify found problems in the chroot store at ${root}`,
+    detail: tail(problems, 20),
+    fix:
+      `repair it: nix-store --store ${root} --verify --check-contents --repair, or delete it ` +
+      `(bazel clean --expunge, or rm -rf ${root}) and fetch again`,
+  };
+}
+
+/** The probe package: a derivation whose builder is the host's static busybox. */
+function probeNix(busyboxDir: string): string {
+  return `let
+  bb = builtins.path {
+    path = ${busyboxDir};
+    name = "nixstore-probe-busybox";
+    filter = p: t: baseNameOf p == "busybox";
+  };
+in
+derivation {
+  name = "nixstore-probe";
+  system = "x86_64-linux";
+  builder = "\${bb}/busybox";
+  args = [ "sh" "-e" "-c" "mkdir -p $out/bin && cp \${bb}/busybox $out/bin/busybox && chmod 0555 $out/bin/busybox" ];
+}
+`;
+}
+
+const PROBE_BUILD = `genrule(
+    name = "probe",
+    outs = ["probe.txt"],
+    tools = ["@nixstore_probe//:bin/busybox"],
+    cmd = "(test -e /nix && echo nix-present || echo nix-absent; $(location @nixstore_probe//:bin/busybox) echo launcher-ok) > $@",
+)
+`;
+
+/** Runs one genrule through a package launcher on the remote executor. */
+export async function checkRemote(remote: RemoteOptions, bazel: string, progress: ((l: string) => void) | null): Promise<Check> {
+  const busyboxDir = ["/usr/bin", "/bin"].find((d) => fs.existsSync(path.join(d, "busybox")));
+  if (!busyboxDir) {
+    return {
+      id: "remote",
+      status: "fail",
+      summary: "the remote probe needs a static busybox on this machine to build its probe package",
+      fix: "install it (Debian: apt-get install busybox-static)",
+    };
+  }
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "nixgen-doctor-remote-"));
+  const ws = path.join(tmp, "ws");
+  const outputBase = path.join(tmp, "ob");
+  const startup = [`--output_base=${outputBase}`];
+  fs.mkdirSync(ws, { recursive: true });
+  try {
+    fs.writeFileSync(
+      path.join(ws, "WORKSPACE"),
+      [
+        `workspace(name = "nixstore_doctor")`,
+        `local_repository(name = "rules_nixstore", path = ${JSON.stringify(packageRoot())})`,
+        `load("@rules_nixstore//rules:repositories.bzl", "rules_nixstore_dependencies")`,
+        `rules_nixstore_dependencies()`,
+        `load("@rules_nixstore//rules:defs.bzl", "nixpkgs_package")`,
+        `nixpkgs_package(`,
+        `    name = "nixstore_probe",`,
+        `    nix_file_content = ${JSON.stringify(probeNix(busyboxDir))},`,
+        `    nixopts = ["--option", "substituters", ""],`,
+        `    quiet = True,`,
+        `)`,
+        "",
+      ].join("\n"),
+    );
+    fs.writeFileSync(path.join(ws, "BUILD.bazel"), PROBE_BUILD);
+    fs.writeFileSync(path.join(ws, ".bazelrc"), "try-import %workspace%/.nixstore.bazelrc\n");
+    await writeBazelrc({
+      workspace: ws,
+      outputBase,
+      bazel,
+      // The probe runs remotely: no mount pair.
+      mountTarget: path.join(tmp, "no-mount-target"),
+      warn: () => {},
+    });
+    progress?.(`nixgen doctor: running a probe action on ${remote.executor}`);
+    const flags = [
+      `--remote_executor=${remote.executor}`,
+      ...(remote.instanceName ? [`--remote_instance_name=${remote.instanceName}`] : []),
+      "--spawn_strategy=remote",
+      "--genrule_strategy=remote",
+      "--remote_local_fallback=false",
+      "--noremote_accept_cached",
+    ];
+    const r = await execa(bazel, [...startup, "build", ...flags, "//:probe"], {
+      cwd: ws,
+      reject: false,
+      stdin: "ignore",
+      all: true,
+    });
+    const where = `on ${remote.executor}${remote.instanceName ? ` (instance ${remote.instanceName})` : ""}`;
+    if (r.exitCode === 0) {
+      const [nix, launcher] = fs.readFileSync(path.join(ws, "bazel-bin", "probe.txt"), "utf8").trim().split("\n");
+      return {
+        id: "remote",
+        status: launcher === "launcher-ok" ? "ok" : "fail",
+        summary: `a probe action ${where} ran a Nix executable through its launcher (worker: /nix ${nix === "nix-present" ? "present" : "absent"})`,
+      };
+    }
+    const all = String(r.all ?? "");
+    const refused = /nixstore-enter|user namespace|exit(ed)? 126|exit code 126/i.test(all);
+    return {
+      id: "remote",
+      status: "fail",
+      summary: refused
+        ? `the launcher could not map /nix/store in a probe action ${where}`
+        : `the probe action ${where} failed`,
+      detail: tail(all.split("\n").filter((l) => !/^(Loading|Analyzing|INFO: (Analyzed|Found|Elapsed)|\s*$)/.test(l)).join("\n"), 25),
+      fix: refused
+        ? "the executor's sandbox must allow unprivileged user namespaces (see the launcher's message above), or provide /nix/store on the workers"
+        : "check the executor address (--executor grpc://host:port) and --instance-name, and that the executor is up",
+    };
+  } finally {
+    await execa(bazel, [...startup, "shutdown"], { cwd: ws, reject: false, stdin: "ignore" });
+    await execa("chmod", ["-R", "u+w", tmp], { reject: false });
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Runs every check. */
+export async function doctor(options: DoctorOptions): Promise<DoctorReport> {
+  const bazel = options.bazel ?? "bazel";
+  const checks: Check[] = [
+    ...(await checkNix()),
+    await checkBazel(bazel),
+    checkMountTarget(options.mountTarget ?? LOGICAL_STORE_DIR),
+    await checkUserNamespaces(),
+    await checkCompiler(),
+  ];
+  if (options.outputBase !== undefined || options.workspace !== undefined) {
+    checks.push(await checkStore(options, bazel));
+  }
+  if (options.remote) checks.push(await checkRemote(options.remote, bazel, options.progress ?? null));
+  return { ok: checks.every((c) => c.status !== "fail"), checks };
+}
+
+/** Human-readable report: one line per check, then its detail and fix, indented. */
+export function formatReport(report: DoctorReport): string {
+  const width = Math.max(...report.checks.map((c) => c.id.length));
+  const lines: string[] = [];
+  for (const c of report.checks) {
+    lines.push(`${c.status.padEnd(4)}  ${c.id.padEnd(width)}  ${c.summary}`);
+    const indent = " ".repeat(6 + width + 2);
+    if (c.detail) lines.push(...c.detail.split("\n").map((l) => `${indent}| ${l}`));
+    if (c.fix) lines.push(`${indent}fix: ${c.fix}`);
+  }
+  const failed = report.checks.filter((c) => c.status === "fail").length;
+  const warned = report.checks.filter((c) => c.status === "warn").length;
+  lines.push(
+    failed > 0
+      ? `nixgen doctor: ${failed} check(s) failed, ${warned} warning(s)`
+      : `nixgen doctor: all checks passed${warned > 0 ? `, ${warned} warning(s)` : ""}`,
+  );
+  return lines.join("\n");
+}

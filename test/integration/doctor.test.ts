@@ -1,0 +1,144 @@
+// `nixgen doctor` on this machine, on a machine without Nix on PATH, on a chroot store that is
+// consistent, modified or missing a path, and (as root) with --remote against the loopback
+// Buildbarn cluster. Real commands throughout: the checks run Nix, Bazel, unshare and cc.
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { execa } from "execa";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { FIXTURE, REPO_ROOT } from "./harness.js";
+
+const NIXGEN = join(REPO_ROOT, "dist/generator/cli.js");
+
+interface Report {
+  ok: boolean;
+  checks: { id: string; status: "ok" | "warn" | "fail"; summary: string; detail?: string; fix?: string }[];
+}
+
+async function doctor(args: string[], env: Record<string, string> = {}) {
+  const r = await execa(process.execPath, [NIXGEN, "doctor", ...args], {
+    reject: false,
+    all: true,
+    stdin: "ignore",
+    cwd: tmpdir(),
+    env,
+  });
+  return { result: r, report: args.includes("--json") ? (JSON.parse(r.stdout) as Report) : null };
+}
+
+const byId = (report: Report, id: string) => report.checks.find((c) => c.id === id)!;
+
+describe("nixgen doctor", () => {
+  let tmp: string;
+  beforeAll(() => {
+    tmp = mkdtempSync(join(tmpdir(), "nixstore-doctor-"));
+  });
+  afterAll(async () => {
+    await execa("chmod", ["-R", "u+w", tmp], { reject: false });
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  test("reports Nix, Bazel, the mount target, user namespaces and cc, as JSON", async () => {
+    const { result, report } = await doctor(["--json"]);
+    expect(result.exitCode, result.all).toBe(0);
+    expect(report!.ok).toBe(true);
+    expect(report!.checks.map((c) => c.id)).toEqual([
+      "nix-build",
+      "nix-store",
+      "bazel",
+      "mount-target",
+      "user-namespaces",
+      "cc-static",
+    ]);
+    expect(byId(report!, "nix-build").summary).toMatch(/^nix-build \(Nix\) \d+\.\d+/);
+    expect(byId(report!, "bazel").summary).toMatch(/^bazel \d+\.\d+\.\d+/);
+    expect(byId(report!, "user-namespaces").summary).toMatch(/user\.max_user_namespaces = \d+/);
+    for (const c of report!.checks) expect(c.status === "ok" || c.fix).toBeTruthy();
+  });
+
+  test("without Nix on PATH, the Nix checks fail with a fix and the exit status is 1", async () => {
+    // A PATH with every command of /usr/bin but Nix's.
+    const bin = join(tmp, "bin-without-nix");
+    mkdirSync(bin);
+    for (const f of readdirSync("/usr/bin")) {
+      if (!f.startsWith("nix")) symlinkSync(join("/usr/bin", f), join(bin, f));
+    }
+    const { result, report } = await doctor(["--json"], { PATH: `${bin}:/usr/sbin:/sbin` });
+    expect(result.exitCode, result.all).toBe(1);
+    expect(report!.ok).toBe(false);
+    expect(byId(report!, "nix-build")).toMatchObject({ status: "fail", summary: "nix-build is not on PATH" });
+    expect(byId(report!, "nix-build").fix).toMatch(/apt-get install nix-bin/);
+    expect(byId(report!, "bazel").status).toBe("ok");
+    // The human-readable form says the same.
+    const text = await doctor([], { PATH: `${bin}:/usr/sbin:/sbin` });
+    expect(text.result.stdout).toMatch(/^fail {2}nix-build +nix-build is not on PATH$/m);
+    expect(text.result.stdout).toMatch(/fix: install Nix/);
+    expect(text.result.stdout).toMatch(/check\(s\) failed/);
+  });
+
+  test("checks the output base's chroot store: consistent, modified content, a vanished path", async () => {
+    const ob = join(tmp, "ob");
+    const root = join(ob, "nixstore");
+    const nixOpts = ["--store", root, "--option", "build-users-group", "", "--option", "substituters", ""];
+    const none = await doctor(["--json", "--output-base", ob]);
+    expect(byId(none.report!, "store")).toMatchObject({ status: "ok" });
+    expect(byId(none.report!, "store").summary).toMatch(/no chroot store/);
+
+    const built = await execa("nix-build", [...nixOpts, FIXTURE, "-A", "tiny03", "--out-link", join(tmp, "result")]);
+    const out = built.stdout.trim().split("\n").pop()!;
+    const healthy = await doctor(["--json", "--output-base", ob, "--check-contents"]);
+    expect(healthy.result.exitCode, healthy.result.all).toBe(0);
+    expect(byId(healthy.report!, "store").summary).toMatch(/is consistent, every path's content matches/);
+
+    const file = join(root, out, "bin/tiny03");
+    chmodSync(file, 0o755);
+    writeFileSync(file, "#!/bin/sh\necho tampered\n");
+    const modified = await doctor(["--json", "--output-base", ob, "--check-contents"]);
+    expect(modified.result.exitCode).toBe(1);
+    expect(byId(modified.report!, "store")).toMatchObject({ status: "fail" });
+    expect(byId(modified.report!, "store").detail).toContain(`path '${out}' was modified`);
+    expect(byId(modified.report!, "store").fix).toMatch(/--repair/);
+
+    const busybox = (await execa("nix-store", [...nixOpts, "--query", "--requisites", out])).stdout
+      .split("\n")
+      .find((p) => p.endsWith("-busybox"))!;
+    await execa("chmod", ["-R", "u+w", join(root, busybox)]);
+    rmSync(join(root, busybox), { recursive: true });
+    const vanished = await doctor(["--json", "--output-base", ob]);
+    expect(vanished.result.exitCode).toBe(1);
+    expect(byId(vanished.report!, "store").detail).toContain(`path '${busybox}' disappeared`);
+  });
+
+  test("--remote needs --executor", async () => {
+    const { result } = await doctor(["--remote"]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(/--remote needs --executor grpc:\/\/HOST:PORT/);
+  });
+});
+
+// up.sh needs root (it creates the runner's user and a mount namespace), like remote.test.ts.
+describe.runIf(process.getuid?.() === 0)("nixgen doctor --remote on the loopback Buildbarn cluster", () => {
+  let endpoint = "";
+  beforeAll(async () => {
+    // Starts the cluster when it is not up (building it on first use) and leaves it running:
+    // it is shared with the remote tests.
+    const up = await execa("bash", [join(REPO_ROOT, "test/buildbarn/up.sh")], { all: true, reject: false });
+    expect(up.exitCode, `buildbarn:up failed\n${up.all}`).toBe(0);
+    endpoint = up.stdout.trim().split("\n").pop() ?? "";
+    expect(endpoint).toMatch(/^grpc:\/\/127\.0\.0\.1:\d+$/);
+  });
+
+  test("a probe action runs a Nix executable through its launcher on a worker without /nix", async () => {
+    const { result, report } = await doctor(["--json", "--remote", "--executor", endpoint, "--instance-name", "nixstore"]);
+    expect(result.exitCode, result.all).toBe(0);
+    expect(byId(report!, "remote")).toMatchObject({ status: "ok" });
+    expect(byId(report!, "remote").summary).toMatch(/ran a Nix executable through its launcher \(worker: \/nix absent\)/);
+  });
+
+  test("an executor that does not answer fails the remote check with a fix", async () => {
+    const { result, report } = await doctor(["--json", "--remote", "--executor", "grpc://127.0.0.1:1"]);
+    expect(result.exitCode).toBe(1);
+    expect(byId(report!, "remote")).toMatchObject({ status: "fail" });
+    expect(byId(report!, "remote").fix).toMatch(/check the executor address/);
+  });
+});
