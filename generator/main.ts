@@ -15,6 +15,7 @@ import {
   renderWorkspaceFiles,
   type Target,
 } from "./workspace/index.js";
+import { addCommand, initCommand } from "./workspace/commands.js";
 import { checkFiles, writeFiles } from "./write/index.js";
 
 /** Where the CLI prints; tests capture it. */
@@ -40,7 +41,9 @@ interface Command {
   readonly options: Options;
   /** [flag, explanation] rows for --help. */
   readonly help: ReadonlyArray<readonly [string, string]>;
-  run(values: Values, io: Io): Promise<number>;
+  /** Names of the command's required arguments (none when absent), e.g. ["ATTRIBUTE"]. */
+  readonly positionals?: readonly string[];
+  run(values: Values, io: Io, positionals: readonly string[]): Promise<number>;
 }
 
 class UsageError extends Error {}
@@ -157,7 +160,14 @@ const bazelrc: Command = {
 
 /** Subcommands by name; `init`, `add`, `lock` and `doctor` will join them. */
 export const COMMANDS: ReadonlyMap<string, Command> = new Map(
-  [generate, bazelrc, lockCommand as Command, doctorCommand as Command].map((c) => [c.name, c]),
+  [
+    generate,
+    bazelrc,
+    initCommand as Command,
+    addCommand as Command,
+    lockCommand as Command,
+    doctorCommand as Command,
+  ].map((c) => [c.name, c]),
 );
 
 const DEFAULT_COMMAND = generate;
@@ -242,17 +252,26 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       return EXIT.ok;
     }
     let values: Values;
+    let positionals: string[];
     try {
-      values = parseArgs({
+      ({ values, positionals } = parseArgs({
         args: rest,
         options: command.options,
         strict: true,
-        allowPositionals: false,
-      }).values as Values;
+        allowPositionals: command.positionals !== undefined,
+      }) as { values: Values; positionals: string[] });
     } catch (e) {
       throw parseError(e, command);
     }
-    return await command.run(values, io);
+    const wanted = command.positionals ?? [];
+    if (positionals.length !== wanted.length) {
+      throw new UsageError(
+        `\`${command.name}\` takes ${wanted.length === 0 ? "no arguments" : wanted.join(" ")}, ` +
+          `got ${positionals.length === 0 ? "none" : positionals.join(" ")}; ` +
+          `run \`nixgen ${command.name} --help\``,
+      );
+    }
+    return await command.run(values, io, positionals);
   } catch (e) {
     if (e instanceof UsageError) {
       io.err(`nixgen: ${e.message}`);
