@@ -57,8 +57,16 @@ function distance(a: string, b: string): number {
   return prev[b.length] as number;
 }
 
-/** The candidate closest to `word` (case-insensitive, at most a third of it changed), or null. */
+/**
+ * The candidate closest to `word`: one that `word` begins, or else the nearest by edit
+ * distance (case-insensitive, at most a third of it changed); null if none is close.
+ */
 export function closest(word: string, candidates: readonly string[]): string | null {
+  const lower = word.toLowerCase();
+  if (lower.length >= 3) {
+    const extended = candidates.find((c) => c.toLowerCase().startsWith(lower));
+    if (extended !== undefined) return extended;
+  }
   let best: string | null = null;
   let bestDistance = Infinity;
   for (const c of candidates) {

@@ -12,7 +12,9 @@ export type Literal =
   | { readonly kind: "number"; readonly value: number; readonly pos: Position }
   | { readonly kind: "boolean"; readonly value: boolean; readonly pos: Position }
   | { readonly kind: "array"; readonly items: readonly Literal[]; readonly pos: Position }
-  | { readonly kind: "object"; readonly props: readonly Property[]; readonly pos: Position };
+  | { readonly kind: "object"; readonly props: readonly Property[]; readonly pos: Position }
+  /** Something that is not a literal, already reported; checks skip it without more errors. */
+  | { readonly kind: "opaque"; readonly pos: Position };
 
 export interface Property {
   readonly key: string;
@@ -160,8 +162,7 @@ function toLiteral(file: string, raw: Node, diagnostics: Diagnostic[]): Literal 
   if (Node.isArrayLiteralExpression(node)) {
     const items: Literal[] = [];
     for (const element of node.getElements()) {
-      const item = toLiteral(file, element, diagnostics);
-      if (item !== null) items.push(item);
+      items.push(toLiteral(file, element, diagnostics) ?? { kind: "opaque", pos: positionOf(element) });
     }
     return { kind: "array", items, pos };
   }
@@ -189,10 +190,12 @@ export function objectLiteral(
   for (const member of node.getProperties()) {
     if (Node.isPropertyAssignment(member)) {
       const key = propertyKey(file, member.getNameNode(), diagnostics);
-      const value = toLiteral(file, member.getInitializerOrThrow(), diagnostics);
-      if (key !== null && value !== null) {
-        props.push({ key, keyPos: positionOf(member), value });
-      }
+      const initializer = member.getInitializerOrThrow();
+      const value = toLiteral(file, initializer, diagnostics) ?? {
+        kind: "opaque" as const,
+        pos: positionOf(initializer),
+      };
+      if (key !== null) props.push({ key, keyPos: positionOf(member), value });
       continue;
     }
     const what = Node.isSpreadAssignment(member)

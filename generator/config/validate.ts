@@ -101,6 +101,7 @@ class Reader {
   }
 
   private wrongType(lit: Literal, what: string, expected: string): void {
+    if (lit.kind === "opaque") return; // reported as not a literal already
     const got = lit.kind === "object" ? "an object" : lit.kind === "array" ? "an array" : `a ${lit.kind}`;
     this.error(lit.pos, `${what} must be ${expected}, not ${got}`);
   }
@@ -365,6 +366,7 @@ function readSource(r: Reader, prop: Property): ResolvedSource | null {
       nixFileDeps: r.labels(props.get("nixFileDeps"), what),
     };
   }
+  if (v.kind === "opaque") return null;
   if (v.kind !== "object") {
     r.error(v.pos, `${what} must be an object`, 'e.g. { local: "//nix:nixpkgs.nix" }');
   } else {
