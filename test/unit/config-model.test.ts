@@ -1,0 +1,85 @@
+// The workspace model: a checked config becomes calls of the rules_nixstore repository rules
+// whose attributes all exist in the rule model, plus Bazel flags.
+import { describe, expect, it } from "vitest";
+import { parseConfig } from "../../generator/config/index.js";
+import { RULES } from "../../generator/model/index.js";
+import { starlarkLayout } from "../../generator/workspace/starlark.js";
+import { workspaceModel } from "../../generator/workspace/index.js";
+
+const NO_LOCK = { lockFile: false };
+
+function model(body: string, facts = NO_LOCK) {
+  return workspaceModel(parseConfig("nixgen.config.ts", `export default defineConfig(${body});`), facts);
+}
+
+function kwargs(call: { kwargs: readonly { name: string; value: unknown }[] } | undefined) {
+  return Object.fromEntries((call?.kwargs ?? []).map((k) => [k.name, k.value]));
+}
+
+describe("workspace model", () => {
+  it("declares sources, then packages, with name first and other attributes sorted", () => {
+    const m = model(`{
+  nixpkgs: { nixpkgs: { local: "//nix:nixpkgs.nix", nixFileDeps: ["//nix:a.nix"] } },
+  packages: { zed: { quiet: true, attributePath: "zed-editor" }, jq: {} },
+}`);
+    expect(m.calls.map((c) => [c.rule, c.name])).toEqual([
+      ["nixpkgs_local_repository", "nixpkgs"],
+      ["nixpkgs_package", "zed"],
+      ["nixpkgs_package", "jq"],
+    ]);
+    expect(m.calls[1]?.kwargs.map((k) => k.name)).toEqual(["name", "attribute_path", "quiet", "repositories"]);
+    expect(kwargs(m.calls[2])).toEqual({ name: "jq", attribute_path: "jq", repositories: { nixpkgs: "@nixpkgs" } });
+    expect(m.loads).toEqual(["nixpkgs_local_repository", "nixpkgs_package"]);
+    expect(m.repoNames).toEqual(["jq", "nixpkgs", "zed"]);
+  });
+
+  it("uses only attributes that the rule model declares", () => {
+    const m = model(`{
+  nixpkgs: { a: { url: "https://x/a.tgz", sha256: "${"0".repeat(64)}", stripPrefix: "a" }, b: { nixFileContent: "x" } },
+  packages: { p: { nixFile: "//:p.nix", nixFileDeps: ["//:q.nix"], buildFileContent: "", nixopts: ["-j1"], failNotSupported: false, repositories: { nixpkgs: "a", b: "b" } } },
+  store: "system",
+}`, { lockFile: true });
+    for (const call of m.calls) {
+      const rule = RULES.find((r) => r.name === call.rule);
+      const names = new Set(["name", ...(rule?.attrs.map((a) => a.name) ?? [])]);
+      for (const k of call.kwargs) expect(names, `${call.rule}.${k.name}`).toContain(k.name);
+    }
+    expect(kwargs(m.calls[2])).toMatchObject({ store: "system", lock: "//:nixstore.lock.json", build_file_content: "" });
+    expect(kwargs(m.calls[2])).not.toHaveProperty("attribute_path");
+  });
+
+  it("leaves store and lock out by default", () => {
+    const call = model(`{ nixpkgs: { nixpkgs: { local: "//:n.nix" } }, packages: { jq: {} } }`).calls[1];
+    expect(kwargs(call)).not.toHaveProperty("store");
+    expect(kwargs(call)).not.toHaveProperty("lock");
+  });
+
+  it("turns remote settings into --config=nixstore-remote flags, exec properties sorted", () => {
+    const m = model(`{ remote: { strategy: "launcher", executor: "grpc://bb:8980", execProperties: { b: "2", a: "1" } } }`);
+    expect(m.remote).toEqual({
+      config: "nixstore-remote",
+      flags: [
+        "--remote_executor=grpc://bb:8980",
+        "--remote_default_exec_properties=a=1",
+        "--remote_default_exec_properties=b=2",
+        "--spawn_strategy=remote",
+        "--remote_local_fallback=false",
+      ],
+    });
+    expect(model("{}").remote).toBeNull();
+  });
+});
+
+describe("starlarkLayout", () => {
+  it("writes lists of several items one a line, and multi-line text triple-quoted", () => {
+    expect(starlarkLayout(["a", "b"], "    ")).toBe('[\n        "a",\n        "b",\n    ]');
+    expect(starlarkLayout(["a"], "")).toBe('["a"]');
+    expect(starlarkLayout("x\ny\n", "")).toBe('"""\\\nx\ny\n"""');
+  });
+
+  it("falls back to an escaped string where triple quotes would change the text", () => {
+    for (const text of ['a\\nb\n', 'say """hi"""\n', 'ends with a quote\n"', "tab\tok\n\u0001"]) {
+      expect(starlarkLayout(text, "").startsWith('"""')).toBe(false);
+    }
+  });
+});
