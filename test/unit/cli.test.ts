@@ -20,7 +20,7 @@ describe("nixgen CLI", () => {
   it("prints usage with every command on --help", async () => {
     const { code, out } = await nixgen(["--help"]);
     expect(code).toBe(0);
-    expect(out).toContain("nixgen [generate] [--check] [--root DIR]");
+    expect(out).toContain("nixgen [generate] [--check] [--workspace DIR | --root DIR]");
     expect(out).toContain("nixgen bazelrc [--workspace DIR]");
   });
 
