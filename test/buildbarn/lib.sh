@@ -35,6 +35,9 @@ comm_of() {
 }
 
 pid_of() { cat "$RUN_DIR/pids/$1.pid" 2>/dev/null; }
+# zombie PID: the process has exited but nobody reaped it (an init that does not
+# reap orphans, as in some containers); it counts as gone.
+zombie() { [ "$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null)" = Z ]; }
 # is_running NAME: the recorded pid is still ours: either the bb_* binary, or
 # (while starting) one of the setsid/unshare/sh/setpriv steps that exec it,
 # whose command line names our config directory.
@@ -42,13 +45,14 @@ is_running() {
 	local pid
 	pid=$(pid_of "$1") || return 1
 	[ -n "$pid" ] || return 1
+	! zombie "$pid" || return 1
 	[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$(comm_of "$1")" ] && return 0
 	tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline" | grep -qxF "$RUN_DIR/config/$1.jsonnet"
 }
 pid_alive() {
 	local pid
 	pid=$(pid_of "$1") || return 1
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && ! zombie "$pid"
 }
 healthy() { curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$1/-/healthy" 2>/dev/null; }
 all_healthy() {
@@ -84,4 +88,65 @@ lock_run_dir() {
 	if ! flock -w 300 8; then
 		die "another up.sh/down.sh holds $RUN_DIR/.lock for 5 minutes (holders: $(fuser "$RUN_DIR/.lock" 2>/dev/null))"
 	fi
+}
+
+# start NAME COMMAND...: runs COMMAND in a new session, logging to logs/NAME.log.
+start() {
+	local name=$1
+	shift
+	local logf=$RUN_DIR/logs/$name.log
+	[ -f "$logf" ] && mv -f "$logf" "$logf.prev"
+	echo "=== $(date -u +%FT%TZ) up.sh: $*" >"$logf"
+	# 8>&-: the cluster must not hold up.sh's lock.
+	(cd "$RUN_DIR" && exec setsid "$@" </dev/null >>"$logf" 2>&1 8>&-) &
+	echo $! >"$RUN_DIR/pids/$name.pid"
+	note "started $name (pid $!)"
+}
+
+# fresh_worker_dirs: empty build and cache directories for a starting bb_worker.
+fresh_worker_dirs() {
+	rm -rf "$RUN_DIR/worker/build" "$RUN_DIR/worker/cache"
+	mkdir -m 0755 "$RUN_DIR/worker/build"
+	mkdir -m 0700 "$RUN_DIR/worker/cache"
+}
+
+# wait_healthy NAME...: waits until each process answers /-/healthy; on a
+# process exit or after $TIMEOUT seconds, stops the cluster and fails.
+wait_healthy() {
+	local p port deadline
+	deadline=$(($(date +%s) + TIMEOUT))
+	for p in "$@"; do
+		port=$(diag_port "$p")
+		until healthy "$port"; do
+			if ! pid_alive "$p"; then
+				note "$p exited; last lines of $RUN_DIR/logs/$p.log:"
+				tail -n 20 "$RUN_DIR/logs/$p.log" >&2 || true
+				stop_all
+				die "$p failed to start (log: $RUN_DIR/logs/$p.log)"
+			fi
+			if [ "$(date +%s)" -ge "$deadline" ]; then
+				note "last lines of $RUN_DIR/logs/$p.log:"
+				tail -n 20 "$RUN_DIR/logs/$p.log" >&2 || true
+				stop_all
+				die "$p did not answer http://127.0.0.1:$port/-/healthy within ${TIMEOUT}s (log: $RUN_DIR/logs/$p.log)"
+			fi
+			sleep 0.5
+		done
+		note "$p healthy (diagnostics on 127.0.0.1:$port)"
+	done
+}
+
+# wait_registered: the worker must also have registered with the scheduler, or
+# the first Execute fails with "No workers exist for instance name prefix".
+# The admin page lists each platform queue's instance name prefix, quoted.
+wait_registered() {
+	local deadline
+	deadline=$(($(date +%s) + TIMEOUT))
+	until curl -fsS "http://127.0.0.1:$SCHEDULER_ADMIN_PORT/" 2>/dev/null | grep -qF "&#34;$INSTANCE&#34;"; do
+		if [ "$(date +%s)" -ge "$deadline" ]; then
+			stop_all
+			die "the worker did not register with the scheduler within ${TIMEOUT}s (logs: $RUN_DIR/logs/worker.log, scheduler.log)"
+		fi
+		sleep 0.5
+	done
 }

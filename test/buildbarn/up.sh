@@ -8,11 +8,15 @@
 #   NIXSTORE_BB_INSTANCE        worker instance name prefix; Bazel passes
 #                               --remote_instance_name=<it>          (nixstore)
 #   NIXSTORE_BB_NIX             what actions see at /nix: absent | empty | host  (absent)
+#   NIXSTORE_BB_USERNS          whether actions may create user namespaces:
+#                               allowed | refused                    (allowed)
 #   NIXSTORE_BB_RUNNER_USER     unprivileged user bb_runner runs as  (nixstore-runner)
 #   NIXSTORE_BB_CONCURRENCY     actions run at once                  (2)
 #   NIXSTORE_BB_CAS_MIB         CAS size (sparse file)               (4096)
 #   NIXSTORE_BB_TIMEOUT         seconds to wait for health           (120)
 #   NIXSTORE_BB_CACHE           where build.sh puts binaries         (~/.cache/rules_nixstore/buildbarn)
+# If everything but bb_worker runs with the same settings (the worker was
+# killed), only bb_worker is started again.
 # Needs root: it creates the runner user and a mount namespace for bb_runner.
 set -euo pipefail
 
@@ -26,19 +30,44 @@ RUNNER_USER=${NIXSTORE_BB_RUNNER_USER:-nixstore-runner}
 CONCURRENCY=${NIXSTORE_BB_CONCURRENCY:-2}
 CAS_MIB=${NIXSTORE_BB_CAS_MIB:-4096}
 TIMEOUT=${NIXSTORE_BB_TIMEOUT:-120}
+USERNS=${NIXSTORE_BB_USERNS:-allowed}
 
 case $NIX_MODE in absent | empty | host) ;; *)
 	die "NIXSTORE_BB_NIX must be absent, empty or host (got '$NIX_MODE')" ;;
 esac
+case $USERNS in allowed | refused) ;; *)
+	die "NIXSTORE_BB_USERNS must be allowed or refused (got '$USERNS')" ;;
+esac
+[ "$USERNS/$NIX_MODE" != refused/host ] || die "NIXSTORE_BB_USERNS=refused needs NIXSTORE_BB_NIX=absent or empty"
 [ "$(id -u)" = 0 ] || die "must run as root (creates user $RUNNER_USER and a mount namespace)"
 
 mkdir -p "$RUN_DIR"
 lock_run_dir
 
 # Already up, with the same settings?
-settings="instance=$INSTANCE nix=$NIX_MODE runner_user=$RUNNER_USER concurrency=$CONCURRENCY cas_mib=$CAS_MIB"
+settings="instance=$INSTANCE nix=$NIX_MODE userns=$USERNS runner_user=$RUNNER_USER concurrency=$CONCURRENCY cas_mib=$CAS_MIB"
 alive=0
 for p in "${PROCESSES[@]}"; do is_running "$p" && alive=$((alive + 1)); done
+BIN=$CACHE/bin
+cfg=$RUN_DIR/config
+export NIXSTORE_BB_RUN_DIR=$RUN_DIR NIXSTORE_BB_INSTANCE=$INSTANCE \
+	NIXSTORE_BB_CONCURRENCY=$CONCURRENCY NIXSTORE_BB_CAS_MIB=$CAS_MIB
+# A proxy variable would capture gRPC connections between the processes.
+export no_proxy=localhost,127.0.0.1 NO_PROXY=localhost,127.0.0.1
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY grpc_proxy
+
+if [ "$alive" = $((${#PROCESSES[@]} - 1)) ] && ! is_running worker &&
+	[ "$(cat "$RUN_DIR/settings" 2>/dev/null)" = "$settings" ]; then
+	# The worker alone is gone (killed, crashed): start it again, with empty
+	# build and cache directories; the scheduler requeues what it was running.
+	note "bb_worker is not running: starting it again"
+	fresh_worker_dirs
+	start worker "$BIN/bb_worker" "$cfg/worker.jsonnet"
+	wait_healthy worker
+	wait_registered
+	echo "$ENDPOINT"
+	exit 0
+fi
 if [ "$alive" = "${#PROCESSES[@]}" ]; then
 	if [ "$(cat "$RUN_DIR/settings" 2>/dev/null)" != "$settings" ]; then
 		note "running with other settings ($(cat "$RUN_DIR/settings" 2>/dev/null)): restarting"
@@ -63,7 +92,6 @@ for port in "${ALL_PORTS[@]}"; do
 done
 
 "$HERE/build.sh"
-BIN=$CACHE/bin
 
 # The runner user (unprivileged; actions run as it).
 if ! id -u "$RUNNER_USER" >/dev/null 2>&1; then
@@ -81,9 +109,8 @@ touch "$RUN_DIR/.rules_nixstore-buildbarn"
 chmod 0755 "$RUN_DIR"
 mkdir -p "$RUN_DIR"/{logs,pids,config,bin,runner-root} \
 	"$RUN_DIR"/storage/{cas,ac}/persistent_state "$RUN_DIR"/worker
-rm -rf "$RUN_DIR/worker/build" "$RUN_DIR/worker/cache" "$RUN_DIR/runner"
-mkdir -m 0755 "$RUN_DIR/worker/build"
-mkdir -m 0700 "$RUN_DIR/worker/cache"
+fresh_worker_dirs
+rm -rf "$RUN_DIR/runner"
 mkdir -m 0755 "$RUN_DIR/runner"
 chown "$RUNNER_UID:$RUNNER_GID" "$RUN_DIR/runner"
 # Configs and bb_runner are copied where the runner user can read them
@@ -102,26 +129,6 @@ done
 
 echo "$settings" >"$RUN_DIR/settings"
 
-export NIXSTORE_BB_RUN_DIR=$RUN_DIR NIXSTORE_BB_INSTANCE=$INSTANCE \
-	NIXSTORE_BB_CONCURRENCY=$CONCURRENCY NIXSTORE_BB_CAS_MIB=$CAS_MIB
-# A proxy variable would capture gRPC connections between the processes.
-export no_proxy=localhost,127.0.0.1 NO_PROXY=localhost,127.0.0.1
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY grpc_proxy
-
-# start NAME COMMAND...: runs COMMAND in a new session, logging to logs/NAME.log.
-start() {
-	local name=$1
-	shift
-	local logf=$RUN_DIR/logs/$name.log
-	[ -f "$logf" ] && mv -f "$logf" "$logf.prev"
-	echo "=== $(date -u +%FT%TZ) up.sh: $*" >"$logf"
-	# 8>&-: the cluster must not hold up.sh's lock.
-	(cd "$RUN_DIR" && exec setsid "$@" </dev/null >>"$logf" 2>&1 8>&-) &
-	echo $! >"$RUN_DIR/pids/$name.pid"
-	note "started $name (pid $!)"
-}
-
-cfg=$RUN_DIR/config
 start storage "$BIN/bb_storage" "$cfg/storage.jsonnet"
 start frontend "$BIN/bb_storage" "$cfg/frontend.jsonnet"
 start scheduler "$BIN/bb_scheduler" "$cfg/scheduler.jsonnet"
@@ -134,6 +141,10 @@ start worker "$BIN/bb_worker" "$cfg/worker.jsonnet"
 # root is entered with pivot_root, not chroot: a chrooted process may not
 # create user namespaces, which Nix launchers in actions need. The shell execs
 # setpriv, which execs bb_runner: the pid recorded is bb_runner's.
+# NIXSTORE_BB_USERNS=refused makes a worker whose actions may not create user
+# namespaces: bb_runner is chrooted into the new root instead, and the kernel
+# refuses CLONE_NEWUSER to a chrooted process (EPERM, the errno that
+# kernel.unprivileged_userns_clone=0 or Docker's default seccomp profile give).
 rm -f "$RUN_DIR/runner/runner.sock"
 runner=(setpriv --reuid="$RUNNER_UID" --regid="$RUNNER_GID" --init-groups --inh-caps=-all
 	"$RUN_DIR/bin/bb_runner" "$cfg/runner.jsonnet")
@@ -142,8 +153,8 @@ if [ "$NIX_MODE" = host ]; then
 else
 	# shellcheck disable=SC2016
 	start runner unshare --mount --propagation private -- /bin/sh -euc '
-		root=$1 mode=$2
-		shift 2
+		root=$1 mode=$2 userns=$3
+		shift 3
 		mount -t tmpfs -o mode=0755 nixstore-runner-root "$root"
 		for entry in /* /.[!.]*; do
 			[ -e "$entry" ] || [ -L "$entry" ] || continue
@@ -160,6 +171,7 @@ else
 			fi
 		done
 		if [ "$mode" = empty ]; then mkdir -m 0755 "$root/nix"; fi
+		if [ "$userns" = refused ]; then exec chroot "$root" "$@"; fi
 		mkdir "$root/.pivot-old"
 		cd "$root"
 		pivot_root . .pivot-old
@@ -169,41 +181,11 @@ else
 		# The copy of the new root seen through the bind mount of its parent.
 		umount -l "$root" 2>/dev/null || true
 		exec "$@"
-	' runner-ns "$RUN_DIR/runner-root" "$NIX_MODE" "${runner[@]}"
+	' runner-ns "$RUN_DIR/runner-root" "$NIX_MODE" "$USERNS" "${runner[@]}"
 fi
 
-# Wait for every diagnostics endpoint to answer /-/healthy.
-deadline=$(($(date +%s) + TIMEOUT))
-for p in "${PROCESSES[@]}"; do
-	port=$(diag_port "$p")
-	until healthy "$port"; do
-		if ! pid_alive "$p"; then
-			note "$p exited; last lines of $RUN_DIR/logs/$p.log:"
-			tail -n 20 "$RUN_DIR/logs/$p.log" >&2 || true
-			stop_all
-			die "$p failed to start (log: $RUN_DIR/logs/$p.log)"
-		fi
-		if [ "$(date +%s)" -ge "$deadline" ]; then
-			note "last lines of $RUN_DIR/logs/$p.log:"
-			tail -n 20 "$RUN_DIR/logs/$p.log" >&2 || true
-			stop_all
-			die "$p did not answer http://127.0.0.1:$port/-/healthy within ${TIMEOUT}s (log: $RUN_DIR/logs/$p.log)"
-		fi
-		sleep 0.5
-	done
-	note "$p healthy (diagnostics on 127.0.0.1:$port)"
-done
-
-# The worker must also have registered with the scheduler, or the first
-# Execute fails with "No workers exist for instance name prefix".
-# The admin page lists each platform queue's instance name prefix, quoted.
-until curl -fsS "http://127.0.0.1:$SCHEDULER_ADMIN_PORT/" 2>/dev/null | grep -qF "&#34;$INSTANCE&#34;"; do
-	if [ "$(date +%s)" -ge "$deadline" ]; then
-		stop_all
-		die "the worker did not register with the scheduler within ${TIMEOUT}s (logs: $RUN_DIR/logs/worker.log, scheduler.log)"
-	fi
-	sleep 0.5
-done
-note "worker registered; bb_runner runs as $RUNNER_USER ($RUNNER_UID), /nix for actions: $NIX_MODE"
+wait_healthy "${PROCESSES[@]}"
+wait_registered
+note "worker registered; bb_runner runs as $RUNNER_USER ($RUNNER_UID), /nix for actions: $NIX_MODE, user namespaces: $USERNS"
 note "Bazel: --remote_executor=$ENDPOINT --remote_instance_name=$INSTANCE"
 echo "$ENDPOINT"

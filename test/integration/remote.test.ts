@@ -5,7 +5,18 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { execa } from "execa";
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import { EXPECT_OUTPUT_SH, REPO_ROOT, closureEntries, explain, makeWorkspace, type Workspace } from "./harness.js";
+import {
+  LOGS,
+  casBytesUploaded,
+  down,
+  endpointOf,
+  executionCalls,
+  isUp,
+  killWorker,
+  schedulerTaskRetries,
+  up,
+} from "./buildbarn.js";
+import { EXPECT_OUTPUT_SH, closureEntries, explain, makeWorkspace, type Workspace } from "./harness.js";
 
 const PACKAGES = ["hello", "greet", "linked", "busybox"].map((name) => ({ name }));
 
@@ -84,18 +95,18 @@ describe.runIf(process.getuid?.() === 0)("remote execution on Buildbarn (workers
 
   let startedHere = false;
   beforeAll(async () => {
-    // The frontend's diagnostics port answers when a cluster is already up; leave that one running.
-    const health = await execa("curl", ["-fsS", "--max-time", "2", "http://127.0.0.1:9980/-/healthy"], { reject: false });
-    startedHere = health.exitCode !== 0;
+    // A cluster that already answers was started by someone else: leave it running afterwards.
+    startedHere = !(await isUp());
     // Builds Buildbarn from the Go module proxy on first use (a few minutes), then starts it.
-    const up = await execa("bash", [join(REPO_ROOT, "test/buildbarn/up.sh")], { all: true, reject: false });
-    expect(up.exitCode, `buildbarn:up failed (logs: /tmp/rules_nixstore-buildbarn/logs)\n${up.all}`).toBe(0);
-    endpoint = up.stdout.trim().split("\n").pop() ?? "";
+    const started = await up();
+    expect(started.exitCode, `buildbarn:up failed (logs: ${LOGS})\n${started.all}`).toBe(0);
+    endpoint = endpointOf(started);
     expect(endpoint).toMatch(/^grpc:\/\/127\.0\.0\.1:\d+$/);
   });
   afterAll(async () => {
     for (const ws of workspaces) await ws.close();
-    if (startedHere) await execa("bash", [join(REPO_ROOT, "test/buildbarn/down.sh")], { reject: false });
+    if (startedHere) await down();
+    else await up();
   });
 
   test("fixture packages run in genrules and sh_tests on the worker, from a fresh output base", async () => {
@@ -105,7 +116,7 @@ describe.runIf(process.getuid?.() === 0)("remote execution on Buildbarn (workers
     expect(statSync(ws.root).mode & 0o077).toBe(0);
     // The cluster's cache outlives restarts: refuse cached results so that every action runs.
     const r = await ws.bazel(["test", ...remoteFlags(), "--noremote_accept_cached", ...TARGETS]);
-    expect(r.exitCode, `${explain(r)}\n(cluster logs: /tmp/rules_nixstore-buildbarn/logs)`).toBe(0);
+    expect(r.exitCode, `${explain(r)}\n(cluster logs: ${LOGS})`).toBe(0);
     expect(processes(r.all)).toMatch(/\d+ remote(,|\.|$)/);
     expect(processes(r.all)).not.toMatch(/cache hit/);
     expect(processes(r.all)).not.toMatch(/linux-sandbox|local|processwrapper/);
@@ -122,9 +133,7 @@ describe.runIf(process.getuid?.() === 0)("remote execution on Buildbarn (workers
 
   test("workers whose /nix exists but is empty run them too", async () => {
     const ws = workspaces[0]!;
-    const up = (nix: string) =>
-      execa("bash", [join(REPO_ROOT, "test/buildbarn/up.sh")], { all: true, reject: false, env: { NIXSTORE_BB_NIX: nix } });
-    const empty = await up("empty");
+    const empty = await up({ nix: "empty" });
     expect(empty.exitCode, empty.all).toBe(0);
     try {
       await ws.bazel(["clean"]);
@@ -137,7 +146,7 @@ describe.runIf(process.getuid?.() === 0)("remote execution on Buildbarn (workers
       expect(mount).toMatch(/ \/nix\/store ro,/);
       expect(ws.bin("hello.txt")).toBe("hello from nix\n");
     } finally {
-      const back = await up("absent");
+      const back = await up();
       expect(back.exitCode, back.all).toBe(0);
     }
   });
@@ -157,17 +166,20 @@ describe.runIf(process.getuid?.() === 0)("remote execution on Buildbarn (workers
     const ws = workspaces[0]!;
     const before = closureEntries(ws, "hello").find((e) => e.endsWith("-hello"));
     // elf/hello.sh writes the hello ELF: a comment there changes the derivation, not the output.
-    ws.write("nixpkgs/elf/hello.sh", ws.read("nixpkgs/elf/hello.sh") + "\n# changed by remote.test.ts\n");
+    // A change no earlier run made: the cluster's cache outlives test runs.
+    const change = `\n# changed by remote.test.ts ${process.pid}-${Date.now()}\n`;
+    ws.write("nixpkgs/elf/hello.sh", ws.read("nixpkgs/elf/hello.sh") + change);
     try {
       const r = await ws.bazel(["build", ...remoteFlags(), "//:hello_out", "//:greet_out"]);
       expect(r.exitCode, explain(r)).toBe(0);
       const after = closureEntries(ws, "hello").find((e) => e.endsWith("-hello"));
       expect(after).not.toBe(before);
-      // hello_out ran again on the worker; greet_out (untouched package) did not run at all.
+      // hello_out ran again on the worker; greet_out (untouched package) was not executed (at
+      // most a remote cache hit, as an earlier test cleaned the output tree).
       expect(processes(r.all)).toMatch(/\b1 remote(,|\.|$)/);
       expect(ws.bin("hello.txt")).toBe("hello from nix\n");
     } finally {
-      ws.write("nixpkgs/elf/hello.sh", ws.read("nixpkgs/elf/hello.sh").replace("\n# changed by remote.test.ts\n", ""));
+      ws.write("nixpkgs/elf/hello.sh", ws.read("nixpkgs/elf/hello.sh").replace(change, ""));
     }
   });
 
@@ -178,5 +190,109 @@ describe.runIf(process.getuid?.() === 0)("remote execution on Buildbarn (workers
     expect(processes(r.all)).toMatch(/4 remote cache hit/);
     expect(processes(r.all)).not.toMatch(/\d+ remote[,.]/);
     expect(ws.bin("hello.txt")).toBe("hello from nix\n");
+  });
+
+  test("a second client uploads none of the closure bytes the cluster already has", async () => {
+    const ws = await workspace();
+    // A command no one ran before: the action executes (no cache hit), with the closures of
+    // three packages as inputs that the first client already uploaded.
+    const nonce = `${process.pid}-${Date.now()}`;
+    ws.write(
+      "fresh/BUILD.bazel",
+      `genrule(
+    name = "fresh",
+    outs = ["fresh.txt"],
+    tools = ["@hello//:bin/hello", "@greet//:bin/greet", "@linked//:bin/hello"],
+    cmd = "($(location @hello//:bin/hello); $(location @greet//:bin/greet) ${nonce}) > $@",
+)
+`,
+    );
+    const fetched = await ws.bazel(["build", "--nobuild", ...remoteFlags(), "//fresh"]);
+    expect(fetched.exitCode, explain(fetched)).toBe(0);
+    const before = await casBytesUploaded();
+    const r = await ws.bazel(["build", ...remoteFlags(), "//fresh"]);
+    expect(r.exitCode, explain(r)).toBe(0);
+    const uploaded = (await casBytesUploaded()) - before;
+    expect(processes(r.all)).toMatch(/\b1 remote(,|\.|$)/);
+    expect(ws.bin("fresh/fresh.txt")).toBe(`hello from nix\ngreet from nix ${nonce}\n`);
+    // What the closures weigh: every store path of the three packages, counted once.
+    const paths = new Set(["hello", "greet", "linked"].flatMap((p) => closureEntries(ws, p)));
+    const du = await execa("du", ["-sbc", ...[...paths].map((p) => join(ws.outputBase, "nixstore/nix/store", p))]);
+    const closureBytes = Number(/^(\d+)\s+total$/m.exec(du.stdout)?.[1]);
+    expect(closureBytes).toBeGreaterThan(1_000_000);
+    // Only the new Action, Command and the directories that hold the new command line.
+    console.log(`second client: ${uploaded} bytes uploaded to the CAS; closures: ${closureBytes} bytes`);
+    expect(uploaded).toBeLessThan(16 * 1024);
+  });
+
+  test("killing bb_worker in the middle of a build: the build still finishes, with correct outputs", async () => {
+    const ws = workspaces[0]!;
+    const N = 16;
+    const nonce = `${process.pid}-${Date.now()}`;
+    const rules = Array.from(
+      { length: N },
+      (_, i) => `genrule(
+    name = "m${i}",
+    outs = ["m${i}.txt"],
+    tools = ["@hello//:bin/hello"],
+    cmd = "$(location @hello//:bin/hello) > $@ && echo ${i} ${nonce} >> $@ && sleep 2",
+)
+`,
+    );
+    ws.write("many/BUILD.bazel", rules.join("\n") + `filegroup(name = "all", srcs = [${rules.map((_, i) => `":m${i}"`).join(", ")}])\n`);
+    const flags = [...remoteFlags(), "--jobs=8"];
+    const fetched = await ws.bazel(["build", "--nobuild", ...flags, "//many:all"]);
+    expect(fetched.exitCode, explain(fetched)).toBe(0);
+    const executeBefore = await executionCalls("Execute");
+    const waitBefore = await executionCalls("WaitExecution");
+    const retriesBefore = await schedulerTaskRetries();
+    const build = ws.bazel(["build", ...flags, "//many:all"]);
+    // Kill the worker once a few actions are under way (each sleeps 2 s on the worker).
+    const deadline = Date.now() + 120_000;
+    while ((await executionCalls("Execute")) - executeBefore < 4) {
+      expect(Date.now(), "Bazel never sent 4 Execute calls").toBeLessThan(deadline);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    killWorker();
+    await new Promise((r) => setTimeout(r, 3000));
+    const restarted = await up();
+    expect(restarted.exitCode, restarted.all).toBe(0);
+    expect(restarted.all).toContain("bb_worker is not running: starting it again");
+    const r = await build;
+    expect(r.exitCode, `${explain(r)}\n(cluster logs: ${LOGS})`).toBe(0);
+    for (let i = 0; i < N; i++) expect(ws.bin(`many/m${i}.txt`)).toBe(`hello from nix\n${i} ${nonce}\n`);
+    // Who recovered. The scheduler ran the interrupted tasks again once the worker came back
+    // (its retry count went up); Bazel's Execute streams stayed open: one Execute per action
+    // and no WaitExecution, i.e. Bazel retried nothing and no rerun was needed.
+    const executes = (await executionCalls("Execute")) - executeBefore;
+    const waits = (await executionCalls("WaitExecution")) - waitBefore;
+    const retries = (await schedulerTaskRetries()) - retriesBefore;
+    console.log(
+      `worker killed mid-build: ${N} actions, ${executes} Execute and ${waits} WaitExecution calls, ` +
+        `${retries} task(s) run again by the scheduler`,
+    );
+    expect(retries).toBeGreaterThanOrEqual(1);
+    expect(executes).toBe(N);
+    expect(waits).toBe(0);
+  });
+
+  test("a worker that refuses user namespaces: the action fails with the launcher's explanation", async () => {
+    const ws = workspaces[0]!;
+    const refused = await up({ userns: "refused" });
+    expect(refused.exitCode, refused.all).toBe(0);
+    try {
+      await ws.bazel(["clean"]);
+      const r = await ws.bazel(["build", ...remoteFlags(), "--noremote_accept_cached", "//:hello_out"]);
+      expect(r.exitCode).not.toBe(0);
+      // The action's stderr, as Bazel prints it for a failed action.
+      expect(r.all).toContain("rules_nixstore launcher: cannot run /nix/store/");
+      expect(r.all).toContain("unshare(CLONE_NEWUSER|CLONE_NEWNS): Operation not permitted");
+      expect(r.all).toMatch(/fix: .*user namespaces/);
+      expect(r.all).toContain("check a machine with: unshare --user --map-root-user --mount true");
+    } finally {
+      const back = await up();
+      expect(back.exitCode, back.all).toBe(0);
+    }
   });
 });
