@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
-echo "== nixgen --check"
+echo "== nixgen --check (rules/private and every examples/*/nixstore)"
 node dist/generator/cli.js --check
 echo "== buildifier --lint=warn"
 npx --no-install buildifier --lint=warn --mode=check -r rules examples third_party test/fixtures
