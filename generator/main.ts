@@ -51,9 +51,7 @@ class UsageError extends Error {}
 const generate: Command = {
   name: "generate",
   synopsis: "nixgen [generate] [--check] [--workspace DIR | --root DIR]",
-  summary:
-    "Write every generated file: a workspace's nixstore/ from its nixgen.config.ts, or, in " +
-    "the rules_nixstore repository, rules/private/... and every examples/*/nixstore/.",
+  summary: "Regenerate nixstore/ from nixgen.config.ts (in rules_nixstore: rules/private/, examples/).",
   options: {
     check: { type: "boolean" },
     workspace: { type: "string" },

@@ -41,9 +41,7 @@ function report(io: Io, root: string, written: readonly string[], unchanged: rea
 export const initCommand = {
   name: "init",
   synopsis: "nixgen init [--workspace DIR] [--bzlmod]",
-  summary:
-    `Start using nixgen in a Bazel workspace: a starter ${CONFIG_FILE}, the .bazelrc ` +
-    "imports and the WORKSPACE (or MODULE.bazel) block, where missing; then generate.",
+  summary: `Add ${CONFIG_FILE}, the .bazelrc imports and the WORKSPACE block where missing.`,
   options: {
     workspace: { type: "string" },
     bzlmod: { type: "boolean" },
