@@ -3,7 +3,8 @@
 // client's output base. Nothing of Nix is installed for it: the closures travel as inputs.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { execa } from "execa";
-import { statSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   LOGS,
@@ -16,7 +17,7 @@ import {
   schedulerTaskRetries,
   up,
 } from "./buildbarn.js";
-import { EXPECT_OUTPUT_SH, closureEntries, explain, makeWorkspace, type Workspace } from "./harness.js";
+import { EXPECT_OUTPUT_SH, REPO_ROOT, closureEntries, explain, makeWorkspace, type Workspace } from "./harness.js";
 
 const PACKAGES = ["hello", "greet", "linked", "busybox"].map((name) => ({ name }));
 
@@ -293,6 +294,40 @@ describe.runIf(process.getuid?.() === 0)("remote execution on Buildbarn (workers
     } finally {
       const back = await up();
       expect(back.exitCode, back.all).toBe(0);
+    }
+  });
+
+  test("examples/remote-buildbarn: bazel test --config=nixstore-remote //... from a fresh output base", async () => {
+    const root = mkdtempSync(join(tmpdir(), "nixstore-example-remote-"));
+    const ws = join(root, "ws");
+    const ob = join(root, "ob");
+    const bazel = (args: string[]) =>
+      execa("bazel", [`--output_base=${ob}`, ...args], { cwd: ws, reject: false, all: true, stdin: "ignore" });
+    try {
+      cpSync(join(REPO_ROOT, "examples/remote-buildbarn"), ws, {
+        recursive: true,
+        filter: (src) => !/\/(bazel-[^/]*|\.nixstore\.bazelrc)$/.test(src),
+      });
+      // The example points at rules_nixstore as ../..; the copy points at this checkout.
+      const workspace = readFileSync(join(ws, "WORKSPACE"), "utf8");
+      expect(workspace).toContain(`path = "../.."`);
+      writeFileSync(join(ws, "WORKSPACE"), workspace.replace(`path = "../.."`, `path = ${JSON.stringify(REPO_ROOT)}`));
+      // The committed config names the loopback cluster this suite started.
+      expect(readFileSync(join(ws, "nixstore/nixstore.bazelrc"), "utf8")).toContain(`--remote_executor=${endpoint}`);
+      await execa("node", [join(REPO_ROOT, "dist/generator/cli.js"), "bazelrc", "--workspace", ws, "--output-base", ob]);
+      const r = await bazel(["test", "--config=nixstore-remote", "--noremote_accept_cached", "//..."]);
+      expect(r.exitCode, `${explain(r)}\n(cluster logs: ${LOGS})`).toBe(0);
+      expect(processes(r.all)).toMatch(/\b4 remote(,|\.|$)/);
+      expect(readFileSync(join(ws, "bazel-bin/greeting.txt"), "utf8")).toBe(
+        "hello from nix\ngreet from nix from a genrule\nlinked data\n",
+      );
+      const view = readFileSync(join(ws, "bazel-bin/worker_view.txt"), "utf8");
+      expect(view).toMatch(/^uid: (?!0\n)\d+\n/);
+      expect(view).toContain("worker /nix: absent\n");
+      expect(view).toMatch(/ \/nix\/store ro,/);
+    } finally {
+      await bazel(["shutdown"]);
+      await execa("rm", ["-rf", root], { reject: false });
     }
   });
 });
