@@ -79,7 +79,9 @@ const tail = (text: string, lines = 12) => text.split("\n").slice(-lines).join("
 async function checkNix(): Promise<Check[]> {
   const checks: Check[] = [];
   for (const cmd of ["nix-build", "nix-store"]) {
-    const r = await run(cmd, ["--version"]);
+    // `nix-store --version` opens the default store, creating /nix/var and /nix/store/.links
+    // on a host without one; the dummy store keeps the doctor from writing to the host.
+    const r = await run(cmd, [...(cmd === "nix-store" ? ["--store", "dummy://"] : []), "--version"]);
     if (r.ok) {
       checks.push({ id: cmd, status: "ok", summary: r.stdout.split("\n")[0] ?? "" });
     } else {

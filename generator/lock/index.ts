@@ -162,7 +162,7 @@ async function bazel(
     const output = show ? "" : (result.stderr ?? "");
     const errors = output
       .split("\n")
-      .filter((l) => /^(ERROR|FATAL)|nixpkgs_package\(|^\s{2}/.test(l))
+      .filter((l) => /^(ERROR|FATAL)|nixpkgs_package\(|^\s{2}|error:/.test(l))
       .slice(-40)
       .join("\n");
     throw new LockError(

@@ -29,6 +29,7 @@ async function doctor(args: string[], env: Record<string, string> = {}) {
 const byId = (report: Report, id: string) => report.checks.find((c) => c.id === id)!;
 
 describe("nixgen doctor", () => {
+  const root = process.getuid?.() === 0;
   let tmp: string;
   beforeAll(() => {
     tmp = mkdtempSync(join(tmpdir(), "nixstore-doctor-"));
@@ -54,6 +55,20 @@ describe("nixgen doctor", () => {
     expect(byId(report!, "bazel").summary).toMatch(/^bazel \d+\.\d+\.\d+/);
     expect(byId(report!, "user-namespaces").summary).toMatch(/user\.max_user_namespaces = \d+/);
     for (const c of report!.checks) expect(c.status === "ok" || c.fix).toBeTruthy();
+  });
+
+  test.runIf(root)("writes nothing to the host's /nix (nix-store --version would create /nix/var)", async () => {
+    // In a private mount namespace whose /nix is an empty directory.
+    const nix = join(tmp, "nix");
+    mkdirSync(join(nix, "store"), { recursive: true });
+    const r = await execa(
+      "unshare",
+      ["--mount", "--propagation", "private", "--", "/bin/sh", "-c", 'mount --bind "$0" /nix && shift && exec "$@"', nix, "-", process.execPath, NIXGEN, "doctor", "--json"],
+      { reject: false, all: true, stdin: "ignore", cwd: tmpdir() },
+    );
+    expect(r.exitCode, r.all).toBe(0);
+    expect(readdirSync(nix).sort()).toEqual(["store"]);
+    expect(readdirSync(join(nix, "store"))).toEqual([]);
   });
 
   test("without Nix on PATH, the Nix checks fail with a fix and the exit status is 1", async () => {
