@@ -100,7 +100,10 @@ const generate: Command = {
     const { root } = target;
     const [files, refresh] =
       target.kind === "workspace"
-        ? [renderWorkspaceFiles(root, io.cwd), WORKSPACE_REFRESH_COMMAND]
+        ? [
+            renderWorkspaceFiles(root, io.cwd, undefined, values.check ? undefined : (l) => io.out(`nixgen: ${l}`)),
+            WORKSPACE_REFRESH_COMMAND,
+          ]
         : [renderRepositoryFiles(root, io.cwd), REFRESH_COMMAND];
     if (values.check) {
       const stale = checkFiles(root, files);

@@ -21,7 +21,11 @@ export interface LocalNixpkgs {
   readonly local?: Label;
   /** The expression given inline (`nix_file_content`). */
   readonly nixFileContent?: string;
-  /** Files the expression imports; a change to any of them fetches the packages again. */
+  /**
+   * Files the expression imports; a change to any of them fetches the packages again. For a
+   * `local` file of the workspace, nixgen also finds them itself (relative path literals,
+   * followed through every `.nix` file); list here what it cannot see.
+   */
   readonly nixFileDeps?: readonly Label[];
 }
 

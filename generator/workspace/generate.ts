@@ -6,7 +6,7 @@ import { isRulesRoot, renderLibraryFiles } from "../generate.js";
 import { templatesDir } from "../package-root.js";
 import { createRenderer } from "../render/index.js";
 import type { OutputFile } from "../write/index.js";
-import { renderWorkspace, workspaceFacts } from "./render.js";
+import { describeDiscovered, renderWorkspace, workspaceFacts } from "./render.js";
 
 /** What `nixgen generate` works on. */
 export type Target =
@@ -37,12 +37,19 @@ export function locateTarget(start: string): Target | null {
  * file on disk (for `add` and `init`, which check a config before writing it). Throws a
  * ConfigError listing every problem of the config.
  */
-export function renderWorkspaceFiles(root: string, cwd: string, configText?: string): OutputFile[] {
+export function renderWorkspaceFiles(
+  root: string,
+  cwd: string,
+  configText?: string,
+  report?: (line: string) => void,
+): OutputFile[] {
   const config =
     configText === undefined
       ? loadConfig(root, cwd)
       : parseConfig(displayPath(path.join(root, CONFIG_FILE), cwd), configText);
-  return renderWorkspace(createRenderer(templatesDir()), config, workspaceFacts(root));
+  const facts = workspaceFacts(root, config);
+  if (report !== undefined) describeDiscovered(facts).forEach(report);
+  return renderWorkspace(createRenderer(templatesDir()), config, facts);
 }
 
 /** The example workspaces of the rules_nixstore repository: examples/<name> with a config. */

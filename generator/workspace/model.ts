@@ -4,6 +4,7 @@
  */
 import type { ResolvedConfig, ResolvedPackage, ResolvedSource } from "../config/index.js";
 import { RULES, type StarlarkValue } from "../model/index.js";
+import type { DiscoveredDeps } from "./nixdeps.js";
 import { starlarkLayout } from "./starlark.js";
 
 /** Where the workspace's lock file lives (written by `nixgen lock`), relative to its root. */
@@ -60,6 +61,15 @@ export interface WorkspaceModel {
 export interface WorkspaceFacts {
   /** Whether `nixstore.lock.json` exists at the workspace root. */
   readonly lockFile: boolean;
+  /** Files each workspace `.nix` label reaches (nix_file_deps found automatically). */
+  readonly discovered: Readonly<Record<string, DiscoveredDeps>>;
+}
+
+/** nix_file_deps: those the config lists, and those found from `nixFile`, once each, sorted. */
+function nixFileDeps(listed: readonly string[], nixFile: string | null, facts: WorkspaceFacts): readonly string[] | null {
+  const found = nixFile === null ? [] : (facts.discovered[nixFile]?.deps ?? []);
+  if (found.length === 0) return nonEmpty(listed);
+  return [...new Set([...listed, ...found])].sort();
 }
 
 /** Attribute names each rule (or its macro) accepts, from the rule model. */
@@ -93,12 +103,12 @@ function nonEmpty<T>(list: readonly T[]): readonly T[] | null {
   return list.length > 0 ? list : null;
 }
 
-function sourceCall(source: ResolvedSource): RepositoryCall {
+function sourceCall(source: ResolvedSource, facts: WorkspaceFacts): RepositoryCall {
   if (source.kind === "local") {
     return call("nixpkgs_local_repository", source.name, null, {
       nix_file: source.nixFile,
       nix_file_content: source.nixFileContent,
-      nix_file_deps: nonEmpty(source.nixFileDeps),
+      nix_file_deps: nixFileDeps(source.nixFileDeps, source.nixFile, facts),
     });
   }
   const comment = source.git
@@ -126,7 +136,7 @@ function packageCall(pkg: ResolvedPackage, config: ResolvedConfig, facts: Worksp
     lock: facts.lockFile ? `//:${LOCK_FILE}` : null,
     nix_file: pkg.nixFile,
     nix_file_content: pkg.nixFileContent,
-    nix_file_deps: nonEmpty(pkg.nixFileDeps),
+    nix_file_deps: nixFileDeps(pkg.nixFileDeps, pkg.nixFile, facts),
     nixopts: nonEmpty(pkg.nixopts),
     quiet: pkg.quiet,
     repositories: Object.keys(repositories).length > 0 ? repositories : null,
@@ -149,7 +159,7 @@ function remoteFlags(config: ResolvedConfig): string[] | null {
 /** The model of a checked config. */
 export function workspaceModel(config: ResolvedConfig, facts: WorkspaceFacts): WorkspaceModel {
   const calls = [
-    ...config.sources.map(sourceCall),
+    ...config.sources.map((s) => sourceCall(s, facts)),
     ...config.packages.map((p) => packageCall(p, config, facts)),
   ];
   const flags = remoteFlags(config);

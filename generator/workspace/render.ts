@@ -5,6 +5,7 @@ import { CONFIG_FILE, type ResolvedConfig } from "../config/index.js";
 import { HEADER } from "../model/index.js";
 import type { Renderer } from "../render/index.js";
 import type { OutputFile } from "../write/index.js";
+import { discoverNixFileDeps, type DiscoveredDeps } from "./nixdeps.js";
 import {
   LOCK_FILE,
   MODULE_SEGMENT,
@@ -34,9 +35,34 @@ export const WORKSPACE_OUTPUTS: readonly WorkspaceOutput[] = [
   { path: MODULE_SEGMENT, template: "workspace/nixstore.MODULE.bazel.hbs", bzlmodOnly: true },
 ];
 
+/** The workspace `.nix` files of a config: nixpkgs sources' and packages' `nixFile`s. */
+function nixFiles(config: ResolvedConfig): string[] {
+  const labels = [
+    ...config.sources.map((s) => (s.kind === "local" ? s.nixFile : null)),
+    ...config.packages.map((p) => p.nixFile),
+  ];
+  return [...new Set(labels.filter((l): l is string => l !== null))];
+}
+
 /** Reads what the model needs from the workspace besides the config. */
-export function workspaceFacts(root: string): WorkspaceFacts {
-  return { lockFile: fs.existsSync(path.join(root, LOCK_FILE)) };
+export function workspaceFacts(root: string, config: ResolvedConfig): WorkspaceFacts {
+  const discovered: Record<string, DiscoveredDeps> = {};
+  for (const label of nixFiles(config)) discovered[label] = discoverNixFileDeps(root, label);
+  return { lockFile: fs.existsSync(path.join(root, LOCK_FILE)), discovered };
+}
+
+/** What the nix_file_deps search found, as lines for the user. */
+export function describeDiscovered(facts: WorkspaceFacts): string[] {
+  const lines: string[] = [];
+  for (const found of Object.values(facts.discovered)) {
+    const n = found.deps.length;
+    lines.push(
+      `nix_file_deps of ${found.label}: found ${n} file${n === 1 ? "" : "s"}` +
+        (n > 0 ? `: ${found.deps.join(", ")}` : ""),
+    );
+    for (const note of found.notes) lines.push(`  note: ${note}`);
+  }
+  return lines;
 }
 
 /** Renders the files of a checked config to their final bytes. */

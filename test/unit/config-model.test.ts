@@ -6,7 +6,7 @@ import { RULES } from "../../generator/model/index.js";
 import { starlarkLayout } from "../../generator/workspace/starlark.js";
 import { workspaceModel } from "../../generator/workspace/index.js";
 
-const NO_LOCK = { lockFile: false };
+const NO_LOCK = { lockFile: false, discovered: {} };
 
 function model(body: string, facts = NO_LOCK) {
   return workspaceModel(parseConfig("nixgen.config.ts", `export default defineConfig(${body});`), facts);
@@ -38,7 +38,7 @@ describe("workspace model", () => {
   nixpkgs: { a: { url: "https://x/a.tgz", sha256: "${"0".repeat(64)}", stripPrefix: "a" }, b: { nixFileContent: "x" } },
   packages: { p: { nixFile: "//:p.nix", nixFileDeps: ["//:q.nix"], buildFileContent: "", nixopts: ["-j1"], failNotSupported: false, repositories: { nixpkgs: "a", b: "b" } } },
   store: "system",
-}`, { lockFile: true });
+}`, { lockFile: true, discovered: {} });
     for (const call of m.calls) {
       const rule = RULES.find((r) => r.name === call.rule);
       const names = new Set(["name", ...(rule?.attrs.map((a) => a.name) ?? [])]);
