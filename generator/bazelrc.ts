@@ -5,6 +5,7 @@ import { HEADER, LOGICAL_STORE_DIR, STORE_DIRNAME } from "./model/index.js";
 import { createRenderer } from "./render/index.js";
 import { packageRoot, templatesDir } from "./package-root.js";
 import { writeFiles } from "./write/index.js";
+import { CONFIG_FILE, loadConfig } from "./config/index.js";
 
 /** File name of the machine fragment, next to the workspace's .bazelrc. */
 export const BAZELRC_FRAGMENT = ".nixstore.bazelrc";
@@ -90,6 +91,12 @@ function isDirectory(p: string): boolean {
 }
 
 /** The flags this machine needs, rendered to the fragment's final text. */
+/** Whether the workspace's nixgen.config.ts (if any) builds into the host's /nix/store. */
+function systemStore(workspace: string): boolean {
+  if (!fs.existsSync(path.join(workspace, CONFIG_FILE))) return false;
+  return loadConfig(workspace, workspace).store === "system";
+}
+
 export async function renderBazelrc(options: BazelrcOptions): Promise<{
   content: string;
   mountPair: boolean;
@@ -108,7 +115,15 @@ export async function renderBazelrc(options: BazelrcOptions): Promise<{
   const mountTarget = path.resolve(options.mountTarget ?? LOGICAL_STORE_DIR);
   const storeFiles = path.join(outputBase, STORE_DIRNAME, "nix", "store");
   let mountPair: string | null = null;
-  if (isDirectory(mountTarget)) {
+  const system = systemStore(workspace);
+  if (system) {
+    // The pair would show the chroot store at /nix/store in the sandbox and hide the host's,
+    // where these packages live; the sandbox shows the host's /nix/store as it is.
+    warn(
+      `nixgen: ${CONFIG_FILE} builds into the system store (store: "system"): ` +
+        `${BAZELRC_FRAGMENT} is written without --sandbox_add_mount_pair.`,
+    );
+  } else if (isDirectory(mountTarget)) {
     checkFlagPath("output base", storeFiles);
     checkFlagPath("mount target", mountTarget);
     // The linux-sandbox refuses a mount pair whose source is missing, for every action, so
@@ -155,7 +170,7 @@ export async function renderBazelrc(options: BazelrcOptions): Promise<{
   const renderer = createRenderer(templatesDir());
   const content = renderer.render(
     "bazelrc/nixstore.bazelrc.hbs",
-    { outputBase, mountTarget, mountPair, overrides, bazelVersion },
+    { outputBase, mountTarget, mountPair, systemStore: system, overrides, bazelVersion },
     {
       header: HEADER,
       source: "templates/bazelrc/nixstore.bazelrc.hbs",

@@ -53,6 +53,20 @@ describe("nixgen bazelrc: the machine fragment", () => {
     expect(message).toMatch(/launcher maps the store with a user namespace/);
   });
 
+  it("omits the mount pair for a workspace whose nixgen.config.ts builds into the system store", async () => {
+    const { opts, messages } = options();
+    fs.mkdirSync(opts.mountTarget as string, { recursive: true });
+    fs.writeFileSync(
+      path.join(opts.workspace, "nixgen.config.ts"),
+      'import { defineConfig } from "rules_nixstore/config";\nexport default defineConfig({ store: "system" });\n',
+    );
+    const result = await writeBazelrc(opts);
+    expect(result.mountPair).toBe(false);
+    expect(flagLines(result.content)).toEqual([]);
+    expect(result.content).toContain('builds into the system store (store: "system")');
+    expect(messages.join("\n")).toContain("written without --sandbox_add_mount_pair");
+  });
+
   it("adds the offline overrides for Bazel 4.x, rules_java only where Debian's copy exists", async () => {
     const { opts, messages } = options({ bazelVersion: "bazel 4.2.3" });
     const offline = path.join(opts.rulesRoot as string, "third_party", "offline");
