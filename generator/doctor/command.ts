@@ -3,6 +3,8 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Io } from "../main.js";
 import { interactive } from "../lock/command.js";
+import { loadConfig } from "../config/index.js";
+import { findWorkspace } from "../workspace/commands.js";
 import { doctor, formatReport } from "./index.js";
 
 type Values = Record<string, string | boolean | string[] | undefined>;
@@ -33,16 +35,29 @@ export const doctorCommand = {
     ["--output-base DIR", "check the chroot store of this output base (no bazel info)"],
     ["--check-contents", "also hash the content of every store path (slow on large stores)"],
     ["--remote", "run a probe action on a remote executor through a package launcher"],
-    ["--executor URL", "the executor for --remote, e.g. grpc://127.0.0.1:8980"],
+    [
+      "--executor URL",
+      "the executor for --remote, e.g. grpc://127.0.0.1:8980 (default: `remote` of nixgen.config.ts)",
+    ],
     ["--instance-name NAME", "the REAPI instance name for --remote"],
     ["--bazel PATH", "the bazel executable (default: bazel on PATH)"],
   ],
   async run(values: Values, io: Io): Promise<number> {
     const str = (key: string) => (typeof values[key] === "string" ? (values[key] as string) : undefined);
-    if (values.remote && !str("executor")) {
-      throw new Error(
-        "--remote needs --executor grpc://HOST:PORT (the address you give Bazel as --remote_executor)",
-      );
+    // Without --executor, --remote probes the executor of nixgen.config.ts's `remote` block.
+    let executor = str("executor");
+    let instanceName = str("instance-name");
+    if (values.remote && executor === undefined) {
+      const configRoot = findWorkspace(str("workspace") !== undefined ? path.resolve(io.cwd, str("workspace")!) : io.cwd);
+      const remote = configRoot === null ? null : loadConfig(configRoot, io.cwd).remote;
+      if (remote === null) {
+        throw new Error(
+          "--remote needs --executor grpc://HOST:PORT (the address you give Bazel as --remote_executor), " +
+            "or a `remote` block in nixgen.config.ts",
+        );
+      }
+      executor = remote.executor;
+      instanceName ??= remote.instanceName ?? undefined;
     }
     if (!values.remote && (str("executor") || str("instance-name"))) {
       throw new Error("--executor and --instance-name only apply with --remote");
@@ -60,8 +75,8 @@ export const doctorCommand = {
       ...(values.remote
         ? {
             remote: {
-              executor: str("executor")!,
-              ...(str("instance-name") !== undefined ? { instanceName: str("instance-name")! } : {}),
+              executor: executor!,
+              ...(instanceName !== undefined ? { instanceName } : {}),
             },
           }
         : {}),

@@ -15,12 +15,12 @@ interface Report {
   checks: { id: string; status: "ok" | "warn" | "fail"; summary: string; detail?: string; fix?: string }[];
 }
 
-async function doctor(args: string[], env: Record<string, string> = {}) {
+async function doctor(args: string[], env: Record<string, string> = {}, cwd = tmpdir()) {
   const r = await execa(process.execPath, [NIXGEN, "doctor", ...args], {
     reject: false,
     all: true,
     stdin: "ignore",
-    cwd: tmpdir(),
+    cwd,
     env,
   });
   return { result: r, report: args.includes("--json") ? (JSON.parse(r.stdout) as Report) : null };
@@ -148,6 +148,25 @@ describe.runIf(process.getuid?.() === 0)("nixgen doctor --remote on the loopback
     expect(result.exitCode, result.all).toBe(0);
     expect(byId(report!, "remote")).toMatchObject({ status: "ok" });
     expect(byId(report!, "remote").summary).toMatch(/ran a Nix executable through its launcher \(worker: \/nix absent\)/);
+  });
+
+  test("without --executor, --remote probes the executor of nixgen.config.ts", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "nixstore-doctor-config-"));
+    try {
+      writeFileSync(
+        join(dir, "nixgen.config.ts"),
+        `import { defineConfig } from "rules_nixstore/config";
+export default defineConfig({
+  remote: { strategy: "launcher", executor: ${JSON.stringify(endpoint)}, instanceName: "nixstore" },
+});
+`,
+      );
+      const { result, report } = await doctor(["--json", "--remote"], {}, dir);
+      expect(result.exitCode, result.all).toBe(0);
+      expect(byId(report!, "remote")).toMatchObject({ status: "ok" });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("an executor that does not answer fails the remote check with a fix", async () => {

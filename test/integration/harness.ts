@@ -169,3 +169,26 @@ export function closureEntries(ws: Workspace, repo: string): string[] {
 export function explain(result: Result): string {
   return `exit ${result.exitCode} of ${result.command}\n${result.all ?? ""}`;
 }
+
+/**
+ * Copies examples/<example> to `dir` as a user would copy it, without Bazel's convenience
+ * symlinks or a machine's .nixstore.bazelrc, and points its `local_repository` of
+ * rules_nixstore (`path = "../.."`) at this checkout.
+ */
+export function copyExample(example: string, dir: string): void {
+  cpSync(join(REPO_ROOT, "examples", example), dir, {
+    recursive: true,
+    filter: (src) => !/\/(bazel-[^/]*|\.nixstore\.bazelrc)$/.test(src),
+  });
+  const workspace = readFileSync(join(dir, "WORKSPACE"), "utf8");
+  if (!workspace.includes(`path = "../.."`)) {
+    throw new Error(`examples/${example}/WORKSPACE no longer has local_repository(path = "../..")`);
+  }
+  writeFileSync(join(dir, "WORKSPACE"), workspace.replace(`path = "../.."`, `path = ${JSON.stringify(REPO_ROOT)}`));
+}
+
+/** Runs `nixgen bazelrc` for a workspace and output base (the machine's .nixstore.bazelrc). */
+export async function nixgenBazelrc(workspace: string, outputBase: string): Promise<void> {
+  await execa("node", [NIXGEN, "bazelrc", "--workspace", workspace, "--output-base", outputBase]);
+}
+

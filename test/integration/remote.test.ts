@@ -3,7 +3,7 @@
 // client's output base. Nothing of Nix is installed for it: the closures travel as inputs.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { execa } from "execa";
-import { cpSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -17,7 +17,18 @@ import {
   schedulerTaskRetries,
   up,
 } from "./buildbarn.js";
-import { EXPECT_OUTPUT_SH, REPO_ROOT, closureEntries, explain, makeWorkspace, type Workspace } from "./harness.js";
+import {
+  EXPECT_OUTPUT_SH,
+  REPO_ROOT,
+  closureEntries,
+  copyExample,
+  explain,
+  makeWorkspace,
+  nixgenBazelrc,
+  type Workspace,
+} from "./harness.js";
+
+const NIXGEN = join(REPO_ROOT, "dist/generator/cli.js");
 
 const PACKAGES = ["hello", "greet", "linked", "busybox"].map((name) => ({ name }));
 
@@ -291,6 +302,16 @@ describe.runIf(process.getuid?.() === 0)("remote execution on Buildbarn (workers
       expect(r.all).toContain("unshare(CLONE_NEWUSER|CLONE_NEWNS): Operation not permitted");
       expect(r.all).toMatch(/fix: .*user namespaces/);
       expect(r.all).toContain("check a machine with: unshare --user --map-root-user --mount true");
+      // nixgen doctor --remote tells the same before a long build fails.
+      const doctor = await execa("node", [NIXGEN, "doctor", "--json", "--remote", "--executor", endpoint, "--instance-name", "nixstore"], {
+        reject: false,
+        stdin: "ignore",
+      });
+      expect(doctor.exitCode).toBe(1);
+      const remoteCheck = (JSON.parse(String(doctor.stdout)) as { checks: Array<Record<string, string>> }).checks.find((c) => c.id === "remote");
+      expect(remoteCheck?.status).toBe("fail");
+      expect(remoteCheck?.summary).toMatch(/the launcher could not map \/nix\/store in a probe action/);
+      expect(remoteCheck?.detail).toContain("unshare(CLONE_NEWUSER|CLONE_NEWNS): Operation not permitted");
     } finally {
       const back = await up();
       expect(back.exitCode, back.all).toBe(0);
@@ -304,17 +325,10 @@ describe.runIf(process.getuid?.() === 0)("remote execution on Buildbarn (workers
     const bazel = (args: string[]) =>
       execa("bazel", [`--output_base=${ob}`, ...args], { cwd: ws, reject: false, all: true, stdin: "ignore" });
     try {
-      cpSync(join(REPO_ROOT, "examples/remote-buildbarn"), ws, {
-        recursive: true,
-        filter: (src) => !/\/(bazel-[^/]*|\.nixstore\.bazelrc)$/.test(src),
-      });
-      // The example points at rules_nixstore as ../..; the copy points at this checkout.
-      const workspace = readFileSync(join(ws, "WORKSPACE"), "utf8");
-      expect(workspace).toContain(`path = "../.."`);
-      writeFileSync(join(ws, "WORKSPACE"), workspace.replace(`path = "../.."`, `path = ${JSON.stringify(REPO_ROOT)}`));
+      copyExample("remote-buildbarn", ws);
       // The committed config names the loopback cluster this suite started.
       expect(readFileSync(join(ws, "nixstore/nixstore.bazelrc"), "utf8")).toContain(`--remote_executor=${endpoint}`);
-      await execa("node", [join(REPO_ROOT, "dist/generator/cli.js"), "bazelrc", "--workspace", ws, "--output-base", ob]);
+      await nixgenBazelrc(ws, ob);
       const r = await bazel(["test", "--config=nixstore-remote", "--noremote_accept_cached", "//..."]);
       expect(r.exitCode, `${explain(r)}\n(cluster logs: ${LOGS})`).toBe(0);
       expect(processes(r.all)).toMatch(/\b4 remote(,|\.|$)/);
