@@ -146,7 +146,8 @@ function parseArgs(argv) {
 function setup(tmp) {
   const store = path.join(tmp, "store");
   const pkg = path.join(tmp, "pkg");
-  const env = { ...process.env, NIX_CONFIG: "substituters =" };
+  // Offline, and without build users (nixbld may not exist; the repository rule does the same).
+  const env = { ...process.env, NIX_CONFIG: "substituters =\nbuild-users-group =" };
   /** @type {Record<string, string>} */
   const outs = {};
   for (const attr of ["hello", "busybox"]) {

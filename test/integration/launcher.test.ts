@@ -305,7 +305,9 @@ beforeAll(async () => {
   // Fixture packages, built offline into a chroot store of this run.
   const store = join(tmp, "store");
   chrootStore = join(store, "nix/store");
-  const nixEnv = { NIX_CONFIG: "substituters =" };
+  // No binary cache (offline), and no build users: Debian's nix-bin defaults to the group
+  // nixbld, which a fresh machine may not have (the repository rule passes the same option).
+  const nixEnv = { NIX_CONFIG: "substituters =\nbuild-users-group =" };
   const build = async (attr: string): Promise<string> =>
     (await must(["nix-build", "--no-out-link", "--store", store, FIXTURE, "-A", attr], nixEnv)).trim();
   const out = { hello: await build("hello"), greet: await build("greet"), busybox: await build("busybox") };
