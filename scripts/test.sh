@@ -17,7 +17,10 @@ npx --no-install vitest run --reporter=default --reporter=json --outputFile="$re
 node -e '
   const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
   const skipped = r.numPendingTests + r.numTodoTests;
-  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
+  // A file whose beforeAll fails skips its tests: count it, or "0 failed" would hide it.
+  const broken = r.testResults.filter((f) => f.status === "failed").length;
+  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : "") +
+    (broken ? ` (${broken} test file${broken === 1 ? "" : "s"} failed)` : ""));
 ' "$report" || true
 rm -f "$report"
 exit "$status"
