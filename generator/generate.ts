@@ -48,7 +48,13 @@ export function checkLibrary(root: string): StaleFile[] {
 export function staleReport(stale: readonly StaleFile[], refresh: string = REFRESH_COMMAND): string {
   const lines = stale.map(
     (s) =>
-      `  ${s.path}  (${s.reason === "missing" ? "missing" : "differs from the generator's output"})`,
+      `  ${s.path}  (${
+        s.reason === "missing"
+          ? "missing"
+          : s.reason === "obsolete"
+            ? "no longer generated: the refresh deletes it"
+            : "differs from the generator's output"
+      })`,
   );
   const noun = stale.length === 1 ? "file is" : "files are";
   return [

@@ -11,12 +11,14 @@ import {
   WORKSPACE_REFRESH_COMMAND,
   hasConfig,
   locateTarget,
+  obsoleteRepositoryFiles,
+  obsoleteWorkspaceFiles,
   renderRepositoryFiles,
   renderWorkspaceFiles,
   type Target,
 } from "./workspace/index.js";
 import { addCommand, initCommand } from "./workspace/commands.js";
-import { checkFiles, writeFiles } from "./write/index.js";
+import { checkFiles, removeFiles, writeFiles } from "./write/index.js";
 
 /** Where the CLI prints; tests capture it. */
 export interface Io {
@@ -105,8 +107,11 @@ const generate: Command = {
             WORKSPACE_REFRESH_COMMAND,
           ]
         : [renderRepositoryFiles(root, io.cwd), REFRESH_COMMAND];
+    // Files generated earlier that the config no longer asks for (e.g. bzlmod turned off).
+    const obsolete =
+      target.kind === "workspace" ? obsoleteWorkspaceFiles(root, files) : obsoleteRepositoryFiles(root, files);
     if (values.check) {
-      const stale = checkFiles(root, files);
+      const stale = [...checkFiles(root, files), ...obsolete.map((p) => ({ path: p, reason: "obsolete" as const }))];
       if (stale.length > 0) {
         io.err(staleReport(stale, refresh) + (target.kind === "workspace" ? ` (in ${root})` : ""));
         return EXIT.failure;
@@ -115,7 +120,9 @@ const generate: Command = {
       return EXIT.ok;
     }
     const { written, unchanged } = writeFiles(root, files);
+    removeFiles(root, obsolete);
     for (const file of written) io.out(`nixgen: wrote ${file}`);
+    for (const file of obsolete) io.out(`nixgen: removed ${file} (no longer generated)`);
     io.out(`nixgen: ${written.length} written, ${unchanged.length} unchanged in ${root}`);
     return EXIT.ok;
   },

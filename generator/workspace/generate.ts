@@ -5,8 +5,9 @@ import { CONFIG_FILE, displayPath, loadConfig, parseConfig } from "../config/ind
 import { isRulesRoot, renderLibraryFiles } from "../generate.js";
 import { templatesDir } from "../package-root.js";
 import { createRenderer } from "../render/index.js";
-import type { OutputFile } from "../write/index.js";
-import { describeDiscovered, renderWorkspace, workspaceFacts } from "./render.js";
+import { HEADER } from "../model/index.js";
+import { generatedFilesPresent, type OutputFile } from "../write/index.js";
+import { WORKSPACE_OUTPUTS, describeDiscovered, renderWorkspace, workspaceFacts } from "./render.js";
 
 /** What `nixgen generate` works on. */
 export type Target =
@@ -77,3 +78,29 @@ export function renderRepositoryFiles(rulesRoot: string, cwd: string): OutputFil
   }
   return files;
 }
+
+/**
+ * Files nixgen generated in a workspace earlier that `files` (what the config generates now)
+ * no longer includes, e.g. nixstore/extensions.bzl after `bzlmod: true` was removed. Only
+ * files carrying nixgen's header count. Paths relative to `root`.
+ */
+export function obsoleteWorkspaceFiles(root: string, files: readonly OutputFile[]): string[] {
+  const now = new Set(files.map((f) => f.path));
+  return generatedFilesPresent(
+    root,
+    WORKSPACE_OUTPUTS.map((o) => o.path).filter((p) => !now.has(p)),
+    HEADER,
+  );
+}
+
+/** obsoleteWorkspaceFiles for the examples of the rules_nixstore repository, paths relative to it. */
+export function obsoleteRepositoryFiles(rulesRoot: string, files: readonly OutputFile[]): string[] {
+  const obsolete: string[] = [];
+  for (const example of exampleWorkspaces(rulesRoot)) {
+    const prefix = `${example}/`;
+    const mine = files.filter((f) => f.path.startsWith(prefix)).map((f) => ({ ...f, path: f.path.slice(prefix.length) }));
+    obsolete.push(...obsoleteWorkspaceFiles(path.join(rulesRoot, example), mine).map((p) => prefix + p));
+  }
+  return obsolete;
+}
+

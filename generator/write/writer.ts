@@ -19,7 +19,8 @@ export interface WriteResult {
   readonly unchanged: string[];
 }
 
-export type StaleReason = "missing" | "stale";
+/** `obsolete`: a file nixgen wrote earlier that the current config no longer generates. */
+export type StaleReason = "missing" | "stale" | "obsolete";
 
 export interface StaleFile {
   readonly path: string;
@@ -100,3 +101,23 @@ export function checkFiles(root: string, files: readonly OutputFile[]): StaleFil
   }
   return stale;
 }
+
+/**
+ * Of `candidates` (paths relative to `root` that nixgen may generate), those that exist and
+ * whose first line carries `header`: files nixgen wrote earlier. Files without the header are
+ * the user's and never reported or removed.
+ */
+export function generatedFilesPresent(root: string, candidates: readonly string[], header: string): string[] {
+  return candidates.filter((p) => {
+    const existing = readExisting(resolveInsideRoot(root, p));
+    if (existing === null) return false;
+    const firstLine = existing.subarray(0, 512).toString("utf8").split("\n")[0] ?? "";
+    return firstLine.includes(header);
+  });
+}
+
+/** Removes files (paths relative to `root`) that nixgen generated earlier. */
+export function removeFiles(root: string, paths: readonly string[]): void {
+  for (const p of paths) fs.rmSync(resolveInsideRoot(root, p), { force: true });
+}
+

@@ -213,3 +213,35 @@ describe("in the rules_nixstore repository", () => {
     expect(stale.stderr).toContain("Refresh with: npm run generate");
   });
 });
+
+describe("files a config no longer generates", () => {
+  it("--check names them, generate removes them; a user's file without the header is never touched", async () => {
+    const ws = tempDir();
+    const config = (bzlmod: boolean) =>
+      `export default { ${SOURCE} packages: { hello: {} }, bzlmod: ${bzlmod} };\n`;
+    fs.writeFileSync(path.join(ws, "nixgen.config.ts"), config(true));
+    expect((await nixgen([], ws)).exitCode).toBe(0);
+    expect(fs.existsSync(path.join(ws, "nixstore/extensions.bzl"))).toBe(true);
+    expect(fs.existsSync(path.join(ws, "nixstore/nixstore.MODULE.bazel"))).toBe(true);
+
+    fs.writeFileSync(path.join(ws, "nixgen.config.ts"), config(false));
+    const check = await nixgen(["--check"], ws);
+    expect(check.exitCode).toBe(1);
+    expect(check.stderr).toContain("nixstore/extensions.bzl  (no longer generated: the refresh deletes it)");
+    expect(check.stderr).toContain("nixstore/nixstore.MODULE.bazel  (no longer generated: the refresh deletes it)");
+    expect(check.stderr).toContain("Refresh with: npx nixgen");
+
+    const generate = await nixgen([], ws);
+    expect(generate.exitCode, generate.stderr).toBe(0);
+    expect(generate.stdout).toContain("nixgen: removed nixstore/extensions.bzl (no longer generated)");
+    expect(fs.existsSync(path.join(ws, "nixstore/extensions.bzl"))).toBe(false);
+    expect(fs.existsSync(path.join(ws, "nixstore/nixstore.MODULE.bazel"))).toBe(false);
+    expect((await nixgen(["--check"], ws)).exitCode).toBe(0);
+
+    // The same path written by the user (no nixgen header) is theirs.
+    fs.writeFileSync(path.join(ws, "nixstore/extensions.bzl"), '"""My own extension."""\n');
+    expect((await nixgen(["--check"], ws)).exitCode).toBe(0);
+    expect((await nixgen([], ws)).exitCode).toBe(0);
+    expect(read(ws, "nixstore/extensions.bzl")).toBe('"""My own extension."""\n');
+  });
+});
