@@ -1,6 +1,8 @@
 // The `nixgen lock` subcommand: flags and help; the work is in ./index.ts.
 import path from "node:path";
 import type { Io } from "../main.js";
+import { hasConfig, renderWorkspaceFiles } from "../workspace/generate.js";
+import { writeFiles } from "../write/index.js";
 import { LOCK_FILE, lock } from "./index.js";
 
 type Values = Record<string, string | boolean | string[] | undefined>;
@@ -47,6 +49,11 @@ export const lockCommand = {
       `nixgen: ${result.written ? "wrote" : "unchanged"} ${result.path} ` +
         `(${result.packages.length} package(s) locked)`,
     );
+    // In a nixgen workspace, the generated calls must now point at the lock file.
+    if (hasConfig(workspace)) {
+      const { written } = writeFiles(workspace, renderWorkspaceFiles(workspace, io.cwd));
+      for (const file of written) io.out(`nixgen: wrote ${file}`);
+    }
     return 0;
   },
 } as const;

@@ -1,0 +1,87 @@
+// A user's path through nixgen, end to end, with real Bazel and Nix: `nixgen init` in a
+// workspace, a nixpkgs source, `nixgen add` of two packages, a build, `nixgen lock` (which
+// regenerates the calls to use the lock), and a refetch that runs no Nix evaluation at all.
+import { afterAll, expect, test } from "vitest";
+import { execa } from "execa";
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { FIXTURE, REPO_ROOT, Workspace, explain, nixgenBazelrc } from "./harness.js";
+import { makeEvalCounter, nixgenLock, useEvalCounter } from "./lock-support.js";
+
+const NIXGEN = join(REPO_ROOT, "dist/generator/cli.js");
+let ws: Workspace | undefined;
+
+afterAll(async () => {
+  await ws?.close();
+});
+
+test("init, add, build, lock, and a locked refetch without Nix evaluations", async () => {
+  ws = new Workspace(mkdtempSync(join(tmpdir(), "nixstore-flow-")));
+  const w = ws;
+  mkdirSync(w.dir, { recursive: true });
+  const nixgen = async (args: string[]) => {
+    const r = await execa("node", [NIXGEN, ...args], { cwd: w.dir, all: true, reject: false, stdin: "ignore" });
+    expect(r.exitCode, `nixgen ${args.join(" ")}\n${r.all}`).toBe(0);
+    return r;
+  };
+
+  w.write("WORKSPACE", `workspace(name = "flow")\n\nlocal_repository(name = "rules_nixstore", path = ${JSON.stringify(REPO_ROOT)})\n`);
+  cpSync(FIXTURE, join(w.dir, "nix/fixture"), { recursive: true });
+  w.write("nix/BUILD.bazel", "");
+  w.write("nix/nixpkgs.nix", "import ./fixture\n");
+
+  await nixgen(["init"]);
+  expect(w.read("WORKSPACE")).toContain("nixstore_repositories()");
+  // What the starter config suggests, done as a user would: the workspace's own nixpkgs.
+  const starter = w.read("nixgen.config.ts");
+  const suggestion = `    // or a .nix file of this workspace: nixpkgs: { local: "//nix:nixpkgs.nix" },`;
+  expect(starter).toContain(suggestion);
+  w.write("nixgen.config.ts", starter.replace(suggestion, `    nixpkgs: { local: "//nix:nixpkgs.nix" },`));
+  await nixgen(["add", "hello"]);
+  const added = await nixgen(["add", "greet"]);
+  expect(added.stdout).toContain('nixgen: added package "greet"');
+  expect(w.read("nixstore/repositories.bzl")).toContain('name = "greet"');
+
+  w.write(
+    "BUILD.bazel",
+    `genrule(
+    name = "out",
+    outs = ["out.txt"],
+    tools = ["@hello//:bin/hello", "@greet//:bin/greet"],
+    cmd = "($(location @hello//:bin/hello); $(location @greet//:bin/greet) flow) > $@",
+)
+`,
+  );
+  appendFileSync(join(w.dir, ".bazelrc"), 'build "--repo_env=NIX_CONFIG=substituters ="\n');
+  const counter = makeEvalCounter(join(w.root, "counter"));
+  useEvalCounter(w, counter);
+  await nixgenBazelrc(w.dir, w.outputBase);
+
+  const built = await w.bazel(["build", "//:out"]);
+  expect(built.exitCode, explain(built)).toBe(0);
+  expect(w.bin("out.txt")).toBe("hello from nix\ngreet from nix flow\n");
+  expect(counter.count()).toBe(2);
+
+  const locked = await nixgenLock(w);
+  expect(locked.exitCode, locked.all).toBe(0);
+  expect(locked.stdout).toContain("(2 package(s) locked)");
+  // The generated calls now point at the lock, and the workspace is fresh.
+  expect(locked.stdout).toContain("nixgen: wrote nixstore/repositories.bzl");
+  expect(existsSync(join(w.dir, "nixstore.lock.json"))).toBe(true);
+  expect(w.read("nixstore/repositories.bzl")).toContain('lock = "//:nixstore.lock.json"');
+  const pins = JSON.parse(readFileSync(join(w.dir, "nixstore.lock.json"), "utf8")) as { packages: Record<string, unknown> };
+  expect(Object.keys(pins.packages).sort()).toEqual(["greet", "hello"]);
+  await nixgen(["--check"]);
+
+  // The changed calls fetch both packages again: from the lock, with no evaluation.
+  const marker = (name: string) => statSync(join(w.outputBase, "external", `@${name}.marker`)).mtimeMs;
+  const fetchedAt = { hello: marker("hello"), greet: marker("greet") };
+  counter.reset();
+  const again = await w.bazel(["build", "//:out"]);
+  expect(again.exitCode, explain(again)).toBe(0);
+  expect(marker("hello")).not.toBe(fetchedAt.hello);
+  expect(marker("greet")).not.toBe(fetchedAt.greet);
+  expect(counter.lines()).toEqual([]);
+  expect(w.bin("out.txt")).toBe("hello from nix\ngreet from nix flow\n");
+});
