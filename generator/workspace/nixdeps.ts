@@ -42,29 +42,17 @@ export function stripNixCommentsAndStrings(src: string): string {
   while (i < src.length) {
     const s = inString();
     const c = src[i]!;
-    if (s === "dq") {
-      if (c === "\\") {
-        blank(i, i + 2);
-        i += 2;
-      } else if (c === '"') {
+    if (s !== null) {
+      // Escapes: \x in "..."; ''$, ''' and ''\x in ''...''.
+      const escape =
+        s === "dq" ? (c === "\\" ? 2 : 0) : ["''$", "'''", "''\\"].some((e) => src.startsWith(e, i)) ? 3 : 0;
+      const closing = s === "dq" ? (c === '"' ? 1 : 0) : src.startsWith("''", i) ? 2 : 0;
+      if (escape > 0) {
+        blank(i, i + escape);
+        i += escape;
+      } else if (closing > 0) {
         stack.pop();
-        i += 1;
-      } else if (c === "$" && src[i + 1] === "{") {
-        stack.push({ kind: "interp", depth: 0 });
-        i += 2;
-      } else {
-        blank(i, i + 1);
-        i += 1;
-      }
-      continue;
-    }
-    if (s === "ind") {
-      if (src.startsWith("''$", i) || src.startsWith("'''", i) || src.startsWith("''\\", i)) {
-        blank(i, i + 3);
-        i += 3;
-      } else if (src.startsWith("''", i)) {
-        stack.pop();
-        i += 2;
+        i += closing;
       } else if (c === "$" && src[i + 1] === "{") {
         stack.push({ kind: "interp", depth: 0 });
         i += 2;
