@@ -2,6 +2,7 @@
 
 load(":attrs.bzl", "PACKAGE_ATTRS", "PACKAGE_DOC")
 load(":constants.bzl", "REPOSITORY_HEADER")
+load(":enter_cache.bzl", "ENTER_FLAGS", "copy_cached_enter")
 load(":layout.bzl", "find_absolute_symlinks", "lay_out_closure")
 load(
     ":lock.bzl",
@@ -147,7 +148,11 @@ def _compile_enter(repository_ctx, source):
     if not cc:
         _fail(repository_ctx, "no C compiler (cc) on PATH to build the rules_nixstore launcher.\n  Install one (Debian: apt-get install gcc libc6-dev).")
     out = str(repository_ctx.path("_nixstore/enter"))
-    result = repository_ctx.execute([cc, "-static", "-O2", "-s", "-o", out, str(source)], timeout = 600)
+    if copy_cached_enter(repository_ctx, cc, source, out):
+        return
+
+    # The cache could not provide it (see enter_cache.bzl): compile into the repository.
+    result = repository_ctx.execute([cc] + ENTER_FLAGS + ["-o", out, str(source)], timeout = 600)
     if result.return_code != 0:
         _fail(repository_ctx, "building the launcher with {} failed (a static libc is needed; Debian: apt-get install libc6-dev):\n{}".format(cc, result.stderr))
 
