@@ -4,7 +4,7 @@ import { REFRESH_COMMAND } from "./model/index.js";
 import { renderLibrary } from "./library.js";
 import { packageVersion, templatesDir } from "./package-root.js";
 import { createRenderer } from "./render/index.js";
-import { checkFiles, writeFiles, type StaleFile, type WriteResult } from "./write/index.js";
+import { checkFiles, type StaleFile } from "./write/index.js";
 
 /** A MODULE.bazel that declares the rules_nixstore module. */
 const MODULE_DECLARATION = /\bmodule\s*\([^)]*\bname\s*=\s*["']rules_nixstore["']/s;
@@ -18,11 +18,15 @@ export function isRulesRoot(dir: string): boolean {
   }
 }
 
-/** The nearest directory from `start` upwards that is the rules_nixstore root, or null. */
-export function findRulesRoot(start: string): string | null {
+/**
+ * Walks from `start` up to the file system root and returns the first non-null `visit(dir)`,
+ * or null.
+ */
+export function findUpwards<T>(start: string, visit: (dir: string) => T | null): T | null {
   let dir = path.resolve(start);
   for (;;) {
-    if (isRulesRoot(dir)) return dir;
+    const found = visit(dir);
+    if (found !== null) return found;
     const parent = path.dirname(dir);
     if (parent === dir) return null;
     dir = parent;
@@ -32,11 +36,6 @@ export function findRulesRoot(start: string): string | null {
 /** Renders the rule library's outputs from the model and the package's templates. */
 export function renderLibraryFiles() {
   return renderLibrary(createRenderer(templatesDir()), packageVersion());
-}
-
-/** Writes the rule library's generated files under `root`. */
-export function generateLibrary(root: string): WriteResult {
-  return writeFiles(root, renderLibraryFiles());
 }
 
 /** Lists the rule library's generated files under `root` that are stale or missing. */

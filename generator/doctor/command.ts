@@ -4,7 +4,7 @@ import path from "node:path";
 import type { Io } from "../main.js";
 import { interactive } from "../lock/command.js";
 import { loadConfig } from "../config/index.js";
-import { findWorkspace } from "../workspace/commands.js";
+import { findWorkspace } from "../workspace/generate.js";
 import { doctor, formatReport } from "./index.js";
 
 type Values = Record<string, string | boolean | string[] | undefined>;

@@ -6,7 +6,7 @@ import { CONFIG_FILE, displayPath } from "../config/index.js";
 import type { Io } from "../main.js";
 import { writeFiles, type OutputFile } from "../write/index.js";
 import { AddError, addPackageToConfig, defaultPackageName } from "./add.js";
-import { hasConfig, renderWorkspaceFiles } from "./generate.js";
+import { findWorkspace, hasConfig, renderWorkspaceFiles } from "./generate.js";
 import { planInit } from "./init.js";
 
 type Values = Record<string, string | boolean | string[] | undefined>;
@@ -20,17 +20,6 @@ function keepModes(root: string, files: readonly OutputFile[]): OutputFile[] {
       return file;
     }
   });
-}
-
-/** The nearest directory from `start` upwards with a nixgen.config.ts, or null. */
-export function findWorkspace(start: string): string | null {
-  let dir = path.resolve(start);
-  for (;;) {
-    if (hasConfig(dir)) return dir;
-    const parent = path.dirname(dir);
-    if (parent === dir) return null;
-    dir = parent;
-  }
 }
 
 function report(io: Io, root: string, written: readonly string[], unchanged: readonly string[]): void {

@@ -2,7 +2,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { CONFIG_FILE, displayPath, loadConfig, parseConfig } from "../config/index.js";
-import { isRulesRoot, renderLibraryFiles } from "../generate.js";
+import { findUpwards, isRulesRoot, renderLibraryFiles } from "../generate.js";
 import { templatesDir } from "../package-root.js";
 import { createRenderer } from "../render/index.js";
 import { HEADER } from "../model/index.js";
@@ -23,14 +23,14 @@ export function hasConfig(dir: string): boolean {
  * the rules_nixstore root (the library), whichever comes first; null if neither.
  */
 export function locateTarget(start: string): Target | null {
-  let dir = path.resolve(start);
-  for (;;) {
-    if (hasConfig(dir)) return { kind: "workspace", root: dir };
-    if (isRulesRoot(dir)) return { kind: "library", root: dir };
-    const parent = path.dirname(dir);
-    if (parent === dir) return null;
-    dir = parent;
-  }
+  return findUpwards<Target>(start, (dir) =>
+    hasConfig(dir) ? { kind: "workspace", root: dir } : isRulesRoot(dir) ? { kind: "library", root: dir } : null,
+  );
+}
+
+/** The nearest directory from `start` upwards with a nixgen.config.ts, or null. */
+export function findWorkspace(start: string): string | null {
+  return findUpwards(start, (dir) => (hasConfig(dir) ? dir : null));
 }
 
 /**
@@ -80,27 +80,23 @@ export function renderRepositoryFiles(rulesRoot: string, cwd: string): OutputFil
 }
 
 /**
- * Files nixgen generated in a workspace earlier that `files` (what the config generates now)
- * no longer includes, e.g. nixstore/extensions.bzl after `bzlmod: true` was removed. Only
- * files carrying nixgen's header count. Paths relative to `root`.
+ * Files nixgen generated earlier in the workspaces `dirs` (relative to `root`; "" is `root`
+ * itself) that `files` (what is generated now, paths relative to `root`) no longer includes,
+ * e.g. nixstore/extensions.bzl after `bzlmod: true` was removed. Only files carrying nixgen's
+ * header count.
  */
-export function obsoleteWorkspaceFiles(root: string, files: readonly OutputFile[]): string[] {
+function obsoleteFiles(root: string, dirs: readonly string[], files: readonly OutputFile[]): string[] {
   const now = new Set(files.map((f) => f.path));
-  return generatedFilesPresent(
-    root,
-    WORKSPACE_OUTPUTS.map((o) => o.path).filter((p) => !now.has(p)),
-    HEADER,
-  );
+  const candidates = dirs.flatMap((dir) => WORKSPACE_OUTPUTS.map((o) => (dir ? `${dir}/${o.path}` : o.path)));
+  return generatedFilesPresent(root, candidates.filter((p) => !now.has(p)), HEADER);
 }
 
-/** obsoleteWorkspaceFiles for the examples of the rules_nixstore repository, paths relative to it. */
+/** Files a workspace's config no longer generates (see obsoleteFiles), paths relative to `root`. */
+export function obsoleteWorkspaceFiles(root: string, files: readonly OutputFile[]): string[] {
+  return obsoleteFiles(root, [""], files);
+}
+
+/** The same for every example of the rules_nixstore repository, paths relative to it. */
 export function obsoleteRepositoryFiles(rulesRoot: string, files: readonly OutputFile[]): string[] {
-  const obsolete: string[] = [];
-  for (const example of exampleWorkspaces(rulesRoot)) {
-    const prefix = `${example}/`;
-    const mine = files.filter((f) => f.path.startsWith(prefix)).map((f) => ({ ...f, path: f.path.slice(prefix.length) }));
-    obsolete.push(...obsoleteWorkspaceFiles(path.join(rulesRoot, example), mine).map((p) => prefix + p));
-  }
-  return obsolete;
+  return obsoleteFiles(rulesRoot, exampleWorkspaces(rulesRoot), files);
 }
-
