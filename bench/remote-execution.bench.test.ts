@@ -22,7 +22,15 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DIAG, casBytesUploaded, down, endpointOf, metric, up } from "../test/integration/buildbarn.js";
-import { REPO_ROOT, copyExample, explain, makeWorkspace, nixgenBazelrc, type Workspace } from "../test/integration/harness.js";
+import {
+  REPO_ROOT,
+  copyExample,
+  explain,
+  makeWorkspace,
+  nixgenBazelrc,
+  processes,
+  type Workspace,
+} from "../test/integration/harness.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const RESULTS = join(REPO_ROOT, "bench/results/remote-execution.json");
@@ -106,11 +114,11 @@ async function exampleRun(mode: "local-sandbox" | "remote-cold" | "remote-warm")
   const r = await bazel(["test", ...remote, ...(mode === "remote-warm" ? ["--noremote_accept_cached"] : []), "//..."]);
   const test_s = seconds(t);
   expect(r.exitCode, explain(r)).toBe(0);
-  const processes = /INFO: (\d+ processes?[^\n]*)/.exec(String(r.all))?.[1] ?? "";
-  expect(processes).toMatch(mode === "local-sandbox" ? /linux-sandbox/ : /\b4 remote(,|\.|$)/);
+  const summary = processes(r.all);
+  expect(summary).toMatch(mode === "local-sandbox" ? /linux-sandbox/ : /\b4 remote(,|\.|$)/);
   const uploaded_bytes = mode === "local-sandbox" ? null : (await casBytesUploaded()) - before;
   await bazel(["shutdown"]);
-  return { mode, fetch_s: round(fetch_s), test_s: round(test_s), total_s: round(fetch_s + test_s), uploaded_bytes, processes };
+  return { mode, fetch_s: round(fetch_s), test_s: round(test_s), total_s: round(fetch_s + test_s), uploaded_bytes, processes: summary };
 }
 
 test("examples/remote-buildbarn: remote versus linux-sandbox, clean output base", async () => {
@@ -209,7 +217,7 @@ test(`the 5,120-file package as the tool of ${ACTIONS} remote actions versus a s
       const r = await w.bazel(["build", ...remote, `--profile=${profile}`, target]);
       const wall_s = seconds(t);
       expect(r.exitCode, explain(r)).toBe(0);
-      expect(/INFO: (\d+ processes?[^\n]*)/.exec(String(r.all))?.[1]).toMatch(new RegExp(`\\b${ACTIONS} remote(,|\\.|$)`));
+      expect(processes(r.all)).toMatch(new RegExp(`\\b${ACTIONS} remote(,|\\.|$)`));
       return {
         wall_s: round(wall_s),
         uploaded_bytes: (await casBytesUploaded()) - uploadedBefore,

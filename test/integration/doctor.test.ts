@@ -6,9 +6,9 @@ import { execa } from "execa";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FIXTURE, REPO_ROOT } from "./harness.js";
+import { endpointOf, up } from "./buildbarn.js";
+import { FIXTURE, NIXGEN } from "./harness.js";
 
-const NIXGEN = join(REPO_ROOT, "dist/generator/cli.js");
 
 interface Report {
   ok: boolean;
@@ -137,9 +137,9 @@ describe.runIf(process.getuid?.() === 0)("nixgen doctor --remote on the loopback
   beforeAll(async () => {
     // Starts the cluster when it is not up (building it on first use) and leaves it running:
     // it is shared with the remote tests.
-    const up = await execa("bash", [join(REPO_ROOT, "test/buildbarn/up.sh")], { all: true, reject: false });
-    expect(up.exitCode, `buildbarn:up failed\n${up.all}`).toBe(0);
-    endpoint = up.stdout.trim().split("\n").pop() ?? "";
+    const started = await up();
+    expect(started.exitCode, `buildbarn:up failed\n${started.all}`).toBe(0);
+    endpoint = endpointOf(started);
     expect(endpoint).toMatch(/^grpc:\/\/127\.0\.0\.1:\d+$/);
   });
 

@@ -3,10 +3,10 @@
 // linux-sandbox and with --spawn_strategy=local.
 import { afterAll, describe, expect, test } from "vitest";
 import { execa } from "execa";
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { REPO_ROOT, explain } from "./harness.js";
+import { REPO_ROOT, copyExample, explain, nixgenBazelrc } from "./harness.js";
 
 const EXAMPLES = ["local-sandbox"];
 const roots: string[] = [];
@@ -23,16 +23,11 @@ describe.each(EXAMPLES)("examples/%s", (example) => {
     const root = mkdtempSync(join(tmpdir(), `nixstore-example-${example}-`));
     roots.push(root);
     const ws = join(root, "ws");
-    cpSync(join(REPO_ROOT, "examples", example), ws, {
-      recursive: true,
-      filter: (src) => !/\/(bazel-[^/]*|\.nixstore\.bazelrc)$/.test(src),
-    });
-    // The example points at rules_nixstore as ../..; the copy points at this checkout.
-    const workspace = readFileSync(join(ws, "WORKSPACE"), "utf8");
-    expect(workspace).toContain(`path = "../.."`);
-    writeFileSync(join(ws, "WORKSPACE"), workspace.replace(`path = "../.."`, `path = ${JSON.stringify(REPO_ROOT)}`));
+    // Points the copy's local_repository of rules_nixstore (../..) at this checkout.
+    copyExample(example, ws);
+    expect(readFileSync(join(ws, "WORKSPACE"), "utf8")).toContain(`path = ${JSON.stringify(REPO_ROOT)}`);
     const ob = join(root, "ob");
-    await execa("node", [join(REPO_ROOT, "dist/generator/cli.js"), "bazelrc", "--workspace", ws, "--output-base", ob]);
+    await nixgenBazelrc(ws, ob);
     expect(readdirSync(ws)).toContain(".nixstore.bazelrc");
     for (const strategy of ["linux-sandbox", "local"]) {
       await execa("bazel", [`--output_base=${ob}`, "clean"], { cwd: ws, reject: false });

@@ -9,7 +9,8 @@ import { fileURLToPath } from "node:url";
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const FIXTURE = join(REPO_ROOT, "test/fixtures/nixpkgs");
-const NIXGEN = join(REPO_ROOT, "dist/generator/cli.js");
+/** The built nixgen CLI (npm run build). */
+export const NIXGEN = join(REPO_ROOT, "dist/generator/cli.js");
 
 /** nixopts every fixture package gets: no binary cache (there is no network here). */
 export const OFFLINE_NIXOPTS = ["--option", "substituters", ""];
@@ -112,10 +113,8 @@ export class Workspace {
 
   /** Writes .nixstore.bazelrc with the real `nixgen bazelrc`. */
   async writeBazelrc(mountPair: boolean): Promise<Result> {
-    const args = [NIXGEN, "bazelrc", "--workspace", this.dir, "--output-base", this.outputBase];
     // A mount target that does not exist makes nixgen leave the mount pair out.
-    if (!mountPair) args.push("--mount-target", join(this.root, "no-such-mount-target"));
-    return execa("node", args, { reject: true, all: true });
+    return nixgenBazelrc(this.dir, this.outputBase, mountPair ? [] : ["--mount-target", join(this.root, "no-such-mount-target")]);
   }
 
   async bazel(args: string[], env: Record<string, string> = {}): Promise<Result> {
@@ -188,7 +187,15 @@ export function copyExample(example: string, dir: string): void {
 }
 
 /** Runs `nixgen bazelrc` for a workspace and output base (the machine's .nixstore.bazelrc). */
-export async function nixgenBazelrc(workspace: string, outputBase: string): Promise<void> {
-  await execa("node", [NIXGEN, "bazelrc", "--workspace", workspace, "--output-base", outputBase]);
+export async function nixgenBazelrc(workspace: string, outputBase: string, args: string[] = []): Promise<Result> {
+  return execa("node", [NIXGEN, "bazelrc", "--workspace", workspace, "--output-base", outputBase, ...args], {
+    reject: true,
+    all: true,
+  });
+}
+
+/** Bazel's closing "N processes: ..." summary of a build, or "". */
+export function processes(all: unknown): string {
+  return /INFO: (\d+ processes?[^\n]*)/.exec(String(all ?? ""))?.[1] ?? "";
 }
 

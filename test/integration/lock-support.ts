@@ -4,9 +4,8 @@
 import { execa, type Result } from "execa";
 import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { REPO_ROOT, type Workspace } from "./harness.js";
+import { NIXGEN, type Workspace } from "./harness.js";
 
-const NIXGEN = join(REPO_ROOT, "dist/generator/cli.js");
 
 export interface EvalCounter {
   /** Directory to put first on the repository rules' PATH. */

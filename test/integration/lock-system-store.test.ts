@@ -6,10 +6,9 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { execa, type Result } from "execa";
 import { existsSync, mkdirSync, readdirSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
-import { REPO_ROOT, explain, makeWorkspace, type PackageSpec, type Workspace } from "./harness.js";
+import { NIXGEN, explain, makeWorkspace, type PackageSpec, type Workspace } from "./harness.js";
 import { makeEvalCounter, useEvalCounter, type EvalCounter } from "./lock-support.js";
 
-const NIXGEN = join(REPO_ROOT, "dist/generator/cli.js");
 
 const packages = (locked: boolean): PackageSpec[] => [
   { name: "greet", extra: `store = "system"${locked ? `,\n    lock = "//:nixstore.lock.json"` : ""}` },

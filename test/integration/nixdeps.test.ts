@@ -6,9 +6,8 @@ import { execa } from "execa";
 import { cpSync, mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FIXTURE, REPO_ROOT, Workspace, closureEntries, explain, nixgenBazelrc } from "./harness.js";
+import { FIXTURE, NIXGEN, REPO_ROOT, Workspace, closureEntries, explain, nixgenBazelrc } from "./harness.js";
 
-const NIXGEN = join(REPO_ROOT, "dist/generator/cli.js");
 let ws: Workspace | undefined;
 
 afterAll(async () => {

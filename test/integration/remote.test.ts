@@ -16,19 +16,20 @@ import {
   killWorker,
   schedulerTaskRetries,
   up,
+  type ClusterVariant,
 } from "./buildbarn.js";
 import {
   EXPECT_OUTPUT_SH,
-  REPO_ROOT,
+  NIXGEN,
   closureEntries,
   copyExample,
   explain,
   makeWorkspace,
   nixgenBazelrc,
+  processes,
   type Workspace,
 } from "./harness.js";
 
-const NIXGEN = join(REPO_ROOT, "dist/generator/cli.js");
 
 const PACKAGES = ["hello", "greet", "linked", "busybox"].map((name) => ({ name }));
 
@@ -92,10 +93,6 @@ const remoteFlags = () => [
   "--test_output=errors",
 ];
 
-function processes(all: string | undefined): string {
-  return /INFO: (\d+ processes?[^\n]*)/.exec(all ?? "")?.[1] ?? "";
-}
-
 // up.sh creates the runner's user and a mount namespace: it needs root (CI runs as root).
 describe.runIf(process.getuid?.() === 0)("remote execution on Buildbarn (workers without Nix)", () => {
   const workspaces: Workspace[] = [];
@@ -103,6 +100,18 @@ describe.runIf(process.getuid?.() === 0)("remote execution on Buildbarn (workers
     const ws = await makeWorkspace({ packages: PACKAGES, build: BUILD, files: { "expect_output.sh": EXPECT_OUTPUT_SH } });
     workspaces.push(ws);
     return ws;
+  }
+
+  /** Runs `body` on a variant of the cluster, then starts the default cluster again. */
+  async function onVariant(variant: ClusterVariant, body: () => Promise<void>): Promise<void> {
+    const started = await up(variant);
+    expect(started.exitCode, started.all).toBe(0);
+    try {
+      await body();
+    } finally {
+      const back = await up();
+      expect(back.exitCode, back.all).toBe(0);
+    }
   }
 
   let startedHere = false;
@@ -145,9 +154,7 @@ describe.runIf(process.getuid?.() === 0)("remote execution on Buildbarn (workers
 
   test("workers whose /nix exists but is empty run them too", async () => {
     const ws = workspaces[0]!;
-    const empty = await up({ nix: "empty" });
-    expect(empty.exitCode, empty.all).toBe(0);
-    try {
+    await onVariant({ nix: "empty" }, async () => {
       await ws.bazel(["clean"]);
       const r = await ws.bazel(["build", ...remoteFlags(), "--noremote_accept_cached", "//:worker_view", "//:hello_out"]);
       expect(r.exitCode, explain(r)).toBe(0);
@@ -157,10 +164,7 @@ describe.runIf(process.getuid?.() === 0)("remote execution on Buildbarn (workers
       expect(nix).toBe("nix-present");
       expect(mount).toMatch(/ \/nix\/store ro,/);
       expect(ws.bin("hello.txt")).toBe("hello from nix\n");
-    } finally {
-      const back = await up();
-      expect(back.exitCode, back.all).toBe(0);
-    }
+    });
   });
 
   test("negative control: a store path called by its absolute name fails on the worker", async () => {
@@ -291,9 +295,7 @@ describe.runIf(process.getuid?.() === 0)("remote execution on Buildbarn (workers
 
   test("a worker that refuses user namespaces: the action fails with the launcher's explanation", async () => {
     const ws = workspaces[0]!;
-    const refused = await up({ userns: "refused" });
-    expect(refused.exitCode, refused.all).toBe(0);
-    try {
+    await onVariant({ userns: "refused" }, async () => {
       await ws.bazel(["clean"]);
       const r = await ws.bazel(["build", ...remoteFlags(), "--noremote_accept_cached", "//:hello_out"]);
       expect(r.exitCode).not.toBe(0);
@@ -312,10 +314,7 @@ describe.runIf(process.getuid?.() === 0)("remote execution on Buildbarn (workers
       expect(remoteCheck?.status).toBe("fail");
       expect(remoteCheck?.summary).toMatch(/the launcher could not map \/nix\/store in a probe action/);
       expect(remoteCheck?.detail).toContain("unshare(CLONE_NEWUSER|CLONE_NEWNS): Operation not permitted");
-    } finally {
-      const back = await up();
-      expect(back.exitCode, back.all).toBe(0);
-    }
+    });
   });
 
   test("examples/remote-buildbarn: bazel test --config=nixstore-remote //... from a fresh output base", async () => {

@@ -6,10 +6,9 @@ import { execa } from "execa";
 import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FIXTURE, REPO_ROOT, Workspace, explain, nixgenBazelrc } from "./harness.js";
+import { FIXTURE, NIXGEN, REPO_ROOT, Workspace, explain, nixgenBazelrc } from "./harness.js";
 import { makeEvalCounter, nixgenLock, useEvalCounter } from "./lock-support.js";
 
-const NIXGEN = join(REPO_ROOT, "dist/generator/cli.js");
 let ws: Workspace | undefined;
 
 afterAll(async () => {
