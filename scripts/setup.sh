@@ -11,8 +11,9 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # nix-bin: nix-build for the repository rules; busybox-static: the fixture's builder;
 # gcc + libc6-dev: the launcher is compiled (statically) by each package repository;
 # curl, iproute2 (ss), perl: test/buildbarn's scripts (the Buildbarn test cluster, built with
-# the machine's Go from the Go module proxy on first use).
-packages=(bazel-bootstrap bazel-rules-java nix-bin busybox-static gcc libc6-dev util-linux findutils coreutils git curl iproute2 perl)
+# the machine's Go from the Go module proxy on first use);
+# debootstrap, debian-archive-keyring: the Debian sid root of Bazel 7.7.1 + Nix 2.34 (scripts/sid).
+packages=(bazel-bootstrap bazel-rules-java nix-bin busybox-static gcc libc6-dev util-linux findutils coreutils git curl iproute2 perl debootstrap debian-archive-keyring)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
