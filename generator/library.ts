@@ -65,6 +65,27 @@ interface RuleView {
   readonly prefix: string;
   readonly doc: string;
   readonly attrs: readonly AttrView[];
+  /** The extension's tag class of the rule: its name, doc and attributes (with `name`). */
+  readonly tag: { readonly name: string; readonly doc: string; readonly attrs: readonly AttrView[] };
+}
+
+/** The `name` attribute every tag has: the repository's name. */
+const TAG_NAME_ATTR: AttrSpec = {
+  name: "name",
+  type: "string",
+  default: "",
+  mandatory: true,
+  doc: "The repository's name: its apparent name in `use_repo` and in labels (`@<name>//...`).",
+};
+
+function attrView(attr: AttrSpec): AttrView {
+  return { name: attr.name, type: attr.type, kwargs: attrKwargs(attr) };
+}
+
+/** The tag's attributes: `name`, then the rule's, with the tag's replacements. */
+function tagAttrs(rule: RuleSpec): AttrSpec[] {
+  const replaced = new Map(rule.tag.replace.map((a) => [a.name, a]));
+  return [TAG_NAME_ATTR, ...rule.attrs.map((a) => replaced.get(a.name) ?? a)];
 }
 
 /**
@@ -93,16 +114,16 @@ function ruleView(rule: RuleSpec): RuleView {
     name: rule.name,
     prefix: rule.starlarkPrefix,
     doc: rule.doc,
-    attrs: [...rule.attrs]
-      .sort(byName)
-      .map((attr) => ({ name: attr.name, type: attr.type, kwargs: attrKwargs(attr) })),
+    attrs: [...rule.attrs].sort(byName).map(attrView),
+    tag: { name: rule.tag.name, doc: rule.tag.doc, attrs: tagAttrs(rule).sort(byName).map(attrView) },
   };
 }
 
 /**
  * The context every library template gets. Besides `generated` (added by the renderer for
  * the header partial), templates may use:
- * - `rules`: [{ name, prefix, doc, attrs: [{ name, type, kwargs: [{ name, value }] }] }]
+ * - `rules`: [{ name, prefix, doc, attrs: [{ name, type, kwargs: [{ name, value }] }], tag }],
+ *   where `tag` is { name, doc, attrs } of the rule's tag class in the module extension
  * - `constants`: [{ name, value, doc }] as in constants.bzl
  * - `store`: { dirname: "nixstore", logicalDir: "/nix/store" }
  * - `version`: the package version

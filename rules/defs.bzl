@@ -9,13 +9,15 @@ load(
 )
 load(
     "//rules/private:nixpkgs_repository.bzl",
+    _nixpkgs_git_repository = "nixpkgs_git_repository",
     _nixpkgs_http_repository = "nixpkgs_http_repository",
     _nixpkgs_local_repository = "nixpkgs_local_repository",
 )
-load("//rules/private:package.bzl", "nixpkgs_package_rule")
+load("//rules/private:package.bzl", "nixpkgs_package_rule", "repositories_by_label")
 
 nixpkgs_local_repository = _nixpkgs_local_repository
 nixpkgs_http_repository = _nixpkgs_http_repository
+nixpkgs_git_repository = _nixpkgs_git_repository
 nixstore_executable = _nixstore_executable
 
 def nixpkgs_package(name, repository = None, repositories = {}, **kwargs):
@@ -36,21 +38,8 @@ def nixpkgs_package(name, repository = None, repositories = {}, **kwargs):
         `-I <name>=<repository root>`.
       **kwargs: the other attributes of the repository rule.
     """
-    if repository and repositories:
-        fail("nixpkgs_package(name = \"{}\"): set repository or repositories, not both.".format(name))
-    if repository:
-        repositories = {"nixpkgs": repository}
-    by_label = {}
-    for nix_name, label in repositories.items():
-        # "@nixpkgs" means the repository: its marker file //:nixpkgs (whatever its name).
-        if type(label) == "string" and label.startswith("@") and "//" not in label:
-            label = label + "//:nixpkgs"
-        if label in by_label:
-            fail("nixpkgs_package(name = \"{}\"): repositories maps both '{}' and '{}' to {}; give each label one name.".format(
-                name,
-                by_label[label],
-                nix_name,
-                label,
-            ))
-        by_label[label] = nix_name
-    nixpkgs_package_rule(name = name, repositories = by_label, **kwargs)
+    nixpkgs_package_rule(
+        name = name,
+        repositories = repositories_by_label("nixpkgs_package(name = \"{}\")".format(name), repository, repositories),
+        **kwargs
+    )

@@ -134,6 +134,29 @@ export const NIXPKGS_PACKAGE: RuleSpec = {
         "into `repositories`.",
     }),
   ],
+  tag: {
+    name: "package",
+    doc:
+      "A Nix package as the repository `@<name>`, with `nixpkgs_package`'s attributes and " +
+      "meanings; bring it into scope with `use_repo(nixstore, \"<name>\")`. Two modules " +
+      "that ask for the same name must ask for the same package.",
+    replace: [
+      attr("repositories", "string_dict", {
+        default: {},
+        doc:
+          "Nix search path entries: each key is the name under which Nix code finds an " +
+          "expression (`<nixpkgs>`), each value the `name` of a `local_repository`, " +
+          "`http_repository` or `git_repository` tag of this extension, e.g. " +
+          '`{"nixpkgs": "nixpkgs"}`.',
+      }),
+      attr("repository", "string", {
+        default: "",
+        doc:
+          "Shorthand for `repositories = {\"nixpkgs\": repository}`: the `name` of a " +
+          "repository tag of this extension. Mutually exclusive with `repositories`.",
+      }),
+    ],
+  },
 };
 
 export const NIXPKGS_LOCAL_REPOSITORY: RuleSpec = {
@@ -159,6 +182,14 @@ export const NIXPKGS_LOCAL_REPOSITORY: RuleSpec = {
         "from this repository are fetched again when any of them changes.",
     }),
   ],
+  tag: {
+    name: "local_repository",
+    doc:
+      "A Nix expression of a module (or given inline) as a nixpkgs repository, as " +
+      "`nixpkgs_local_repository` declares it; packages name it in `repository` or " +
+      "`repositories`.",
+    replace: [],
+  },
 };
 
 export const NIXPKGS_HTTP_REPOSITORY: RuleSpec = {
@@ -195,6 +226,52 @@ export const NIXPKGS_HTTP_REPOSITORY: RuleSpec = {
         "Mutually exclusive with `url`.",
     }),
   ],
+  tag: {
+    name: "http_repository",
+    doc:
+      "A nixpkgs archive downloaded over HTTP, as `nixpkgs_http_repository` declares it; " +
+      "packages name it in `repository` or `repositories`.",
+    replace: [],
+  },
+};
+
+export const NIXPKGS_GIT_REPOSITORY: RuleSpec = {
+  name: "nixpkgs_git_repository",
+  starlarkPrefix: "GIT_REPOSITORY",
+  doc:
+    "Downloads a commit of a nixpkgs repository on GitHub as GitHub's archive of that commit " +
+    "(`<remote>/archive/<revision>.tar.gz`), as rules_nixpkgs' `nixpkgs_git_repository` does, " +
+    "for `nixpkgs_package` to use through `repositories`. Pin the download with `sha256` or " +
+    "`integrity`.",
+  attrs: [
+    attr("integrity", "string", {
+      doc:
+        "Expected checksum of the archive in Subresource Integrity format (`sha256-...`). " +
+        "Set this or `sha256`: without a checksum the build is not hermetic.",
+    }),
+    attr("remote", "string", {
+      default: "https://github.com/NixOS/nixpkgs",
+      doc:
+        "The GitHub repository, `https://github.com/<owner>/<repo>`; its archive's top-level " +
+        "directory `<repo>-<revision>` is stripped.",
+    }),
+    attr("revision", "string", {
+      mandatory: true,
+      doc: "The commit to fetch: a full 40-hex commit hash (branch and tag names move).",
+    }),
+    attr("sha256", "string", {
+      doc:
+        "Expected SHA-256 of the archive, in hex. Set this or `integrity`: without a checksum " +
+        "the build is not hermetic.",
+    }),
+  ],
+  tag: {
+    name: "git_repository",
+    doc:
+      "A commit of a nixpkgs repository on GitHub, as `nixpkgs_git_repository` declares it; " +
+      "packages name it in `repository` or `repositories`.",
+    replace: [],
+  },
 };
 
 /** The repository rules of the library, in the order their constants are rendered. */
@@ -202,4 +279,5 @@ export const RULES: readonly RuleSpec[] = [
   NIXPKGS_PACKAGE,
   NIXPKGS_LOCAL_REPOSITORY,
   NIXPKGS_HTTP_REPOSITORY,
+  NIXPKGS_GIT_REPOSITORY,
 ];

@@ -55,6 +55,22 @@ export interface RuleSpec {
   readonly doc: string;
   /** Attributes in any order; renderers sort them by name. */
   readonly attrs: readonly AttrSpec[];
+  /** The tag of the bzlmod extension (`nixstore.<tag>(...)`) that declares this rule's repositories. */
+  readonly tag: TagSpec;
+}
+
+/**
+ * A tag class of the module extension (rules/extensions.bzl). A tag takes the rule's
+ * attributes plus a mandatory `name`; `replace` lists the attributes whose type differs in a
+ * tag (e.g. labels of other repositories become the names of other tags).
+ */
+export interface TagSpec {
+  /** The tag's name, e.g. `package` for `nixstore.package(...)`. */
+  readonly name: string;
+  /** One to three sentences for users; rendered as the tag class's `doc`. */
+  readonly doc: string;
+  /** Attributes that replace the rule's attributes of the same name in the tag. */
+  readonly replace: readonly AttrSpec[];
 }
 
 /** A constant shared by the Starlark rules and nixgen. */

@@ -36,6 +36,7 @@ export function validateRules(rules: readonly RuleSpec[]): string[] {
   const problems: string[] = [];
   const ruleNames = new Set<string>();
   const prefixes = new Set<string>();
+  const tagNames = new Set<string>();
   for (const rule of rules) {
     const where = `rule ${rule.name}`;
     if (!SNAKE_CASE.test(rule.name)) problems.push(`${where}: name is not snake_case`);
@@ -52,27 +53,52 @@ export function validateRules(rules: readonly RuleSpec[]): string[] {
     const attrNames = new Set<string>();
     for (const attr of rule.attrs) {
       const at = `${where}, attribute ${attr.name}`;
-      if (!SNAKE_CASE.test(attr.name)) problems.push(`${at}: name is not snake_case`);
-      if (attr.name.startsWith("_")) problems.push(`${at}: private attributes are not modelled`);
       if (attrNames.has(attr.name)) problems.push(`${at}: declared twice`);
       attrNames.add(attr.name);
-      if (!defaultFits(attr)) {
-        problems.push(`${at}: default ${JSON.stringify(attr.default)} is not a ${attr.type}`);
-      }
-      if (attr.mandatory && !sameValue(attr.default, IMPLICIT_DEFAULTS[attr.type])) {
-        problems.push(`${at}: a mandatory attribute cannot have a default`);
-      }
-      if (attr.allowSingleFile && attr.type !== "label") {
-        problems.push(`${at}: allowSingleFile applies to label attributes only`);
-      }
-      if (attr.values !== undefined) {
-        if (attr.type !== "string") problems.push(`${at}: values applies to string attributes only`);
-        else if (!attr.values.includes(attr.default as string)) {
-          problems.push(`${at}: default ${JSON.stringify(attr.default)} is not one of its values`);
-        }
-      }
-      if (!isSentence(attr.doc)) problems.push(`${at}: doc must be sentences ending with "."`);
+      problems.push(...attrProblems(attr, at));
     }
+    problems.push(...tagProblems(rule, attrNames, tagNames));
+  }
+  return problems;
+}
+
+/** Problems of one attribute; `at` names it. */
+function attrProblems(attr: AttrSpec, at: string): string[] {
+  const problems: string[] = [];
+  if (!SNAKE_CASE.test(attr.name)) problems.push(`${at}: name is not snake_case`);
+  if (attr.name.startsWith("_")) problems.push(`${at}: private attributes are not modelled`);
+  if (!defaultFits(attr)) {
+    problems.push(`${at}: default ${JSON.stringify(attr.default)} is not a ${attr.type}`);
+  }
+  if (attr.mandatory && !sameValue(attr.default, IMPLICIT_DEFAULTS[attr.type])) {
+    problems.push(`${at}: a mandatory attribute cannot have a default`);
+  }
+  if (attr.allowSingleFile && attr.type !== "label") {
+    problems.push(`${at}: allowSingleFile applies to label attributes only`);
+  }
+  if (attr.values !== undefined) {
+    if (attr.type !== "string") problems.push(`${at}: values applies to string attributes only`);
+    else if (!attr.values.includes(attr.default as string)) {
+      problems.push(`${at}: default ${JSON.stringify(attr.default)} is not one of its values`);
+    }
+  }
+  if (!isSentence(attr.doc)) problems.push(`${at}: doc must be sentences ending with "."`);
+  return problems;
+}
+
+/** Problems of a rule's extension tag: a unique snake_case name, replacements of real attributes. */
+function tagProblems(rule: RuleSpec, attrNames: ReadonlySet<string>, tagNames: Set<string>): string[] {
+  const where = `rule ${rule.name}, tag ${rule.tag.name}`;
+  const problems: string[] = [];
+  if (!SNAKE_CASE.test(rule.tag.name)) problems.push(`${where}: name is not snake_case`);
+  if (tagNames.has(rule.tag.name)) problems.push(`${where}: used by another rule`);
+  tagNames.add(rule.tag.name);
+  if (!isSentence(rule.tag.doc)) problems.push(`${where}: doc must be sentences ending with "."`);
+  for (const attr of rule.tag.replace) {
+    const at = `${where}, attribute ${attr.name}`;
+    if (attr.name === "name") problems.push(`${at}: every tag has its own name attribute`);
+    else if (!attrNames.has(attr.name)) problems.push(`${at}: replaces no attribute of the rule`);
+    problems.push(...attrProblems(attr, at));
   }
   return problems;
 }

@@ -10,6 +10,8 @@ runtime closure. Each fetch writes the same record for its own repository to
 `_nixstore/lock.json`; `nixgen lock` collects those records into the lock file.
 """
 
+load(":names.bzl", "apparent_name", "portable_label")
+
 LOCK_VERSION = 1
 
 # Environment variable read by nixpkgs_package: "update" makes it ignore the lock's pins and
@@ -20,7 +22,7 @@ LOCK_ENV = "RULES_NIXSTORE_LOCK"
 RECORD_PATH = "_nixstore/lock.json"
 
 def _fail(repository_ctx, message):
-    fail("nixpkgs_package(name = \"{}\"): {}".format(repository_ctx.name, message))
+    fail("nixpkgs_package(name = \"{}\"): {}".format(apparent_name(repository_ctx), message))
 
 def _getenv(repository_ctx, name):
     # Bazel 4 has no repository_ctx.getenv; the variable is declared in the rule's environ.
@@ -61,16 +63,17 @@ def read_lock_entry(repository_ctx, lock_path, lock_label):
             lock.get("version") if type(lock) == "dict" else None,
             LOCK_VERSION,
         ))
-    entry = lock.get("packages", {}).get(repository_ctx.name)
+    name = apparent_name(repository_ctx)
+    entry = lock.get("packages", {}).get(name)
     if entry == None:
         return None
     out = entry.get("out") if type(entry) == "dict" else None
     closure = entry.get("closure") if type(entry) == "dict" else None
     if type(out) != "list" or not out or type(closure) != "dict" or not closure or type(entry.get("inputs")) != "string":
-        _fail(repository_ctx, "{}: its entry for \"{}\" lacks inputs, out or closure; regenerate it with `nixgen lock`.".format(what, repository_ctx.name))
+        _fail(repository_ctx, "{}: its entry for \"{}\" lacks inputs, out or closure; regenerate it with `nixgen lock`.".format(what, name))
     for path in out + closure.keys():
         if type(path) != "string" or not path.startswith("/nix/store/") or "/" in path[len("/nix/store/"):]:
-            _fail(repository_ctx, "{}: its entry for \"{}\" names {}, which is not a store path; regenerate it with `nixgen lock`.".format(what, repository_ctx.name, repr(path)))
+            _fail(repository_ctx, "{}: its entry for \"{}\" names {}, which is not a store path; regenerate it with `nixgen lock`.".format(what, name, repr(path)))
     return struct(inputs = entry["inputs"], out = out, closure = closure)
 
 def _portable_marker(text):
@@ -98,11 +101,11 @@ def inputs_digest(repository_ctx, inputs, store):
             _fail(repository_ctx, "cannot hash its Nix files:\n" + result.stderr)
         lines = result.stdout.splitlines()
         for (label, _), line in zip(files, lines):
-            hashes[str(label)] = line.split(" ")[0]
+            hashes[portable_label(label)] = line.split(" ")[0]
     manifest = json.encode({
         "attribute_path": attr.attribute_path,
         "files": hashes,
-        "name": repository_ctx.name,
+        "name": apparent_name(repository_ctx),
         "nix_file_content": attr.nix_file_content,
         "nixopts": attr.nixopts,
         "repositories": {name: _portable_marker(repository_ctx.read(path)) for name, path in inputs.repositories},
@@ -203,7 +206,7 @@ def write_record(repository_ctx, digest, outputs, closure_hashes):
     repository_ctx.file(RECORD_PATH, json.encode({
         "closure": closure_hashes,
         "inputs": digest,
-        "name": repository_ctx.name,
+        "name": apparent_name(repository_ctx),
         "out": outputs,
         "version": LOCK_VERSION,
     }) + "\n")

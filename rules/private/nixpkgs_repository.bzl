@@ -7,12 +7,15 @@ depending on `@nixpkgs` are fetched again when any of them changes.
 
 load(
     ":attrs.bzl",
+    "GIT_REPOSITORY_ATTRS",
+    "GIT_REPOSITORY_DOC",
     "HTTP_REPOSITORY_ATTRS",
     "HTTP_REPOSITORY_DOC",
     "LOCAL_REPOSITORY_ATTRS",
     "LOCAL_REPOSITORY_DOC",
 )
 load(":constants.bzl", "REPOSITORY_HEADER")
+load(":names.bzl", "apparent_name")
 load(":nix_files.bzl", "lay_out_nix_files")
 
 _BUILD = """\
@@ -28,7 +31,7 @@ filegroup(
 """
 
 def _fail(repository_ctx, rule, message):
-    fail("{}(name = \"{}\"): {}".format(rule, repository_ctx.name, message))
+    fail("{}(name = \"{}\"): {}".format(rule, apparent_name(repository_ctx), message))
 
 def _digest(repository_ctx, rule, paths):
     result = repository_ctx.execute(["sha256sum", "--"] + [str(p) for p in paths])
@@ -40,7 +43,7 @@ def _finish(repository_ctx, rule, marker):
     """Writes the marker file `nixpkgs` (a digest of every input), BUILD.bazel and WORKSPACE."""
     repository_ctx.file("nixpkgs", marker)
     repository_ctx.file("BUILD.bazel", _BUILD.format(header = REPOSITORY_HEADER, rule = rule))
-    repository_ctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(repository_ctx.name))
+    repository_ctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(apparent_name(repository_ctx)))
 
 def _nixpkgs_local_repository_impl(repository_ctx):
     rule = "nixpkgs_local_repository"
@@ -65,31 +68,56 @@ nixpkgs_local_repository = repository_rule(
     doc = LOCAL_REPOSITORY_DOC,
 )
 
-def _nixpkgs_http_repository_impl(repository_ctx):
-    rule = "nixpkgs_http_repository"
+def _download(repository_ctx, rule, urls, strip_prefix):
+    """Downloads and extracts the archive, checks it is a Nix expression tree, writes the marker."""
     attr = repository_ctx.attr
-    urls = ([attr.url] if attr.url else []) + attr.urls
-    if not urls:
-        _fail(repository_ctx, rule, "set url or urls.")
     if attr.sha256 and attr.integrity:
         _fail(repository_ctx, rule, "set sha256 or integrity, not both.")
     info = repository_ctx.download_and_extract(
         urls,
         sha256 = attr.sha256,
         integrity = attr.integrity,
-        stripPrefix = attr.strip_prefix,
+        stripPrefix = strip_prefix,
     )
     if not repository_ctx.path("default.nix").exists:
         _fail(repository_ctx, rule, "the archive has no default.nix at its root{}; check strip_prefix.".format(
-            " (after strip_prefix = \"{}\")".format(attr.strip_prefix) if attr.strip_prefix else "",
+            " (after strip_prefix = \"{}\")".format(strip_prefix) if strip_prefix else "",
         ))
     if not attr.sha256 and not attr.integrity:
         # buildifier: disable=print
-        print("{}(name = \"{}\"): no hash given; pin it with sha256 = \"{}\"".format(rule, repository_ctx.name, info.sha256))
+        print("{}(name = \"{}\"): no hash given; pin it with sha256 = \"{}\"".format(rule, apparent_name(repository_ctx), info.sha256))
     _finish(repository_ctx, rule, "{}\n{}\n".format(" ".join(urls), info.sha256))
+
+def _nixpkgs_http_repository_impl(repository_ctx):
+    rule = "nixpkgs_http_repository"
+    attr = repository_ctx.attr
+    urls = ([attr.url] if attr.url else []) + attr.urls
+    if not urls:
+        _fail(repository_ctx, rule, "set url or urls.")
+    _download(repository_ctx, rule, urls, attr.strip_prefix)
 
 nixpkgs_http_repository = repository_rule(
     implementation = _nixpkgs_http_repository_impl,
     attrs = HTTP_REPOSITORY_ATTRS,
     doc = HTTP_REPOSITORY_DOC,
+)
+
+def _nixpkgs_git_repository_impl(repository_ctx):
+    rule = "nixpkgs_git_repository"
+    attr = repository_ctx.attr
+    remote = attr.remote.rstrip("/")
+    if remote.endswith(".git"):
+        remote = remote[:-len(".git")]
+    parts = remote.split("/")
+    if not remote.startswith("https://github.com/") or len(parts) != 5:
+        _fail(repository_ctx, rule, "remote is \"{}\"; only GitHub repositories (https://github.com/<owner>/<repo>) are supported.".format(attr.remote))
+    if len(attr.revision) != 40 or not attr.revision.isalnum():
+        _fail(repository_ctx, rule, "revision is \"{}\"; give a full 40-hex commit hash (branch and tag names move).".format(attr.revision))
+    url = "{}/archive/{}.tar.gz".format(remote, attr.revision)
+    _download(repository_ctx, rule, [url], "{}-{}".format(parts[4], attr.revision))
+
+nixpkgs_git_repository = repository_rule(
+    implementation = _nixpkgs_git_repository_impl,
+    attrs = GIT_REPOSITORY_ATTRS,
+    doc = GIT_REPOSITORY_DOC,
 )

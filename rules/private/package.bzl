@@ -14,6 +14,7 @@ load(
     "read_lock_entry",
     "write_record",
 )
+load(":names.bzl", "apparent_name")
 load(":nix_files.bzl", "lay_out_nix_files")
 load(":store.bzl", "NIX_OPTIONS", "init_store", "run_nix", "store_root")
 
@@ -65,6 +66,37 @@ def filegroup(name, srcs = [], data = [], **kwargs):
     native.filegroup(name = name, srcs = srcs, data = data + [l for l in launchers if l not in data], **kwargs)
 """
 
+def repositories_by_label(what, repository, repositories):
+    """The `repositories` attribute of the rule from the macro's (or tag's) readable form.
+
+    Args:
+      what: names the caller in messages, e.g. `nixpkgs_package(name = "jq")`.
+      repository: a nixpkgs repository label, or None: `repositories = {"nixpkgs": repository}`.
+      repositories: dict from a Nix search path name to a repository label; `@repo` alone
+        means that repository's marker file `@repo//:nixpkgs`.
+
+    Returns:
+      A dict from label to Nix search path name.
+    """
+    if repository and repositories:
+        fail("{}: set repository or repositories, not both.".format(what))
+    if repository:
+        repositories = {"nixpkgs": repository}
+    by_label = {}
+    for nix_name, label in repositories.items():
+        # "@nixpkgs" means the repository: its marker file //:nixpkgs (whatever its name).
+        if type(label) == "string" and label.startswith("@") and "//" not in label:
+            label = label + "//:nixpkgs"
+        if label in by_label:
+            fail("{}: repositories maps both '{}' and '{}' to {}; give each label one name.".format(
+                what,
+                by_label[label],
+                nix_name,
+                label,
+            ))
+        by_label[label] = nix_name
+    return by_label
+
 def _label_string(label):
     """A label usable from a BUILD file of another repository, on Bazel 4 and on Bazel 7+."""
     s = str(label)
@@ -73,7 +105,7 @@ def _label_string(label):
     return s
 
 def _what(repository_ctx):
-    return "nixpkgs_package(name = \"{}\")".format(repository_ctx.name)
+    return "nixpkgs_package(name = \"{}\")".format(apparent_name(repository_ctx))
 
 def _fail(repository_ctx, message):
     fail("{}: {}".format(_what(repository_ctx), message))
@@ -81,7 +113,7 @@ def _fail(repository_ctx, message):
 def _not_supported(repository_ctx, reason):
     if repository_ctx.attr.fail_not_supported:
         _fail(repository_ctx, reason + "\n  Install Nix (Debian: apt-get install nix-bin), or set fail_not_supported = False to get an empty repository instead.")
-    repository_ctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(repository_ctx.name))
+    repository_ctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(apparent_name(repository_ctx)))
     repository_ctx.file("BUILD.bazel", "# {} (nixpkgs_package)\n# Empty: {}\n".format(REPOSITORY_HEADER, reason))
 
 def _resolve_inputs(repository_ctx):
@@ -123,7 +155,7 @@ def _nix_build_argv(repository_ctx, inputs, nix_build, store_args):
         attribute_path = attr.attribute_path
     else:
         argv.extend(["-E", "import <nixpkgs> { config = {}; overlays = []; }"])
-        attribute_path = attr.attribute_path or repository_ctx.name
+        attribute_path = attr.attribute_path or apparent_name(repository_ctx)
     if attribute_path:
         argv.extend(["-A", attribute_path])
     for name, path in inputs.repositories:
@@ -285,7 +317,7 @@ def _nixpkgs_package_impl(repository_ctx):
         "load(\"{}\", \"nixstore_executable\")".format(inputs.executable_bzl),
         _build_file_text(repository_ctx, inputs),
     ] + targets) + "\n")
-    repository_ctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(repository_ctx.name))
+    repository_ctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(apparent_name(repository_ctx)))
 
 nixpkgs_package_rule = repository_rule(
     implementation = _nixpkgs_package_impl,

@@ -48,11 +48,30 @@ describe("rule library outputs", () => {
     expect(keys.slice(0, 11)).toEqual([...keys.slice(0, 11)].sort());
     expect(attrs).toMatch(/"fail_not_supported": attr\.bool\(\n {8}default = True,\n {8}doc = /);
     expect(attrs).toMatch(/"quiet": attr\.bool\(\n {8}doc = /);
-    expect(attrs).not.toMatch(/mandatory/);
-    for (const name of ["PACKAGE", "LOCAL_REPOSITORY", "HTTP_REPOSITORY"]) {
+    // Only a tag's name and the git repository's revision are mandatory.
+    expect([...attrs.matchAll(/^ {4}"(\w+)": attr\.\w+\((?:\n {8}.*)*\n {8}mandatory = True,/gm)].map((m) => m[1])).toEqual([
+      "revision",
+      "name",
+      "name",
+      "name",
+      "name",
+      "revision",
+    ]);
+    for (const name of ["PACKAGE", "LOCAL_REPOSITORY", "HTTP_REPOSITORY", "GIT_REPOSITORY"]) {
       expect(attrs).toMatch(new RegExp(`^${name}_ATTRS = \\{$`, "m"));
       expect(attrs).toMatch(new RegExp(`^${name}_DOC = "`, "m"));
+      expect(attrs).toMatch(new RegExp(`^${name}_TAG = "\\w+"$`, "m"));
+      expect(attrs).toMatch(new RegExp(`^${name}_TAG_ATTRS = \\{$`, "m"));
     }
+  });
+
+  it("gives the package tag repository names where the rule takes labels", () => {
+    const attrs = rendered("rules/private/attrs.bzl");
+    const tag = attrs.slice(attrs.indexOf("PACKAGE_TAG_ATTRS = {"));
+    expect(tag).toMatch(/^ {4}"repositories": attr\.string_dict\(/m);
+    expect(tag).toMatch(/^ {4}"repository": attr\.string\(/m);
+    const rule = attrs.slice(attrs.indexOf("PACKAGE_ATTRS = {"), attrs.indexOf("LOCAL_REPOSITORY_DOC"));
+    expect(rule).toMatch(/^ {4}"repositories": attr\.label_keyed_string_dict\(/m);
   });
 
   it("renders constants.bzl with the store directory, header and package version", () => {

@@ -65,6 +65,14 @@ describe("the rule model", () => {
       name: "broken_rule",
       starlarkPrefix: "BROKEN",
       doc: "A rule.",
+      tag: {
+        name: "broken",
+        doc: "A tag.",
+        replace: [
+          { name: "nope", type: "string", default: "", mandatory: false, doc: "Nope." },
+          { name: "name", type: "string", default: "", mandatory: false, doc: "Name." },
+        ],
+      },
       attrs: [
         { name: "quiet", type: "bool", default: "no", mandatory: false, doc: "Quiet." },
         { name: "quiet", type: "bool", default: false, mandatory: false, doc: "Quiet." },
@@ -83,5 +91,7 @@ describe("the rule model", () => {
     );
     expect(problems).toContain('rule broken_rule, attribute mode: default "c" is not one of its values');
     expect(problems).toContain("rule broken_rule, attribute n: values applies to string attributes only");
+    expect(problems).toContain("rule broken_rule, tag broken, attribute nope: replaces no attribute of the rule");
+    expect(problems).toContain("rule broken_rule, tag broken, attribute name: every tag has its own name attribute");
   });
 });

@@ -90,3 +90,153 @@ HTTP_REPOSITORY_ATTRS = {
         doc = "URLs of the same archive, tried in order until one succeeds, so list mirrors first. Mutually exclusive with `url`.",
     ),
 }
+
+GIT_REPOSITORY_DOC = "Downloads a commit of a nixpkgs repository on GitHub as GitHub's archive of that commit (`<remote>/archive/<revision>.tar.gz`), as rules_nixpkgs' `nixpkgs_git_repository` does, for `nixpkgs_package` to use through `repositories`. Pin the download with `sha256` or `integrity`."
+
+GIT_REPOSITORY_ATTRS = {
+    "integrity": attr.string(
+        doc = "Expected checksum of the archive in Subresource Integrity format (`sha256-...`). Set this or `sha256`: without a checksum the build is not hermetic.",
+    ),
+    "remote": attr.string(
+        default = "https://github.com/NixOS/nixpkgs",
+        doc = "The GitHub repository, `https://github.com/<owner>/<repo>`; its archive's top-level directory `<repo>-<revision>` is stripped.",
+    ),
+    "revision": attr.string(
+        doc = "The commit to fetch: a full 40-hex commit hash (branch and tag names move).",
+        mandatory = True,
+    ),
+    "sha256": attr.string(
+        doc = "Expected SHA-256 of the archive, in hex. Set this or `integrity`: without a checksum the build is not hermetic.",
+    ),
+}
+
+# The module extension's tag class of nixpkgs_package (rules/extensions.bzl): nixstore.package(...).
+PACKAGE_TAG = "package"
+
+PACKAGE_TAG_DOC = "A Nix package as the repository `@<name>`, with `nixpkgs_package`'s attributes and meanings; bring it into scope with `use_repo(nixstore, \"<name>\")`. Two modules that ask for the same name must ask for the same package."
+
+PACKAGE_TAG_ATTRS = {
+    "attribute_path": attr.string(
+        doc = "Attribute to build, selected from the top-level Nix expression: attribute names separated by dots, e.g. `python3Packages.numpy`. When it is empty and neither `nix_file` nor `nix_file_content` is set, the repository name is used.",
+    ),
+    "build_file": attr.label(
+        doc = "A file to use as the repository's BUILD file instead of the generated one; its content is copied to `BUILD` at the repository root. Mutually exclusive with `build_file_content`.",
+    ),
+    "build_file_content": attr.string(
+        doc = "Like `build_file`, but the BUILD file's content given as a string. Mutually exclusive with `build_file`.",
+    ),
+    "fail_not_supported": attr.bool(
+        default = True,
+        doc = "If True, fail on platforms that do not support Nix (no `nix-build` on PATH, e.g. Windows). If False, the rule succeeds there but produces no output.",
+    ),
+    "lock": attr.label(
+        allow_single_file = [".json"],
+        doc = "The workspace's lock file written by `nixgen lock` (e.g. `//:nixstore.lock.json`). When it pins this repository and the pinned store paths are in the store with the pinned NAR hashes, no Nix evaluation runs; a pinned path whose content was modified fails the fetch, and a build whose output differs from the pin fails with advice to run `nixgen lock` again.",
+    ),
+    "name": attr.string(
+        doc = "The repository's name: its apparent name in `use_repo` and in labels (`@<name>//...`).",
+        mandatory = True,
+    ),
+    "nix_file": attr.label(
+        allow_single_file = [".nix"],
+        doc = "A `.nix` file whose expression is evaluated; `attribute_path` selects the derivation from it. Mutually exclusive with `nix_file_content`.",
+    ),
+    "nix_file_content": attr.string(
+        doc = "A Nix expression given inline, used like the content of `nix_file`. Mutually exclusive with `nix_file`.",
+    ),
+    "nix_file_deps": attr.label_list(
+        doc = "Files that `nix_file` or `nix_file_content` import. Listing them makes Bazel fetch the package again when any of them changes.",
+    ),
+    "nixopts": attr.string_list(
+        doc = "Extra command-line arguments for `nix-build`, e.g. `[\"--argstr\", \"system\", \"x86_64-linux\"]`.",
+    ),
+    "quiet": attr.bool(
+        doc = "If True, hide the output of the Nix commands unless they fail.",
+    ),
+    "repositories": attr.string_dict(
+        doc = "Nix search path entries: each key is the name under which Nix code finds an expression (`<nixpkgs>`), each value the `name` of a `local_repository`, `http_repository` or `git_repository` tag of this extension, e.g. `{\"nixpkgs\": \"nixpkgs\"}`.",
+    ),
+    "repository": attr.string(
+        doc = "Shorthand for `repositories = {\"nixpkgs\": repository}`: the `name` of a repository tag of this extension. Mutually exclusive with `repositories`.",
+    ),
+    "store": attr.string(
+        default = "output-base",
+        doc = "Which Nix store to build into: `\"output-base\"`, the chroot store `<output_base>/nixstore` shared by the packages of this output base (nothing is written to the host's `/nix`), or `\"system\"`, the host's own `/nix/store` (no `--store`; the host's Nix configuration applies). Either way the closure is laid out into the repository, so it travels as inputs.",
+        values = ["output-base", "system"],
+    ),
+}
+
+# The module extension's tag class of nixpkgs_local_repository (rules/extensions.bzl): nixstore.local_repository(...).
+LOCAL_REPOSITORY_TAG = "local_repository"
+
+LOCAL_REPOSITORY_TAG_DOC = "A Nix expression of a module (or given inline) as a nixpkgs repository, as `nixpkgs_local_repository` declares it; packages name it in `repository` or `repositories`."
+
+LOCAL_REPOSITORY_TAG_ATTRS = {
+    "name": attr.string(
+        doc = "The repository's name: its apparent name in `use_repo` and in labels (`@<name>//...`).",
+        mandatory = True,
+    ),
+    "nix_file": attr.label(
+        allow_single_file = [".nix"],
+        doc = "A `.nix` file holding the repository's expression, typically one that imports a pinned Nixpkgs. Mutually exclusive with `nix_file_content`.",
+    ),
+    "nix_file_content": attr.string(
+        doc = "The repository's Nix expression given inline. Mutually exclusive with `nix_file`.",
+    ),
+    "nix_file_deps": attr.label_list(
+        doc = "Other files that `nix_file` imports. They are exported with it, so packages built from this repository are fetched again when any of them changes.",
+    ),
+}
+
+# The module extension's tag class of nixpkgs_http_repository (rules/extensions.bzl): nixstore.http_repository(...).
+HTTP_REPOSITORY_TAG = "http_repository"
+
+HTTP_REPOSITORY_TAG_DOC = "A nixpkgs archive downloaded over HTTP, as `nixpkgs_http_repository` declares it; packages name it in `repository` or `repositories`."
+
+HTTP_REPOSITORY_TAG_ATTRS = {
+    "integrity": attr.string(
+        doc = "Expected checksum of the downloaded archive in Subresource Integrity format (`sha256-...`). Set this or `sha256`: without a checksum the build is not hermetic.",
+    ),
+    "name": attr.string(
+        doc = "The repository's name: its apparent name in `use_repo` and in labels (`@<name>//...`).",
+        mandatory = True,
+    ),
+    "sha256": attr.string(
+        doc = "Expected SHA-256 of the downloaded archive, in hex. Set this or `integrity`: without a checksum the build is not hermetic.",
+    ),
+    "strip_prefix": attr.string(
+        doc = "A directory prefix to strip from the extracted files, such as the `nixpkgs-<revision>` top-level directory of a GitHub archive.",
+    ),
+    "url": attr.string(
+        doc = "URL of the archive (file, http or https; redirections are followed). Mutually exclusive with `urls`.",
+    ),
+    "urls": attr.string_list(
+        doc = "URLs of the same archive, tried in order until one succeeds, so list mirrors first. Mutually exclusive with `url`.",
+    ),
+}
+
+# The module extension's tag class of nixpkgs_git_repository (rules/extensions.bzl): nixstore.git_repository(...).
+GIT_REPOSITORY_TAG = "git_repository"
+
+GIT_REPOSITORY_TAG_DOC = "A commit of a nixpkgs repository on GitHub, as `nixpkgs_git_repository` declares it; packages name it in `repository` or `repositories`."
+
+GIT_REPOSITORY_TAG_ATTRS = {
+    "integrity": attr.string(
+        doc = "Expected checksum of the archive in Subresource Integrity format (`sha256-...`). Set this or `sha256`: without a checksum the build is not hermetic.",
+    ),
+    "name": attr.string(
+        doc = "The repository's name: its apparent name in `use_repo` and in labels (`@<name>//...`).",
+        mandatory = True,
+    ),
+    "remote": attr.string(
+        default = "https://github.com/NixOS/nixpkgs",
+        doc = "The GitHub repository, `https://github.com/<owner>/<repo>`; its archive's top-level directory `<repo>-<revision>` is stripped.",
+    ),
+    "revision": attr.string(
+        doc = "The commit to fetch: a full 40-hex commit hash (branch and tag names move).",
+        mandatory = True,
+    ),
+    "sha256": attr.string(
+        doc = "Expected SHA-256 of the archive, in hex. Set this or `integrity`: without a checksum the build is not hermetic.",
+    ),
+}
