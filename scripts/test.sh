@@ -9,7 +9,7 @@ bash scripts/setup.sh
 echo "== nixgen --check (rules/private and every examples/*/nixstore)"
 node dist/generator/cli.js --check
 echo "== buildifier --lint=warn"
-npx --no-install buildifier --lint=warn --mode=check -r rules examples third_party test/fixtures
+npx --no-install buildifier --lint=warn --mode=check -r rules examples e2e third_party test/fixtures
 echo "== vitest"
 report=$(mktemp)
 status=0
