@@ -18,7 +18,8 @@
 # uncommitted changes to tracked files (untracked files are not in the archive; ignored).
 #
 # Deterministic: the same commit gives the same bytes. git archive takes mtimes from the
-# commit, writes owner root (0/0) and tree (sorted) order; gzip -n stores no name or time.
+# commit, writes owner root (0/0) and tree (sorted) order, and modes 644/755 (tar.umask is set
+# here, not taken from the user's git config); gzip -n stores no name or time.
 set -euo pipefail
 
 NAME=rules_nixstore
@@ -71,7 +72,7 @@ out_dir=$(cd "$out_dir" && pwd)
 archive=$out_dir/$prefix.tar.gz
 tmp=$archive.tmp.$$
 trap 'rm -f "$tmp"' EXIT
-git archive --format=tar --prefix="$prefix/" HEAD -- "${CONTENTS[@]}" | gzip -n -9 >"$tmp"
+git -c tar.umask=0022 archive --format=tar --prefix="$prefix/" HEAD -- "${CONTENTS[@]}" | gzip -n -9 >"$tmp"
 mv "$tmp" "$archive"
 trap - EXIT
 
