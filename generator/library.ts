@@ -22,8 +22,8 @@ export interface LibraryOutput {
   readonly path: string;
   /** Template path relative to the templates directory. */
   readonly template: string;
-  /** Whether the file is rendered from the model (named in its header's source line). */
-  readonly fromModel: boolean;
+  /** What the template is rendered from besides itself, named in the header's source line. */
+  readonly from: "generator/model" | "package.json" | null;
 }
 
 /** The rule library's generated files: what `nixgen generate` writes and `--check` checks. */
@@ -31,18 +31,25 @@ export const LIBRARY_OUTPUTS: readonly LibraryOutput[] = [
   {
     path: "rules/private/attrs.bzl",
     template: "rules/private/attrs.bzl.hbs",
-    fromModel: true,
+    from: "generator/model",
   },
   {
     path: "rules/private/constants.bzl",
     template: "rules/private/constants.bzl.hbs",
-    fromModel: true,
+    from: "generator/model",
   },
   {
     // Starlark's expand_template fills its %{...} placeholders; Handlebars leaves them alone.
     path: "rules/private/launcher.sh.tpl",
     template: "launcher.sh.hbs",
-    fromModel: false,
+    from: null,
+  },
+  {
+    // The module's version is package.json's: one fact in one place. No bazel_dep: the rules
+    // load nothing outside @bazel_tools.
+    path: "MODULE.bazel",
+    template: "MODULE.bazel.hbs",
+    from: "package.json",
   },
 ];
 
@@ -147,7 +154,7 @@ export function renderLibrary(renderer: Renderer, version: string): OutputFile[]
   const templatesName = path.basename(renderer.templatesDir);
   return LIBRARY_OUTPUTS.map((output) => {
     const templateRef = `${templatesName}/${output.template}`;
-    const source = output.fromModel ? `generator/model + ${templateRef}` : templateRef;
+    const source = output.from === null ? templateRef : `${output.from} + ${templateRef}`;
     return {
       path: output.path,
       content: renderer.render(output.template, context, {

@@ -59,7 +59,7 @@ describe("nixgen CLI", () => {
     expect(first.code).toBe(0);
     expect(first.out).toContain("nixgen: wrote rules/private/attrs.bzl");
     expect((await nixgen(["--check", "--root", root])).code).toBe(0);
-    expect((await nixgen(["--root", root])).out).toContain("0 written, 3 unchanged");
+    expect((await nixgen(["--root", root])).out).toContain("0 written, 4 unchanged");
 
     fs.appendFileSync(path.join(root, "rules/private/constants.bzl"), "X = 1\n");
     const stale = await nixgen(["--check", "--root", root]);
@@ -69,6 +69,18 @@ describe("nixgen CLI", () => {
 
     await nixgen(["generate", "--root", root]);
     expect((await nixgen(["--check", "--root", root])).code).toBe(0);
+  });
+
+  it("--check fails when MODULE.bazel's version differs from package.json's", async () => {
+    const root = tempDir();
+    expect((await nixgen(["generate", "--root", root])).code).toBe(0);
+    const file = path.join(root, "MODULE.bazel");
+    fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace(/version = "[^"]*"/, 'version = "0.0.0-stale"'));
+    const stale = await nixgen(["--check", "--root", root]);
+    expect(stale.code).toBe(1);
+    expect(stale.err).toContain("MODULE.bazel  (differs from the generator's output)");
+    expect((await nixgen(["generate", "--root", root])).out).toContain("nixgen: wrote MODULE.bazel");
+    expect(fs.readFileSync(file, "utf8")).not.toContain("0.0.0-stale");
   });
 
   it("finds the rules_nixstore root upwards from a subdirectory", async () => {
