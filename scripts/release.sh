@@ -18,8 +18,9 @@
 # uncommitted changes to tracked files (untracked files are not in the archive; ignored).
 #
 # Deterministic: the same commit gives the same bytes. git archive takes mtimes from the
-# commit, writes owner root (0/0) and tree (sorted) order, and modes 644/755 (tar.umask is set
-# here, not taken from the user's git config); gzip -n stores no name or time.
+# commit, writes owner root (0/0) and tree (sorted) order; modes 644/755 and LF line ends are
+# set here (tar.umask, core.autocrlf, core.eol), not taken from the user's git config; gzip -n
+# stores no name or time.
 set -euo pipefail
 
 NAME=rules_nixstore
@@ -58,7 +59,8 @@ module_version=$(git show HEAD:MODULE.bazel | sed -n '/^module(/,/^)/p' |
 [ -n "$module_version" ] || die "MODULE.bazel's module() has no version = \"...\""
 if [ "$version" != "$pkg_version" ] || [ "$version" != "$module_version" ]; then
 	die "version $version does not match the commit: package.json has $pkg_version, MODULE.bazel" \
-		"has $module_version. Set both to $version, commit, and run again."
+		"has $module_version. Set package.json's \"version\" to $version, run 'npm run generate'" \
+		"(it renders MODULE.bazel from it), commit both, and run again."
 fi
 
 if git cat-file -e HEAD:LICENSE 2>/dev/null; then CONTENTS+=(LICENSE); fi
@@ -72,7 +74,7 @@ out_dir=$(cd "$out_dir" && pwd)
 archive=$out_dir/$prefix.tar.gz
 tmp=$archive.tmp.$$
 trap 'rm -f "$tmp"' EXIT
-git -c tar.umask=0022 archive --format=tar --prefix="$prefix/" HEAD -- "${CONTENTS[@]}" | gzip -n -9 >"$tmp"
+git -c tar.umask=0022 -c core.autocrlf=false -c core.eol=lf archive --format=tar --prefix="$prefix/" HEAD -- "${CONTENTS[@]}" | gzip -n -9 >"$tmp"
 mv "$tmp" "$archive"
 trap - EXIT
 

@@ -71,10 +71,14 @@ describe("scripts/release.sh", () => {
     }
   });
 
-  test("gives the same bytes for the same commit (another clone, another time)", async () => {
+  test("gives the same bytes for the same commit (another clone, time and git config)", async () => {
     await new Promise((r) => setTimeout(r, 1100)); // a later second: mtimes must not come from the clock
     const other = await cloneHead(join(tmp, "clone-again"));
-    const again = await release(other, rel.version, join(tmp, "release-again"));
+    // A user's git config that would change the bytes: other modes, CRLF line ends.
+    const home = join(tmp, "home");
+    mkdirSync(home);
+    writeFileSync(join(home, ".gitconfig"), "[tar]\n\tumask = 0077\n[core]\n\tautocrlf = true\n\teol = crlf\n");
+    const again = await release(other, rel.version, join(tmp, "release-again"), { HOME: home, XDG_CONFIG_HOME: home });
     expect(again.integrity).toBe(rel.integrity);
     expect(readFileSync(again.archive).equals(readFileSync(rel.archive))).toBe(true);
   });
@@ -84,7 +88,7 @@ describe("scripts/release.sh", () => {
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toBe(
       `release.sh: version 99.0.0 does not match the commit: package.json has ${rel.version}, MODULE.bazel has ${rel.version}. ` +
-        "Set both to 99.0.0, commit, and run again.",
+        `Set package.json's "version" to 99.0.0, run 'npm run generate' (it renders MODULE.bazel from it), commit both, and run again.`,
     );
 
     // MODULE.bazel out of step with package.json: no version is releasable.

@@ -58,8 +58,8 @@ export interface Release {
 }
 
 /** Runs `scripts/release.sh VERSION OUT_DIR` in `checkout` and reads what it printed. */
-export async function release(checkout: string, version: string, outDir: string): Promise<Release> {
-  const r = await run("bash", [join(checkout, "scripts/release.sh"), version, outDir], { cwd: checkout });
+export async function release(checkout: string, version: string, outDir: string, env: Record<string, string> = {}): Promise<Release> {
+  const r = await run("bash", [join(checkout, "scripts/release.sh"), version, outDir], { cwd: checkout, env });
   const field = (name: string) => {
     const m = new RegExp(`^${name}: (.+)$`, "m").exec(String(r.stdout));
     if (!m) throw new Error(`release.sh printed no "${name}:" line:\n${r.stdout}`);
