@@ -115,7 +115,10 @@ export interface Config {
   readonly store?: "output-base" | "system";
   /** Remote execution; generates the `--config=nixstore-remote` flags in nixstore/nixstore.bazelrc. */
   readonly remote?: RemoteConfig;
-  /** Also generate the bzlmod files (nixstore/extensions.bzl, nixstore/nixstore.MODULE.bazel). */
+  /**
+   * Also generate nixstore/nixstore.MODULE.bazel, which declares the packages with
+   * rules_nixstore's module extension, for MODULE.bazel to `include()` (Bazel 7.2 or later).
+   */
   readonly bzlmod?: boolean;
 }
 

@@ -7,7 +7,13 @@ import { templatesDir } from "../package-root.js";
 import { createRenderer } from "../render/index.js";
 import { HEADER } from "../model/index.js";
 import { generatedFilesPresent, type OutputFile } from "../write/index.js";
-import { WORKSPACE_OUTPUTS, describeDiscovered, renderWorkspace, workspaceFacts } from "./render.js";
+import {
+  RETIRED_WORKSPACE_OUTPUTS,
+  WORKSPACE_OUTPUTS,
+  describeDiscovered,
+  renderWorkspace,
+  workspaceFacts,
+} from "./render.js";
 
 /** What `nixgen generate` works on. */
 export type Target =
@@ -82,12 +88,13 @@ export function renderRepositoryFiles(rulesRoot: string, cwd: string): OutputFil
 /**
  * Files nixgen generated earlier in the workspaces `dirs` (relative to `root`; "" is `root`
  * itself) that `files` (what is generated now, paths relative to `root`) no longer includes,
- * e.g. nixstore/extensions.bzl after `bzlmod: true` was removed. Only files carrying nixgen's
- * header count.
+ * e.g. nixstore/nixstore.MODULE.bazel after `bzlmod: true` was removed, or a file this nixgen
+ * generates no more (RETIRED_WORKSPACE_OUTPUTS). Only files carrying nixgen's header count.
  */
 function obsoleteFiles(root: string, dirs: readonly string[], files: readonly OutputFile[]): string[] {
   const now = new Set(files.map((f) => f.path));
-  const candidates = dirs.flatMap((dir) => WORKSPACE_OUTPUTS.map((o) => (dir ? `${dir}/${o.path}` : o.path)));
+  const paths = [...WORKSPACE_OUTPUTS.map((o) => o.path), ...RETIRED_WORKSPACE_OUTPUTS];
+  const candidates = dirs.flatMap((dir) => paths.map((p) => (dir ? `${dir}/${p}` : p)));
   return generatedFilesPresent(root, candidates.filter((p) => !now.has(p)), HEADER);
 }
 

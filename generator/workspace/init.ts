@@ -11,7 +11,7 @@ import { BAZELRC_FRAGMENT } from "../bazelrc.js";
 import { packageVersion, templatesDir } from "../package-root.js";
 import { createRenderer, type Renderer } from "../render/index.js";
 import type { OutputFile } from "../write/index.js";
-import { REPOSITORIES_MACRO, WORKSPACE_BAZELRC } from "./model.js";
+import { MODULE_SEGMENT, REPOSITORIES_MACRO, WORKSPACE_BAZELRC } from "./model.js";
 import { renderWorkspaceFiles } from "./generate.js";
 import { WORKSPACE_REFRESH_COMMAND } from "./render.js";
 
@@ -66,6 +66,60 @@ function renderPlain(renderer: Renderer, template: string, context: object): str
 }
 
 const DECLARES_RULES_NIXSTORE = /\bname\s*=\s*["']rules_nixstore["']/;
+const BAZEL_DEP_RULES_NIXSTORE = /\bbazel_dep\s*\([^)]*\bname\s*=\s*["']rules_nixstore["']/s;
+/** The label of MODULE_SEGMENT, which MODULE.bazel includes. */
+const SEGMENT_LABEL = "//nixstore:nixstore.MODULE.bazel";
+const INCLUDES_SEGMENT = /\binclude\s*\(\s*["']\/\/nixstore:nixstore\.MODULE\.bazel["']\s*\)/;
+
+/** What init adds to WORKSPACE or MODULE.bazel: the file's new content (null: nothing), and notes. */
+interface Block {
+  readonly file: OutputFile | null;
+  readonly notes: string[];
+}
+
+/** MODULE.bazel: the bazel_dep on rules_nixstore and the include of nixstore.MODULE.bazel, each if missing. */
+function moduleBlock(renderer: Renderer, moduleText: string | null): Block {
+  const hasRulesNixstore = BAZEL_DEP_RULES_NIXSTORE.test(moduleText ?? "");
+  const hasInclude = INCLUDES_SEGMENT.test(moduleText ?? "");
+  if (hasRulesNixstore && hasInclude) {
+    return { file: null, notes: [`MODULE.bazel already has the bazel_dep on rules_nixstore and includes ${SEGMENT_LABEL}`] };
+  }
+  const version = packageVersion();
+  const block = renderPlain(renderer, "MODULE.bazel.hbs", { marker: BLOCK_MARKER, hasRulesNixstore, hasInclude, version });
+  const notes: string[] = [];
+  if (!hasRulesNixstore) {
+    notes.push(
+      `MODULE.bazel: added bazel_dep(name = "rules_nixstore", version = "${version}"); where no registry of ` +
+        "yours has that version, add an override below it, e.g. " +
+        'local_path_override(module_name = "rules_nixstore", path = "/path/to/rules_nixstore")',
+    );
+  }
+  if (!hasInclude) {
+    notes.push(`MODULE.bazel: added include("${SEGMENT_LABEL}") (needs Bazel 7.2 or later)`);
+  }
+  return { file: { path: "MODULE.bazel", content: append(moduleText, block) }, notes };
+}
+
+/** WORKSPACE: the load and call of nixstore_repositories(), if missing. */
+function workspaceBlock(renderer: Renderer, root: string, workspaceFile: string | undefined): Block {
+  const name = workspaceFile ?? "WORKSPACE";
+  const existing = read(path.join(root, name));
+  if (existing !== null && (existing.includes(`${REPOSITORIES_MACRO}()`) || existing.includes(BLOCK_MARKER))) {
+    return { file: null, notes: [`${name} already calls ${REPOSITORIES_MACRO}()`] };
+  }
+  const hasRulesNixstore = DECLARES_RULES_NIXSTORE.test(existing ?? "");
+  const block = renderPlain(renderer, "WORKSPACE.hbs", {
+    created: existing === null,
+    workspaceName: path.basename(root).replace(/[^A-Za-z0-9_]/g, "_").replace(/^([^A-Za-z])/, "ws_$1"),
+    hasRulesNixstore,
+    marker: BLOCK_MARKER,
+  });
+  const notes = [`${name}: added the load and call of ${REPOSITORIES_MACRO}()`];
+  if (!hasRulesNixstore) {
+    notes.push(`${name}: declare the rules_nixstore repository (e.g. http_archive) above that block`);
+  }
+  return { file: { path: name, content: append(existing, block) }, notes };
+}
 
 /** Works out what `nixgen init` writes in `options.root`; writes nothing. */
 export function planInit(options: InitOptions): InitPlan {
@@ -85,7 +139,7 @@ export function planInit(options: InitOptions): InitPlan {
     if (bzlmod && !/\bbzlmod\s*:\s*true\b/.test(read(at(CONFIG_FILE)) ?? "")) {
       notes.push(
         `add \`bzlmod: true\` to ${CONFIG_FILE} and run \`npx nixgen\`: MODULE.bazel includes ` +
-          "nixstore/nixstore.MODULE.bazel, which only bzlmod configs generate",
+          `${MODULE_SEGMENT}, which only bzlmod configs generate`,
       );
     }
   } else {
@@ -116,40 +170,9 @@ export function planInit(options: InitOptions): InitPlan {
   }
 
   // WORKSPACE or MODULE.bazel: the block that declares the repositories.
-  if (bzlmod) {
-    if (moduleText !== null && moduleText.includes("//nixstore:nixstore.MODULE.bazel")) {
-      notes.push("MODULE.bazel already includes //nixstore:nixstore.MODULE.bazel");
-    } else {
-      const block = renderPlain(renderer, "MODULE.bazel.hbs", {
-        marker: BLOCK_MARKER,
-        hasRulesNixstore: /bazel_dep\([^)]*name\s*=\s*["']rules_nixstore["']/s.test(moduleText ?? ""),
-        version: packageVersion(),
-      });
-      files.push({ path: "MODULE.bazel", content: append(moduleText, block) });
-      notes.push(
-        "MODULE.bazel: added include(\"//nixstore:nixstore.MODULE.bazel\") (needs Bazel 7.2 or later)",
-      );
-    }
-  } else {
-    const name = workspaceFile ?? "WORKSPACE";
-    const existing = read(at(name));
-    if (existing !== null && (existing.includes(`${REPOSITORIES_MACRO}()`) || existing.includes(BLOCK_MARKER))) {
-      notes.push(`${name} already calls ${REPOSITORIES_MACRO}()`);
-    } else {
-      const hasRulesNixstore = DECLARES_RULES_NIXSTORE.test(existing ?? "");
-      const block = renderPlain(renderer, "WORKSPACE.hbs", {
-        created: existing === null,
-        workspaceName: path.basename(root).replace(/[^A-Za-z0-9_]/g, "_").replace(/^([^A-Za-z])/, "ws_$1"),
-        hasRulesNixstore,
-        marker: BLOCK_MARKER,
-      });
-      files.push({ path: name, content: append(existing, block) });
-      notes.push(`${name}: added the load and call of ${REPOSITORIES_MACRO}()`);
-      if (!hasRulesNixstore) {
-        notes.push(`${name}: declare the rules_nixstore repository (e.g. http_archive) above that block`);
-      }
-    }
-  }
+  const block = bzlmod ? moduleBlock(renderer, moduleText) : workspaceBlock(renderer, root, workspaceFile);
+  if (block.file !== null) files.push(block.file);
+  notes.push(...block.notes);
 
   // The generated files, from the config as it will be.
   files.push(...renderWorkspaceFiles(root, options.cwd, configText));

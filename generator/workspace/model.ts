@@ -3,9 +3,9 @@
  * repository rules and Bazel flags. Plain typed objects; the templates render them.
  */
 import type { ResolvedConfig, ResolvedPackage, ResolvedSource } from "../config/index.js";
-import { RULES, type StarlarkValue } from "../model/index.js";
+import { RULES, type RuleSpec, type StarlarkValue } from "../model/index.js";
 import type { DiscoveredDeps } from "./nixdeps.js";
-import { starlarkLayout } from "./starlark.js";
+import { starlarkLayout, type StarlarkFileType } from "./starlark.js";
 
 /** Where the workspace's lock file lives (written by `nixgen lock`), relative to its root. */
 export const LOCK_FILE = "nixstore.lock.json";
@@ -17,7 +17,7 @@ export const REPOSITORIES_MACRO = "nixstore_repositories";
 /** The committed Bazel flags of the workspace, imported by its .bazelrc. */
 export const WORKSPACE_BAZELRC = "nixstore/nixstore.bazelrc";
 
-/** The bzlmod segment that MODULE.bazel includes. */
+/** The bzlmod segment that MODULE.bazel includes (with `include()`, Bazel 7.2 or later). */
 export const MODULE_SEGMENT = "nixstore/nixstore.MODULE.bazel";
 
 /** The `--config` name of the remote execution flags. */
@@ -27,22 +27,33 @@ export const REMOTE_CONFIG = "nixstore-remote";
 export interface Kwarg {
   readonly name: string;
   readonly value: StarlarkValue;
-  /** `value` as Starlark source laid out for an argument line of a call inside a def. */
+  /** `value` as Starlark source laid out for an argument line of its call. */
   readonly code: string;
 }
 
-/** Indentation of an argument line of a call inside `def nixstore_repositories():`. */
-const ARGUMENT_INDENT = "        ";
+/** The module extension of rules_nixstore that nixstore.MODULE.bazel uses. */
+export const MODULE_EXTENSION = {
+  bzl: "@rules_nixstore//rules:extensions.bzl",
+  name: "nixstore",
+} as const;
 
-/** One call in nixstore_repositories(). */
+/**
+ * One repository of the config, rendered twice: as a call in nixstore_repositories()
+ * (WORKSPACE) and as a tag of the module extension in nixstore.MODULE.bazel (bzlmod), with the
+ * same attributes.
+ */
 export interface RepositoryCall {
   /** `nixpkgs_local_repository`, `nixpkgs_http_repository` or `nixpkgs_package`. */
   readonly rule: string;
+  /** The rule's tag of the module extension: `local_repository`, `http_repository` or `package`. */
+  readonly tag: string;
   readonly name: string;
   /** A comment line above the call, or null. */
   readonly comment: string | null;
-  /** `name` first, the others sorted by name. */
+  /** The WORKSPACE call's arguments: `name` first, the others sorted by name. */
   readonly kwargs: readonly Kwarg[];
+  /** The tag's arguments: the same, except that other repositories are named, not labelled. */
+  readonly tagKwargs: readonly Kwarg[];
 }
 
 export interface WorkspaceModel {
@@ -50,8 +61,10 @@ export interface WorkspaceModel {
   readonly calls: readonly RepositoryCall[];
   /** The symbols loaded from @rules_nixstore//rules:defs.bzl, sorted. */
   readonly loads: readonly string[];
-  /** Every repository the calls declare, sorted (bzlmod's use_repo). */
-  readonly repoNames: readonly string[];
+  /** The module extension nixstore.MODULE.bazel uses. */
+  readonly extension: typeof MODULE_EXTENSION;
+  /** The packages, sorted: bzlmod's use_repo (the sources are only the extension's business). */
+  readonly packageNames: readonly string[];
   /** Flags of `--config=nixstore-remote`, or null without remote execution. */
   readonly remote: { readonly config: string; readonly flags: readonly string[] } | null;
   readonly bzlmod: boolean;
@@ -72,31 +85,67 @@ function nixFileDeps(listed: readonly string[], nixFile: string | null, facts: W
   return [...new Set([...listed, ...found])].sort();
 }
 
-/** Attribute names each rule (or its macro) accepts, from the rule model. */
-function acceptedAttrs(rule: string): ReadonlySet<string> {
+/** The rule model's spec of `rule` (the macro WORKSPACE calls). */
+function ruleSpec(rule: string): RuleSpec {
   const spec = RULES.find((r) => r.name === rule);
   if (spec === undefined) throw new Error(`the rule model has no ${rule}`);
-  const names = spec.attrs.map((a) => a.name);
-  return new Set(["name", ...names]);
+  return spec;
 }
 
-/** Builds a call; `attrs` entries that are null are left out (the rule's default applies). */
+/** Where a call's arguments go: their indentation and the file's layout. */
+interface CallForm {
+  readonly indent: string;
+  readonly type: StarlarkFileType;
+}
+
+/** A call in `def nixstore_repositories():` of repositories.bzl. */
+const WORKSPACE_FORM: CallForm = { indent: "        ", type: "bzl" };
+
+/** A tag at the top level of nixstore.MODULE.bazel. */
+const TAG_FORM: CallForm = { indent: "    ", type: "module" };
+
+/** The arguments of a call in `form`, `name` first, the others sorted; nulls are left out. */
+function kwargsOf(
+  spec: RuleSpec,
+  name: string,
+  attrs: Readonly<Record<string, StarlarkValue | undefined>>,
+  form: CallForm,
+): Kwarg[] {
+  const accepted = new Set(spec.attrs.map((a) => a.name));
+  const kwarg = (key: string, value: StarlarkValue) => ({ name: key, value, code: starlarkLayout(value, form.indent, form.type) });
+  const kwargs: Kwarg[] = [kwarg("name", name)];
+  for (const key of Object.keys(attrs).sort()) {
+    const value = attrs[key];
+    if (value === null || value === undefined) continue;
+    if (!accepted.has(key)) throw new Error(`nixgen bug: ${spec.name} has no attribute ${key}`);
+    kwargs.push(kwarg(key, value));
+  }
+  return kwargs;
+}
+
+/**
+ * Builds a repository's call and tag; `attrs` entries that are null are left out (the rule's
+ * default applies). `repositories` (Nix search path name -> repository name of the config) is
+ * a label dict in WORKSPACE (`{"nixpkgs": "@nixpkgs"}`) and a dict of tag names in the
+ * extension (`{"nixpkgs": "nixpkgs"}`).
+ */
 function call(
   rule: string,
   name: string,
   comment: string | null,
   attrs: Record<string, StarlarkValue | undefined>,
+  repositories: Readonly<Record<string, string>> | null = null,
 ): RepositoryCall {
-  const accepted = acceptedAttrs(rule);
-  const kwargs: Kwarg[] = [];
-  for (const key of Object.keys(attrs).sort()) {
-    const value = attrs[key];
-    if (value === null || value === undefined) continue;
-    if (!accepted.has(key)) throw new Error(`nixgen bug: ${rule} has no attribute ${key}`);
-    kwargs.push({ name: key, value, code: starlarkLayout(value, ARGUMENT_INDENT) });
-  }
-  const first = { name: "name", value: name, code: starlarkLayout(name, ARGUMENT_INDENT) };
-  return { rule, name, comment, kwargs: [first, ...kwargs] };
+  const spec = ruleSpec(rule);
+  const labels = repositories && Object.fromEntries(Object.entries(repositories).map(([k, v]) => [k, `@${v}`]));
+  return {
+    rule,
+    tag: spec.tag.name,
+    name,
+    comment,
+    kwargs: kwargsOf(spec, name, { ...attrs, repositories: labels }, WORKSPACE_FORM),
+    tagKwargs: kwargsOf(spec, name, { ...attrs, repositories }, TAG_FORM),
+  };
 }
 
 function nonEmpty<T>(list: readonly T[]): readonly T[] | null {
@@ -124,24 +173,26 @@ function sourceCall(source: ResolvedSource, facts: WorkspaceFacts): RepositoryCa
 }
 
 function packageCall(pkg: ResolvedPackage, config: ResolvedConfig, facts: WorkspaceFacts): RepositoryCall {
-  const repositories: Record<string, string> = {};
-  for (const [nixName, source] of Object.entries(pkg.repositories)) {
-    repositories[nixName] = `@${source}`;
-  }
-  return call("nixpkgs_package", pkg.name, null, {
-    attribute_path: pkg.attributePath,
-    build_file: pkg.buildFile,
-    build_file_content: pkg.buildFileContent,
-    fail_not_supported: pkg.failNotSupported,
-    lock: facts.lockFile ? `//:${LOCK_FILE}` : null,
-    nix_file: pkg.nixFile,
-    nix_file_content: pkg.nixFileContent,
-    nix_file_deps: nixFileDeps(pkg.nixFileDeps, pkg.nixFile, facts),
-    nixopts: nonEmpty(pkg.nixopts),
-    quiet: pkg.quiet,
-    repositories: Object.keys(repositories).length > 0 ? repositories : null,
-    store: config.store === "system" ? "system" : null,
-  });
+  const repositories = Object.keys(pkg.repositories).length > 0 ? pkg.repositories : null;
+  return call(
+    "nixpkgs_package",
+    pkg.name,
+    null,
+    {
+      attribute_path: pkg.attributePath,
+      build_file: pkg.buildFile,
+      build_file_content: pkg.buildFileContent,
+      fail_not_supported: pkg.failNotSupported,
+      lock: facts.lockFile ? `//:${LOCK_FILE}` : null,
+      nix_file: pkg.nixFile,
+      nix_file_content: pkg.nixFileContent,
+      nix_file_deps: nixFileDeps(pkg.nixFileDeps, pkg.nixFile, facts),
+      nixopts: nonEmpty(pkg.nixopts),
+      quiet: pkg.quiet,
+      store: config.store === "system" ? "system" : null,
+    },
+    repositories,
+  );
 }
 
 function remoteFlags(config: ResolvedConfig): string[] | null {
@@ -166,7 +217,8 @@ export function workspaceModel(config: ResolvedConfig, facts: WorkspaceFacts): W
   return {
     calls,
     loads: [...new Set(calls.map((c) => c.rule))].sort(),
-    repoNames: calls.map((c) => c.name).sort(),
+    extension: MODULE_EXTENSION,
+    packageNames: config.packages.map((p) => p.name).sort(),
     remote: flags === null ? null : { config: REMOTE_CONFIG, flags },
     bzlmod: config.bzlmod,
   };

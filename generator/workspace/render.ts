@@ -31,9 +31,15 @@ export const WORKSPACE_OUTPUTS: readonly WorkspaceOutput[] = [
   { path: "nixstore/BUILD.bazel", template: "workspace/BUILD.bazel.hbs", bzlmodOnly: false },
   { path: REPOSITORIES_BZL, template: "workspace/repositories.bzl.hbs", bzlmodOnly: false },
   { path: WORKSPACE_BAZELRC, template: "workspace/nixstore.bazelrc.hbs", bzlmodOnly: false },
-  { path: "nixstore/extensions.bzl", template: "workspace/extensions.bzl.hbs", bzlmodOnly: true },
   { path: MODULE_SEGMENT, template: "workspace/nixstore.MODULE.bazel.hbs", bzlmodOnly: true },
 ];
+
+/**
+ * Files earlier nixgen versions generated in a workspace and this one no longer does: the
+ * refresh deletes them (when they carry nixgen's header). `extensions.bzl` was a local module
+ * extension; nixstore.MODULE.bazel now uses the one rules_nixstore ships.
+ */
+export const RETIRED_WORKSPACE_OUTPUTS: readonly string[] = ["nixstore/extensions.bzl"];
 
 /** The workspace `.nix` files of a config: nixpkgs sources' and packages' `nixFile`s. */
 function nixFiles(config: ResolvedConfig): string[] {

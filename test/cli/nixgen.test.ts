@@ -81,18 +81,50 @@ describe("nixgen init", () => {
     expect(workspace).not.toContain("Declare the rules_nixstore repository");
   });
 
-  it("with --bzlmod, adds the MODULE.bazel lines and generates the module extension", async () => {
+  it("with --bzlmod, adds the MODULE.bazel lines and a segment that uses rules_nixstore's extension", async () => {
     const ws = tempDir();
     fs.writeFileSync(path.join(ws, "MODULE.bazel"), 'module(name = "mine")\n');
     const r = await nixgen(["init", "--bzlmod"], ws);
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(read(ws, "MODULE.bazel")).toMatch(
-      /^module\(name = "mine"\)\n\n# nixstore:[^\n]*\nbazel_dep\(name = "rules_nixstore", version = "[^"]+"\)\ninclude\("\/\/nixstore:nixstore.MODULE.bazel"\)\n$/,
+    const version = JSON.parse(read(REPO_ROOT, "package.json")).version as string;
+    expect(read(ws, "MODULE.bazel")).toBe(
+      'module(name = "mine")\n\n# nixstore: the Nix packages of nixgen.config.ts (`npx nixgen` regenerates nixstore/)\n' +
+        `bazel_dep(name = "rules_nixstore", version = "${version}")\n` +
+        '# include() needs Bazel 7.2 or later.\ninclude("//nixstore:nixstore.MODULE.bazel")\n',
     );
+    expect(r.stdout).toContain("where no registry of yours has that version, add an override below it");
     expect(fs.existsSync(path.join(ws, "WORKSPACE"))).toBe(false);
     expect(read(ws, "nixgen.config.ts")).toContain("bzlmod: true,");
-    expect(read(ws, "nixstore/nixstore.MODULE.bazel")).toContain('use_extension("//nixstore:extensions.bzl", "nixstore")');
-    expect(fs.existsSync(path.join(ws, "nixstore/extensions.bzl"))).toBe(true);
+    expect(read(ws, "nixstore/nixstore.MODULE.bazel")).toContain(
+      'nixstore = use_extension("@rules_nixstore//rules:extensions.bzl", "nixstore")\n',
+    );
+    expect(fs.readdirSync(path.join(ws, "nixstore")).sort()).toEqual(["BUILD.bazel", "nixstore.MODULE.bazel", "nixstore.bazelrc", "repositories.bzl"]);
+
+    const before = snapshot(ws);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const again = await nixgen(["init", "--bzlmod"], ws);
+    expect(again.stdout).toContain("MODULE.bazel already has the bazel_dep on rules_nixstore and includes //nixstore:nixstore.MODULE.bazel");
+    expect(snapshot(ws)).toEqual(before);
+  });
+
+  it("with --bzlmod, adds only the MODULE.bazel line that is missing", async () => {
+    const ws = tempDir();
+    const mine = 'module(name = "mine")\n\nbazel_dep(name = "rules_nixstore", version = "9.9.9")\nlocal_path_override(module_name = "rules_nixstore", path = "/x")\n';
+    fs.writeFileSync(path.join(ws, "MODULE.bazel"), mine);
+    expect((await nixgen(["init", "--bzlmod"], ws)).exitCode).toBe(0);
+    expect(read(ws, "MODULE.bazel")).toBe(
+      `${mine}\n# nixstore: the Nix packages of nixgen.config.ts (\`npx nixgen\` regenerates nixstore/)\n` +
+        '# include() needs Bazel 7.2 or later.\ninclude("//nixstore:nixstore.MODULE.bazel")\n',
+    );
+
+    const other = tempDir();
+    const included = 'include("//nixstore:nixstore.MODULE.bazel")\n';
+    fs.writeFileSync(path.join(other, "MODULE.bazel"), included);
+    const r = await nixgen(["init"], other); // MODULE.bazel without WORKSPACE: bzlmod by default
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(read(other, "MODULE.bazel")).toMatch(
+      new RegExp(`^${included.replace(/[().]/g, "\\$&")}\n# nixstore:[^\n]*\nbazel_dep\\(name = "rules_nixstore", version = "[^"]+"\\)\n$`),
+    );
   });
 });
 
@@ -221,20 +253,17 @@ describe("files a config no longer generates", () => {
       `export default { ${SOURCE} packages: { hello: {} }, bzlmod: ${bzlmod} };\n`;
     fs.writeFileSync(path.join(ws, "nixgen.config.ts"), config(true));
     expect((await nixgen([], ws)).exitCode).toBe(0);
-    expect(fs.existsSync(path.join(ws, "nixstore/extensions.bzl"))).toBe(true);
     expect(fs.existsSync(path.join(ws, "nixstore/nixstore.MODULE.bazel"))).toBe(true);
 
     fs.writeFileSync(path.join(ws, "nixgen.config.ts"), config(false));
     const check = await nixgen(["--check"], ws);
     expect(check.exitCode).toBe(1);
-    expect(check.stderr).toContain("nixstore/extensions.bzl  (no longer generated: the refresh deletes it)");
     expect(check.stderr).toContain("nixstore/nixstore.MODULE.bazel  (no longer generated: the refresh deletes it)");
     expect(check.stderr).toContain("Refresh with: npx nixgen");
 
     const generate = await nixgen([], ws);
     expect(generate.exitCode, generate.stderr).toBe(0);
-    expect(generate.stdout).toContain("nixgen: removed nixstore/extensions.bzl (no longer generated)");
-    expect(fs.existsSync(path.join(ws, "nixstore/extensions.bzl"))).toBe(false);
+    expect(generate.stdout).toContain("nixgen: removed nixstore/nixstore.MODULE.bazel (no longer generated)");
     expect(fs.existsSync(path.join(ws, "nixstore/nixstore.MODULE.bazel"))).toBe(false);
     expect((await nixgen(["--check"], ws)).exitCode).toBe(0);
 
@@ -243,5 +272,20 @@ describe("files a config no longer generates", () => {
     expect((await nixgen(["--check"], ws)).exitCode).toBe(0);
     expect((await nixgen([], ws)).exitCode).toBe(0);
     expect(read(ws, "nixstore/extensions.bzl")).toBe('"""My own extension."""\n');
+  });
+
+  it("an extensions.bzl of an earlier nixgen (the local extension, now rules_nixstore's) is reported and deleted", async () => {
+    const ws = tempDir();
+    fs.writeFileSync(path.join(ws, "nixgen.config.ts"), `export default { ${SOURCE} packages: { hello: {} }, bzlmod: true };\n`);
+    expect((await nixgen([], ws)).exitCode).toBe(0);
+    const old = "# generated by nixgen — do not edit\n# source: nixgen.config.ts; refresh with: npx nixgen\n";
+    fs.writeFileSync(path.join(ws, "nixstore/extensions.bzl"), `${old}load(":repositories.bzl", "nixstore_repositories")\n`);
+    const check = await nixgen(["--check"], ws);
+    expect(check.exitCode).toBe(1);
+    expect(check.stderr).toContain("nixstore/extensions.bzl  (no longer generated: the refresh deletes it)");
+    const generate = await nixgen([], ws);
+    expect(generate.stdout).toContain("nixgen: removed nixstore/extensions.bzl (no longer generated)");
+    expect(fs.readdirSync(path.join(ws, "nixstore")).sort()).toEqual(["BUILD.bazel", "nixstore.MODULE.bazel", "nixstore.bazelrc", "repositories.bzl"]);
+    expect((await nixgen(["--check"], ws)).exitCode).toBe(0);
   });
 });

@@ -30,7 +30,33 @@ describe("workspace model", () => {
     expect(m.calls[1]?.kwargs.map((k) => k.name)).toEqual(["name", "attribute_path", "quiet", "repositories"]);
     expect(kwargs(m.calls[2])).toEqual({ name: "jq", attribute_path: "jq", repositories: { nixpkgs: "@nixpkgs" } });
     expect(m.loads).toEqual(["nixpkgs_local_repository", "nixpkgs_package"]);
-    expect(m.repoNames).toEqual(["jq", "nixpkgs", "zed"]);
+    expect(m.packageNames).toEqual(["jq", "zed"]);
+  });
+
+  it("gives each call a tag of the module extension with the same attributes, naming other repositories", () => {
+    const m = model(`{
+  nixpkgs: { nixpkgs: { local: "//nix:nixpkgs.nix" }, extra: { url: "https://x/e.tgz", sha256: "${"0".repeat(64)}" } },
+  packages: { jq: { nixopts: ["-j1"], repositories: { nixpkgs: "nixpkgs", extra: "extra" } } },
+}`, { lockFile: true, discovered: {} });
+    expect(m.calls.map((c) => c.tag)).toEqual(["local_repository", "http_repository", "package"]);
+    expect(m.extension).toEqual({ bzl: "@rules_nixstore//rules:extensions.bzl", name: "nixstore" });
+    for (const call of m.calls) {
+      const { repositories, ...rest } = kwargs({ kwargs: call.tagKwargs });
+      const { repositories: labels, ...same } = kwargs(call);
+      expect(rest).toEqual(same);
+      expect(call.tagKwargs.map((k) => k.name)).toEqual(call.kwargs.map((k) => k.name));
+      if (call.tag === "package") {
+        expect(labels).toEqual({ nixpkgs: "@nixpkgs", extra: "@extra" });
+        expect(repositories).toEqual({ nixpkgs: "nixpkgs", extra: "extra" });
+      }
+    }
+    const jq = m.calls[2]!;
+    expect(kwargs({ kwargs: jq.tagKwargs })).toMatchObject({ lock: "//:nixstore.lock.json", nixopts: ["-j1"] });
+    // Tags sit at the top level of a MODULE.bazel file, which buildifier formats like BUILD files.
+    expect(jq.tagKwargs.find((k) => k.name === "repositories")?.code).toBe(
+      '{\n        "extra": "extra",\n        "nixpkgs": "nixpkgs",\n    }',
+    );
+    expect(jq.kwargs.find((k) => k.name === "repositories")?.code).toBe('{"extra": "@extra", "nixpkgs": "@nixpkgs"}');
   });
 
   it("uses only attributes that the rule model declares", () => {
@@ -73,8 +99,15 @@ describe("workspace model", () => {
 describe("starlarkLayout", () => {
   it("writes lists of several items one a line, and multi-line text triple-quoted", () => {
     expect(starlarkLayout(["a", "b"], "    ")).toBe('[\n        "a",\n        "b",\n    ]');
+    expect(starlarkLayout(["a", "b"], "", "module")).toBe('[\n    "a",\n    "b",\n]');
     expect(starlarkLayout(["a"], "")).toBe('["a"]');
     expect(starlarkLayout("x\ny\n", "")).toBe('"""\\\nx\ny\n"""');
+  });
+
+  it("keeps dicts on one line in .bzl files, and one entry a line in MODULE.bazel files from two entries on", () => {
+    expect(starlarkLayout({ b: "2", a: "1" }, "")).toBe('{"a": "1", "b": "2"}');
+    expect(starlarkLayout({ b: "2", a: "1" }, "", "module")).toBe('{\n    "a": "1",\n    "b": "2",\n}');
+    expect(starlarkLayout({ a: "1" }, "", "module")).toBe('{"a": "1"}');
   });
 
   it("falls back to an escaped string where triple quotes would change the text", () => {

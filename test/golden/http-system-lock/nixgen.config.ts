@@ -1,5 +1,6 @@
 // Two archive sources (mirrors, SRI hash), the host's system store, a lock file next to the
-// config, and packages with their own Nix expressions and BUILD files.
+// config, and packages with their own Nix expressions and BUILD files; rendered for WORKSPACE
+// and, with the same attributes, as tags of rules_nixstore's module extension (bzlmod).
 import { defineConfig } from "rules_nixstore/config";
 
 export default defineConfig({
@@ -23,7 +24,8 @@ export default defineConfig({
       buildFile: "//nix:custom.BUILD.bazel",
       failNotSupported: false,
     },
-    inline: { nixFileContent: "with import <nixpkgs> {}; hello", repositories: { nixpkgs: "stable" } },
+    inline: { nixFileContent: "with import <nixpkgs> {};\nhello\n", repositories: { nixpkgs: "stable" } },
   },
   store: "system",
+  bzlmod: true,
 });

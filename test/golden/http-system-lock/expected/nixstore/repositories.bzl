@@ -48,7 +48,10 @@ def nixstore_repositories():
     nixpkgs_package(
         name = "inline",
         lock = "//:nixstore.lock.json",
-        nix_file_content = "with import <nixpkgs> {}; hello",
+        nix_file_content = """\
+with import <nixpkgs> {};
+hello
+""",
         repositories = {"nixpkgs": "@stable"},
         store = "system",
     )
