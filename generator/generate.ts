@@ -18,6 +18,14 @@ export function isRulesRoot(dir: string): boolean {
   }
 }
 
+/** The files that make a directory a Bazel workspace (WORKSPACE or bzlmod), in this order. */
+export const WORKSPACE_MARKERS = ["WORKSPACE", "WORKSPACE.bazel", "MODULE.bazel"] as const;
+
+/** Which of WORKSPACE_MARKERS `dir` has (the first found), or null: is it a Bazel workspace? */
+export function workspaceMarker(dir: string): string | null {
+  return WORKSPACE_MARKERS.find((f) => fs.existsSync(path.join(dir, f))) ?? null;
+}
+
 /**
  * Walks from `start` up to the file system root and returns the first non-null `visit(dir)`,
  * or null.

@@ -1,9 +1,9 @@
 // The `nixgen doctor` subcommand: flags and help; the checks are in ./index.ts.
-import fs from "node:fs";
 import path from "node:path";
 import type { Io } from "../main.js";
 import { interactive } from "../lock/command.js";
 import { loadConfig } from "../config/index.js";
+import { workspaceMarker } from "../generate.js";
 import { findWorkspace } from "../workspace/generate.js";
 import { doctor, formatReport } from "./index.js";
 
@@ -30,7 +30,7 @@ export const doctorCommand = {
     [
       "--workspace DIR",
       "check the chroot store of this workspace's output base (default: the current directory, " +
-        "if it is a Bazel workspace)",
+        "if it has a WORKSPACE or MODULE.bazel)",
     ],
     ["--output-base DIR", "check the chroot store of this output base (no bazel info)"],
     ["--check-contents", "also hash the content of every store path (slow on large stores)"],
@@ -63,9 +63,8 @@ export const doctorCommand = {
       throw new Error("--executor and --instance-name only apply with --remote");
     }
     let workspace = str("workspace") !== undefined ? path.resolve(io.cwd, str("workspace")!) : undefined;
-    if (workspace === undefined && ["WORKSPACE", "WORKSPACE.bazel"].some((f) => fs.existsSync(path.join(io.cwd, f)))) {
-      workspace = io.cwd;
-    }
+    // The current directory is a workspace when it has a WORKSPACE or a MODULE.bazel (bzlmod).
+    if (workspace === undefined && workspaceMarker(io.cwd) !== null) workspace = io.cwd;
     const outputBase = str("output-base");
     const report = await doctor({
       ...(workspace !== undefined ? { workspace } : {}),

@@ -27,8 +27,8 @@ export const lockCommand = {
     ["--workspace DIR", "the Bazel workspace (default: the current directory)"],
     [
       "--package NAME",
-      "lock only this nixpkgs_package repository (repeatable; other pins are kept); " +
-        "default: every nixpkgs_package of the WORKSPACE",
+      "lock only this package (repeatable; other pins are kept); default: every package of " +
+        "nixgen.config.ts, or without one every nixpkgs_package of the WORKSPACE",
     ],
     ["--output-base DIR", "Bazel's output base (passed as --output_base=DIR)"],
     ["--bazel PATH", "the bazel executable (default: bazel on PATH)"],

@@ -1,14 +1,18 @@
 /**
  * `nixgen lock`: pins, per nixpkgs_package repository, its store paths, their closure and NAR
  * hashes in `nixstore.lock.json`. The repository rule records what it built in
- * `<output_base>/external/<name>/_nixstore/lock.json` (rules/private/lock.bzl); this module has
- * Bazel fetch the packages with `RULES_NIXSTORE_LOCK=update` (pins ignored, records made
- * afresh), collects the records and writes the lock file — atomically, and only after every
- * package succeeded.
+ * `_nixstore/lock.json` of its repository (rules/private/lock.bzl), under its apparent name;
+ * this module has Bazel fetch the packages with `RULES_NIXSTORE_LOCK=update` (pins ignored,
+ * records made afresh), asks Bazel where each repository is (`<output_base>/external/<name>`
+ * under WORKSPACE, the canonical name under bzlmod), collects the records and writes the lock
+ * file — atomically, and only after every package succeeded. The packages are those of
+ * nixgen.config.ts, or, in a WORKSPACE without one, its nixpkgs_package repositories.
  */
 import fs from "node:fs";
 import path from "node:path";
 import { execa } from "execa";
+import { CONFIG_FILE, loadConfig } from "../config/index.js";
+import { WORKSPACE_MARKERS, workspaceMarker } from "../generate.js";
 import { writeFiles } from "../write/index.js";
 
 /** File name of the lock file, at the workspace root. */
@@ -42,7 +46,7 @@ export interface LockFile {
 export interface LockOptions {
   /** The Bazel workspace; the lock file is written at its root. */
   readonly workspace: string;
-  /** Repositories to lock; default every nixpkgs_package of the workspace. */
+  /** Repositories to lock (apparent names); default every package of the workspace. */
   readonly packages?: readonly string[];
   /** The bazel executable (default "bazel"). */
   readonly bazel?: string;
@@ -175,9 +179,8 @@ async function bazel(
 }
 
 /**
- * Names of the workspace's nixpkgs_package repositories, from `bazel query` of //external.
- * (Seam: once nixgen.config.ts is read by generator/config, its packages can be passed in as
- * `packages` instead; querying Bazel stays the source of truth for WORKSPACE-only setups.)
+ * Names of a WORKSPACE's nixpkgs_package repositories, from `bazel query` of //external (for
+ * workspaces without a nixgen.config.ts; under bzlmod there is no //external).
  */
 export async function discoverPackages(options: LockOptions): Promise<string[]> {
   const { stdout } = await bazel(
@@ -193,33 +196,142 @@ export async function discoverPackages(options: LockOptions): Promise<string[]> 
     .sort();
 }
 
-/** Reads one repository's record after a fetch. */
-export function readRecord(outputBase: string, name: string): LockEntry {
-  const file = path.join(outputBase, "external", name, RECORD_PATH);
+/** The packages a workspace declares, and where, for messages. */
+export interface DeclaredPackages {
+  /** Sorted; null when nixgen cannot tell (a MODULE.bazel without nixgen.config.ts). */
+  readonly names: readonly string[] | null;
+  /** Where they are declared, e.g. "nixgen.config.ts" or "WORKSPACE". */
+  readonly where: string;
+}
+
+/**
+ * The packages of a workspace: those of its nixgen.config.ts when it has one (WORKSPACE or
+ * bzlmod alike), else the nixpkgs_package repositories of its WORKSPACE.
+ */
+export async function declaredPackages(options: LockOptions): Promise<DeclaredPackages> {
+  const { workspace } = options;
+  const marker = workspaceMarker(workspace);
+  if (marker === null) {
+    throw new LockError(
+      `${workspace} has no ${WORKSPACE_MARKERS.slice(0, -1).join(", ")} or ${WORKSPACE_MARKERS.at(-1)} file; ` +
+        "run nixgen lock in a Bazel workspace " +
+        "or pass --workspace DIR",
+    );
+  }
+  if (fs.existsSync(path.join(workspace, CONFIG_FILE))) {
+    return { names: loadConfig(workspace).packages.map((p) => p.name).sort(), where: CONFIG_FILE };
+  }
+  if (marker === "MODULE.bazel") return { names: null, where: marker };
+  options.progress?.("nixgen lock: looking up the nixpkgs_package repositories");
+  return { names: await discoverPackages(options), where: marker };
+}
+
+/** The packages to lock: those asked for (which must be declared), else every declared one. */
+export function packagesToLock(declared: DeclaredPackages, requested: readonly string[], workspace: string): string[] {
+  const { names, where } = declared;
+  if (requested.length > 0) {
+    const unknown = names === null ? [] : requested.filter((n) => !names.includes(n));
+    if (unknown.length > 0) {
+      throw new LockError(
+        `no package named ${unknown.map((n) => `"${n}"`).join(", ")} in ${workspace}'s ${where}; ` +
+          `its packages are: ${names!.join(", ") || "(none)"}`,
+      );
+    }
+    return [...new Set(requested)].sort();
+  }
+  if (names === null) {
+    throw new LockError(
+      `${workspace} has a MODULE.bazel but no ${CONFIG_FILE}, so nixgen cannot tell which of its ` +
+        "repositories are packages of the nixstore extension; name them with --package NAME " +
+        "(their names in use_repo)",
+    );
+  }
+  if (names.length === 0) throw new LockError(`${workspace}'s ${where} declares no package; nothing to lock`);
+  return [...names];
+}
+
+/** Where `bazel query --output=location` says a repository's `:closure` target is. */
+export interface ClosureLocation {
+  /** The repository's directory (that of its BUILD file). */
+  readonly dir: string;
+  /** The target's label as Bazel prints it: `@name//:closure` (or `@@<canonical>//:closure`). */
+  readonly label: string;
+}
+
+const LOCATION_LINE = /^(\/.*)\/BUILD(?:\.bazel)?:\d+:\d+: .* (@@?[^\s/]*\/\/:closure)$/;
+
+/** Parses `bazel query --output=location` output (Bazel 4 and 7 alike). */
+export function parseLocations(stdout: string): ClosureLocation[] {
+  const found: ClosureLocation[] = [];
+  for (const line of stdout.split("\n")) {
+    const m = LOCATION_LINE.exec(line.trim());
+    if (m !== null) found.push({ dir: m[1]!, label: m[2]! });
+  }
+  return found;
+}
+
+/** The apparent name a record in `dir` was written under, or null. */
+function recordName(dir: string): string | null {
+  try {
+    const name = (JSON.parse(fs.readFileSync(path.join(dir, RECORD_PATH), "utf8")) as { name?: unknown }).name;
+    return typeof name === "string" ? name : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Each location's package by its apparent name: from the label where Bazel prints the apparent
+ * name, else from the record the repository wrote (Bazel versions that print canonical labels).
+ */
+export function locationsByName(locations: readonly ClosureLocation[]): Map<string, string> {
+  const dirs = new Map<string, string>();
+  for (const { dir, label } of locations) {
+    const name = label.startsWith("@@") ? recordName(dir) : label.slice(1, -"//:closure".length);
+    if (name !== null) dirs.set(name, dir);
+  }
+  return dirs;
+}
+
+/**
+ * The directory of each package's repository after the fetch, found by asking Bazel where
+ * `@<name>//:closure` is: `<output_base>/external/<name>` under WORKSPACE, the canonical name
+ * (e.g. `rules_nixstore~~nixstore~<name>`) under bzlmod.
+ */
+async function repositoryDirs(options: LockOptions, names: readonly string[]): Promise<Map<string, string>> {
+  const targets = names.map((n) => `@${n}//:closure`).join(" + ");
+  const { stdout } = await bazel(options, ["query", `--repo_env=${LOCK_ENV}=update`, "--output=location", targets], false);
+  return locationsByName(parseLocations(stdout));
+}
+
+/** Reads package `name`'s record from its repository directory `dir` after a fetch. */
+export function readRecord(dir: string | undefined, name: string): LockEntry {
+  const where = `the record of @${name} (${RECORD_PATH} in its repository)`;
   let text: string;
   try {
-    text = fs.readFileSync(file, "utf8");
+    if (dir === undefined) throw new Error("no repository directory");
+    text = fs.readFileSync(path.join(dir, RECORD_PATH), "utf8");
   } catch {
     throw new LockError(
-      `nixpkgs_package "${name}" left no record at ${file}: it was not fetched, or it is empty ` +
-        "because Nix is not supported here (fail_not_supported = False); fix the fetch and run " +
-        "`nixgen lock` again",
+      `package "${name}" left no record (${RECORD_PATH} in its repository): it was not fetched, or ` +
+        "it is empty because Nix is not supported here (fail_not_supported = False); fix the fetch " +
+        "and run `nixgen lock` again",
     );
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw new LockError(`${file} is not valid JSON (${(e as Error).message}); fetch "${name}" again`);
+    throw new LockError(`${where} is not valid JSON (${(e as Error).message}); fetch "${name}" again`);
   }
   const v = value as { version?: unknown; name?: unknown };
   if (v.version !== LOCK_VERSION || v.name !== name) {
     throw new LockError(
-      `${file} has version ${JSON.stringify(v.version)} and name ${JSON.stringify(v.name)}, ` +
+      `${where} has version ${JSON.stringify(v.version)} and name ${JSON.stringify(v.name)}, ` +
         `expected ${LOCK_VERSION} and "${name}"; the repository was fetched by another rules_nixstore`,
     );
   }
-  return checkEntry(value, file);
+  return checkEntry(value, `${where}`);
 }
 
 /** Fetches the packages, collects their records and writes the lock file. */
@@ -227,35 +339,13 @@ export async function lock(options: LockOptions): Promise<LockResult> {
   const progress = options.progress ?? null;
   const workspace = path.resolve(options.workspace);
   const lockPath = path.join(workspace, LOCK_FILE);
-  if (!fs.existsSync(path.join(workspace, "WORKSPACE")) && !fs.existsSync(path.join(workspace, "WORKSPACE.bazel"))) {
-    throw new LockError(`${workspace} has no WORKSPACE file; run nixgen lock in a Bazel workspace or pass --workspace DIR`);
-  }
   const opts = { ...options, workspace };
 
   // Read the current lock first: a malformed one is reported before any work.
   const previous = fs.existsSync(lockPath) ? parseLock(fs.readFileSync(lockPath, "utf8"), lockPath) : null;
-
-  progress?.("nixgen lock: looking up the nixpkgs_package repositories");
-  const known = await discoverPackages(opts);
-  let names: string[];
-  if (options.packages && options.packages.length > 0) {
-    const unknown = options.packages.filter((n) => !known.includes(n));
-    if (unknown.length > 0) {
-      throw new LockError(
-        `no nixpkgs_package named ${unknown.map((n) => `"${n}"`).join(", ")} in ${workspace}'s ` +
-          `WORKSPACE; its nixpkgs_package repositories are: ${known.join(", ") || "(none)"}`,
-      );
-    }
-    names = [...new Set(options.packages)].sort();
-  } else {
-    names = known;
-  }
-  if (names.length === 0) {
-    throw new LockError(`${workspace}'s WORKSPACE declares no nixpkgs_package; nothing to lock`);
-  }
-
-  const { stdout: outputBaseOut } = await bazel(opts, ["info", "output_base"], false);
-  const outputBase = outputBaseOut.trim();
+  const declared = await declaredPackages(opts);
+  const requested = options.packages ?? [];
+  const names = packagesToLock(declared, requested, workspace);
 
   progress?.(`nixgen lock: fetching ${names.length} package(s): ${names.join(", ")}`);
   await bazel(
@@ -263,17 +353,18 @@ export async function lock(options: LockOptions): Promise<LockResult> {
     ["build", "--nobuild", `--repo_env=${LOCK_ENV}=update`, ...names.map((n) => `@${n}//:closure`)],
     progress !== null,
   );
+  const dirs = await repositoryDirs(opts, names);
 
   const entries: Record<string, LockEntry> = {};
-  if (options.packages && options.packages.length > 0 && previous) {
+  if (requested.length > 0 && previous) {
     // Locking some packages keeps the others' pins (those still declared).
     for (const [name, entry] of Object.entries(previous.packages)) {
-      if (known.includes(name)) entries[name] = entry;
+      if (declared.names === null || declared.names.includes(name)) entries[name] = entry;
     }
   }
   for (const name of names) {
-    progress?.(`nixgen lock: ${name}: ${readRecord(outputBase, name).out.join(", ")}`);
-    entries[name] = readRecord(outputBase, name);
+    entries[name] = readRecord(dirs.get(name), name);
+    progress?.(`nixgen lock: ${name}: ${entries[name].out.join(", ")}`);
   }
   const content = renderLock(entries);
   const { written } = writeFiles(workspace, [{ path: LOCK_FILE, content }]);

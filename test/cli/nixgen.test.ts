@@ -289,3 +289,113 @@ describe("files a config no longer generates", () => {
     expect((await nixgen(["--check"], ws)).exitCode).toBe(0);
   });
 });
+
+/**
+ * A stand-in for Bazel 7 in a bzlmod workspace: `--version` says 7.7.1, `info output_base`
+ * names `outputBase`, `build` succeeds, and `query --output=location` puts each `@<name>//:closure`
+ * in `<outputBase>/external/rules_nixstore~~nixstore~<name>` (a canonical name), as Bazel 7.7.1
+ * prints it. Every call's arguments are appended to `log`.
+ */
+function fakeBazel7(dir: string, outputBase: string): { bin: string; log: string } {
+  const bin = path.join(dir, "bazel");
+  const log = path.join(dir, "bazel.log");
+  fs.writeFileSync(
+    bin,
+    `#!/bin/sh
+echo "$*" >> '${log}'
+[ "$1" = --version ] && { echo "bazel 7.7.1"; exit 0; }
+while [ $# -gt 0 ]; do case $1 in --*) shift ;; *) break ;; esac; done
+case $1 in
+info) echo '${outputBase}' ;;
+build) echo "INFO: Build completed successfully" >&2 ;;
+query)
+  for last; do :; done
+  for t in $last; do
+    case $t in @*//:closure) n=\${t#@}; n=\${n%//:closure}
+      echo "${outputBase}/external/rules_nixstore~~nixstore~$n/BUILD.bazel:25:10: filegroup rule $t" ;;
+    esac
+  done ;;
+*) echo "fake bazel: unexpected $*" >&2; exit 2 ;;
+esac
+`,
+    { mode: 0o755 },
+  );
+  return { bin, log };
+}
+
+/** A package repository's record, as rules/private/lock.bzl writes it under the apparent name. */
+function writeRecord(outputBase: string, name: string): void {
+  const hash = (c: string) => `/nix/store/${c.repeat(32)}-${name}`;
+  const dir = path.join(outputBase, "external", `rules_nixstore~~nixstore~${name}`, "_nixstore");
+  fs.mkdirSync(dir, { recursive: true });
+  const record = { version: 1, name, inputs: `sha256:${"f".repeat(64)}`, out: [hash("a")], closure: { [hash("a")]: `sha256:${"1".repeat(52)}` } };
+  fs.writeFileSync(path.join(dir, "lock.json"), JSON.stringify(record));
+}
+
+/** A workspace with only a MODULE.bazel (no WORKSPACE) and a bzlmod config of hello and greet. */
+async function moduleOnlyWorkspace() {
+  const ws = tempDir();
+  const outputBase = tempDir();
+  const bazel = fakeBazel7(tempDir(), outputBase);
+  fs.writeFileSync(path.join(ws, "MODULE.bazel"), 'module(name = "mine")\n');
+  fs.writeFileSync(path.join(ws, "nixgen.config.ts"), `export default { ${SOURCE} packages: { hello: {}, greet: {} }, bzlmod: true };\n`);
+  expect((await nixgen([], ws)).exitCode).toBe(0);
+  return { ws, outputBase, bazel };
+}
+
+describe("in a workspace with only a MODULE.bazel (bzlmod)", () => {
+  it("nixgen lock takes the packages from the config, finds their canonical directories and keys the lock by apparent name", async () => {
+    const { ws, outputBase, bazel } = await moduleOnlyWorkspace();
+    for (const name of ["hello", "greet"]) writeRecord(outputBase, name);
+    const r = await nixgen(["lock", "--bazel", bazel.bin], ws);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`wrote ${path.join(ws, "nixstore.lock.json")} (2 package(s) locked)`);
+    expect(r.stdout).toContain("nixgen: wrote nixstore/nixstore.MODULE.bazel");
+    const lock = read(ws, "nixstore.lock.json");
+    expect(Object.keys(JSON.parse(lock).packages)).toEqual(["greet", "hello"]);
+    expect(lock).not.toContain("~");
+    const segment = read(ws, "nixstore/nixstore.MODULE.bazel");
+    expect(segment.match(/^nixstore\.package\(/gm)).toHaveLength(2);
+    expect(segment.match(/^ {4}lock = "\/\/:nixstore\.lock\.json",$/gm)).toHaveLength(2);
+    const calls = read(path.dirname(bazel.log), "bazel.log").split("\n");
+    expect(calls).toContain("build --nobuild --repo_env=RULES_NIXSTORE_LOCK=update @greet//:closure @hello//:closure");
+    expect(calls).toContain("query --repo_env=RULES_NIXSTORE_LOCK=update --output=location @greet//:closure + @hello//:closure");
+    expect(calls.join("\n")).not.toContain("//external");
+    expect(fs.existsSync(path.join(ws, "WORKSPACE"))).toBe(false);
+    expect((await nixgen(["--check"], ws)).exitCode).toBe(0);
+  });
+
+  it("nixgen lock names the package by its apparent name when its repository left no record, and rejects unknown --package names", async () => {
+    const { ws, outputBase, bazel } = await moduleOnlyWorkspace();
+    writeRecord(outputBase, "greet");
+    const r = await nixgen(["lock", "--bazel", bazel.bin], ws);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/^nixgen: error: package "hello" left no record \(_nixstore\/lock\.json in its repository\)/);
+    expect(r.stderr).not.toContain("~");
+    expect(fs.existsSync(path.join(ws, "nixstore.lock.json"))).toBe(false);
+
+    const unknown = await nixgen(["lock", "--bazel", bazel.bin, "--package", "jq"], ws);
+    expect(unknown.exitCode).toBe(1);
+    expect(unknown.stderr).toContain(`no package named "jq" in ${ws}'s nixgen.config.ts; its packages are: greet, hello`);
+  });
+
+  it("nixgen bazelrc asks --bazel for the output base and version, and adds no Bazel 4 overrides for Bazel 7", async () => {
+    const { ws, outputBase, bazel } = await moduleOnlyWorkspace();
+    const target = tempDir();
+    const r = await nixgen(["bazelrc", "--bazel", bazel.bin, "--mount-target", target], ws);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const fragment = read(ws, ".nixstore.bazelrc");
+    expect(fragment).toContain(`build --sandbox_add_mount_pair=${outputBase}/nixstore/nix/store:${target}\n`);
+    expect(fragment).not.toContain("--override_repository");
+    expect(read(path.dirname(bazel.log), "bazel.log").split("\n")).toEqual(expect.arrayContaining(["info output_base", "--version"]));
+  });
+
+  it("nixgen doctor takes a MODULE.bazel directory for a workspace: it checks that output base's store", async () => {
+    const { ws, outputBase, bazel } = await moduleOnlyWorkspace();
+    const r = await nixgen(["doctor", "--json", "--bazel", bazel.bin], ws);
+    const report = JSON.parse(String(r.stdout)) as { checks: { id: string; status: string; summary: string }[] };
+    const check = (id: string) => report.checks.find((c) => c.id === id);
+    expect(check("bazel")).toEqual({ id: "bazel", status: "ok", summary: "bazel 7.7.1" });
+    expect(check("store")?.summary).toBe(`no chroot store at ${outputBase}/nixstore yet (the first fetch of a nixpkgs_package creates it)`);
+  });
+});

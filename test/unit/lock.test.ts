@@ -1,5 +1,18 @@
+import fs from "node:fs";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { LOCK_COMMENT, parseLock, renderLock, type LockEntry } from "../../generator/lock/index.js";
+import {
+  LOCK_COMMENT,
+  declaredPackages,
+  locationsByName,
+  packagesToLock,
+  parseLock,
+  parseLocations,
+  readRecord,
+  renderLock,
+  type LockEntry,
+} from "../../generator/lock/index.js";
+import { tempDir } from "./support.js";
 
 const A = "/nix/store/" + "a".repeat(32) + "-tiny01";
 const B = "/nix/store/" + "b".repeat(32) + "-busybox";
@@ -32,5 +45,94 @@ describe("the lock file", () => {
     expect(() => parseLock(bad, "f.json")).toThrow(/f\.json: package "tiny01": out holds "\/tmp\/x", not a store path/);
     const badHash = JSON.stringify({ version: 1, packages: { tiny01: { ...entry, closure: { [A]: "md5:x" } } } });
     expect(() => parseLock(badHash, "f.json")).toThrow(/closure hash of .*-tiny01 is "md5:x"/);
+  });
+});
+
+describe("which packages nixgen lock locks", () => {
+  const CONFIG = `export default { nixpkgs: { nixpkgs: { local: "//nix:n.nix" } }, packages: { zed: {}, hello: {} } };\n`;
+
+  it("takes them from nixgen.config.ts in a workspace with only a MODULE.bazel, asking Bazel nothing", async () => {
+    const ws = tempDir();
+    fs.writeFileSync(path.join(ws, "MODULE.bazel"), 'module(name = "x")\n');
+    fs.writeFileSync(path.join(ws, "nixgen.config.ts"), CONFIG);
+    // A Bazel that cannot run: the config alone names the packages.
+    const declared = await declaredPackages({ workspace: ws, bazel: path.join(ws, "no-such-bazel") });
+    expect(declared).toEqual({ names: ["hello", "zed"], where: "nixgen.config.ts" });
+    expect(packagesToLock(declared, [], ws)).toEqual(["hello", "zed"]);
+    expect(packagesToLock(declared, ["zed", "zed"], ws)).toEqual(["zed"]);
+    expect(() => packagesToLock(declared, ["jq", "zed"], ws)).toThrow(
+      `no package named "jq" in ${ws}'s nixgen.config.ts; its packages are: hello, zed`,
+    );
+  });
+
+  it("asks for --package in a MODULE.bazel workspace without a config, and refuses a directory that is no workspace", async () => {
+    const ws = tempDir();
+    await expect(declaredPackages({ workspace: ws })).rejects.toThrow(
+      `${ws} has no WORKSPACE, WORKSPACE.bazel or MODULE.bazel file; run nixgen lock in a Bazel workspace`,
+    );
+    fs.writeFileSync(path.join(ws, "MODULE.bazel"), "");
+    const declared = await declaredPackages({ workspace: ws });
+    expect(declared).toEqual({ names: null, where: "MODULE.bazel" });
+    expect(() => packagesToLock(declared, [], ws)).toThrow(/has a MODULE\.bazel but no nixgen\.config\.ts.*--package NAME/);
+    expect(packagesToLock(declared, ["hello"], ws)).toEqual(["hello"]);
+  });
+
+  it("says there is nothing to lock when the config has no packages", async () => {
+    const ws = tempDir();
+    fs.writeFileSync(path.join(ws, "WORKSPACE"), "");
+    fs.writeFileSync(path.join(ws, "nixgen.config.ts"), "export default {};\n");
+    const declared = await declaredPackages({ workspace: ws });
+    expect(() => packagesToLock(declared, [], ws)).toThrow(`${ws}'s nixgen.config.ts declares no package; nothing to lock`);
+  });
+});
+
+describe("finding the repositories after the fetch", () => {
+  const record = (name: string) => JSON.stringify({ version: 1, name, ...entry });
+
+  it("reads `bazel query --output=location` of Bazel 4 and Bazel 7 alike", () => {
+    const out = [
+      "Loading: 0 packages loaded",
+      "/ob/external/hello/BUILD.bazel:25:10: filegroup rule @hello//:closure",
+      "/ob/external/rules_nixstore~~nixstore~greet/BUILD.bazel:25:10: filegroup rule @greet//:closure",
+      "/ob/external/+nixstore+jq/BUILD:3:1: filegroup rule @@+nixstore+jq//:closure",
+      "/ob/external/hello/BUILD.bazel:31:20: nixstore_executable rule @hello//:bin/hello",
+    ].join("\n");
+    expect(parseLocations(out)).toEqual([
+      { dir: "/ob/external/hello", label: "@hello//:closure" },
+      { dir: "/ob/external/rules_nixstore~~nixstore~greet", label: "@greet//:closure" },
+      { dir: "/ob/external/+nixstore+jq", label: "@@+nixstore+jq//:closure" },
+    ]);
+  });
+
+  it("keys directories by apparent name: from the label, else from the record the repository wrote", () => {
+    const ob = tempDir();
+    const canonical = path.join(ob, "external", "+nixstore+jq");
+    fs.mkdirSync(path.join(canonical, "_nixstore"), { recursive: true });
+    fs.writeFileSync(path.join(canonical, "_nixstore", "lock.json"), record("jq"));
+    const dirs = locationsByName([
+      { dir: "/ob/external/rules_nixstore~~nixstore~greet", label: "@greet//:closure" },
+      { dir: canonical, label: "@@+nixstore+jq//:closure" },
+    ]);
+    expect([...dirs.entries()]).toEqual([
+      ["greet", "/ob/external/rules_nixstore~~nixstore~greet"],
+      ["jq", canonical],
+    ]);
+    expect(readRecord(dirs.get("jq"), "jq")).toEqual(entry);
+  });
+
+  it("names the package by its apparent name, never the canonical directory, when its record is missing or wrong", () => {
+    const dir = path.join(tempDir(), "rules_nixstore~~nixstore~hello");
+    expect(() => readRecord(undefined, "hello")).toThrow(/^package "hello" left no record \(_nixstore\/lock\.json in its repository\)/);
+    expect(() => readRecord(dir, "hello")).toThrow(/^package "hello" left no record/);
+    fs.mkdirSync(path.join(dir, "_nixstore"), { recursive: true });
+    fs.writeFileSync(path.join(dir, "_nixstore", "lock.json"), record("rules_nixstore~~nixstore~hello"));
+    let message = "";
+    try {
+      readRecord(dir, "hello");
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/^the record of @hello .* expected 1 and "hello"/);
+    expect(message.replace('name "rules_nixstore~~nixstore~hello"', "")).not.toContain("~");
   });
 });
