@@ -162,6 +162,8 @@ describe("installed from the tarball into a fresh workspace (Bazel 7.7.1, Nix 2.
     await npx(["add", "hello"]);
     await npx(["add", "greet"]);
     await npx(["--check"]);
+    // The packages are tags of the extension rules_nixstore ships, from the registry's module.
+    expect(read("nixstore/nixstore.MODULE.bazel")).toContain(`use_extension("@rules_nixstore//rules:extensions.bzl", "nixstore")`);
 
     writeFileSync(join(ws, "BUILD.bazel"), CONSUMER_BUILD);
     writeFileSync(join(ws, "expect_output.sh"), EXPECT_OUTPUT_SH, { mode: 0o755 });
