@@ -23,6 +23,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DIAG, casBytesUploaded, down, endpointOf, metric, up } from "../test/integration/buildbarn.js";
 import {
+  BAZEL4,
   REPO_ROOT,
   copyExample,
   explain,
@@ -200,7 +201,7 @@ async function workerStages(before?: Record<string, number>): Promise<Record<str
 test(`the 5,120-file package as the tool of ${ACTIONS} remote actions versus a small tool`, async () => {
   let ws: Workspace | undefined;
   try {
-    ws = await makeWorkspace({ packages: [{ name: "manyfiles" }, { name: "hello" }], build: "" });
+    ws = await makeWorkspace(BAZEL4, { packages: [{ name: "manyfiles" }, { name: "hello" }], build: "" });
     const remote = [
       "--remote_executor=grpc://127.0.0.1:8980",
       "--remote_instance_name=nixstore",

@@ -7,7 +7,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, wr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { endpointOf, up } from "./buildbarn.js";
-import { FIXTURE, NIXGEN } from "./harness.js";
+import { FIXTURE, FLAVORS, NIXGEN, type Flavor } from "./harness.js";
 
 
 interface Report {
@@ -15,20 +15,25 @@ interface Report {
   checks: { id: string; status: "ok" | "warn" | "fail"; summary: string; detail?: string; fix?: string }[];
 }
 
-async function doctor(args: string[], env: Record<string, string> = {}, cwd = tmpdir()) {
-  const r = await execa(process.execPath, [NIXGEN, "doctor", ...args], {
-    reject: false,
-    all: true,
-    stdin: "ignore",
-    cwd,
-    env,
-  });
-  return { result: r, report: args.includes("--json") ? (JSON.parse(r.stdout) as Report) : null };
+/** Runs `argv` on the flavor's machine (the host, or the sid root). */
+function onMachine(flavor: Flavor, argv: string[], env: Record<string, string> = {}, cwd = tmpdir()) {
+  const [cmd, args] = flavor.command(argv);
+  return execa(cmd, args, { reject: false, all: true, stdin: "ignore", cwd, env });
+}
+
+/**
+ * `nixgen doctor ARGS` on the machine. With `path`, the machine's PATH is replaced (scripts/sid
+ * sets its own PATH, so it is set inside with env).
+ */
+async function doctor(flavor: Flavor, args: string[], opts: { path?: string; cwd?: string } = {}) {
+  const argv = [...(opts.path ? ["env", `PATH=${opts.path}`] : []), "node", NIXGEN, "doctor", ...args];
+  const r = await onMachine(flavor, argv, {}, opts.cwd);
+  return { result: r, report: args.includes("--json") ? (JSON.parse(String(r.stdout)) as Report) : null };
 }
 
 const byId = (report: Report, id: string) => report.checks.find((c) => c.id === id)!;
 
-describe("nixgen doctor", () => {
+describe.each(FLAVORS)("nixgen doctor, $title", (flavor) => {
   const root = process.getuid?.() === 0;
   let tmp: string;
   beforeAll(() => {
@@ -40,7 +45,7 @@ describe("nixgen doctor", () => {
   });
 
   test("reports Nix, Bazel, the mount target, user namespaces and cc, as JSON", async () => {
-    const { result, report } = await doctor(["--json"]);
+    const { result, report } = await doctor(flavor, ["--json"]);
     expect(result.exitCode, result.all).toBe(0);
     expect(report!.ok).toBe(true);
     expect(report!.checks.map((c) => c.id)).toEqual([
@@ -51,8 +56,10 @@ describe("nixgen doctor", () => {
       "user-namespaces",
       "cc-static",
     ]);
-    expect(byId(report!, "nix-build").summary).toMatch(/^nix-build \(Nix\) \d+\.\d+/);
-    expect(byId(report!, "bazel").summary).toMatch(/^bazel \d+\.\d+\.\d+/);
+    // The machine's own versions: Debian's Bazel 4.2.3 says `bazel no_version` (nixgen reads its
+    // package version instead), sid's Bazel 7.7.1 says `bazel 7.7.1`.
+    expect(byId(report!, "nix-build").summary).toMatch(new RegExp(`^nix-build \\(Nix\\) ${flavor.nixVersion.replace(".", "\\.")}\\b`));
+    expect(byId(report!, "bazel").summary).toMatch(flavor.bzlmod ? /^bazel 7\.7\.1\b/ : /^bazel 4\.2\.3\b/);
     expect(byId(report!, "user-namespaces").summary).toMatch(/user\.max_user_namespaces = \d+/);
     for (const c of report!.checks) expect(c.status === "ok" || c.fix).toBeTruthy();
   });
@@ -61,31 +68,43 @@ describe("nixgen doctor", () => {
     // In a private mount namespace whose /nix is an empty directory.
     const nix = join(tmp, "nix");
     mkdirSync(join(nix, "store"), { recursive: true });
-    const r = await execa(
+    const r = await onMachine(flavor, [
       "unshare",
-      ["--mount", "--propagation", "private", "--", "/bin/sh", "-c", 'mount --bind "$0" /nix && shift && exec "$@"', nix, "-", process.execPath, NIXGEN, "doctor", "--json"],
-      { reject: false, all: true, stdin: "ignore", cwd: tmpdir() },
-    );
+      "--mount",
+      "--propagation",
+      "private",
+      "--",
+      "/bin/sh",
+      "-c",
+      'mount --bind "$0" /nix && shift && exec "$@"',
+      nix,
+      "-",
+      "node",
+      NIXGEN,
+      "doctor",
+      "--json",
+    ]);
     expect(r.exitCode, r.all).toBe(0);
     expect(readdirSync(nix).sort()).toEqual(["store"]);
     expect(readdirSync(join(nix, "store"))).toEqual([]);
   });
 
   test("without Nix on PATH, the Nix checks fail with a fix and the exit status is 1", async () => {
-    // A PATH with every command of /usr/bin but Nix's.
+    // A PATH with every command of the machine's /usr/bin but Nix's.
     const bin = join(tmp, "bin-without-nix");
     mkdirSync(bin);
-    for (const f of readdirSync("/usr/bin")) {
+    for (const f of readdirSync(join(flavor.rootDir || "/", "usr/bin"))) {
       if (!f.startsWith("nix")) symlinkSync(join("/usr/bin", f), join(bin, f));
     }
-    const { result, report } = await doctor(["--json"], { PATH: `${bin}:/usr/sbin:/sbin` });
+    const path = `${bin}:/usr/sbin:/sbin`;
+    const { result, report } = await doctor(flavor, ["--json"], { path });
     expect(result.exitCode, result.all).toBe(1);
     expect(report!.ok).toBe(false);
     expect(byId(report!, "nix-build")).toMatchObject({ status: "fail", summary: "nix-build is not on PATH" });
     expect(byId(report!, "nix-build").fix).toMatch(/apt-get install nix-bin/);
     expect(byId(report!, "bazel").status).toBe("ok");
     // The human-readable form says the same.
-    const text = await doctor([], { PATH: `${bin}:/usr/sbin:/sbin` });
+    const text = await doctor(flavor, [], { path });
     expect(text.result.stdout).toMatch(/^fail {2}nix-build +nix-build is not on PATH$/m);
     expect(text.result.stdout).toMatch(/fix: install Nix/);
     expect(text.result.stdout).toMatch(/check\(s\) failed/);
@@ -95,37 +114,38 @@ describe("nixgen doctor", () => {
     const ob = join(tmp, "ob");
     const root = join(ob, "nixstore");
     const nixOpts = ["--store", root, "--option", "build-users-group", "", "--option", "substituters", ""];
-    const none = await doctor(["--json", "--output-base", ob]);
+    const none = await doctor(flavor, ["--json", "--output-base", ob]);
     expect(byId(none.report!, "store")).toMatchObject({ status: "ok" });
     expect(byId(none.report!, "store").summary).toMatch(/no chroot store/);
 
-    const built = await execa("nix-build", [...nixOpts, FIXTURE, "-A", "tiny03", "--out-link", join(tmp, "result")]);
-    const out = built.stdout.trim().split("\n").pop()!;
-    const healthy = await doctor(["--json", "--output-base", ob, "--check-contents"]);
+    const built = await onMachine(flavor, ["nix-build", ...nixOpts, FIXTURE, "-A", "tiny03", "--out-link", join(tmp, "result")]);
+    expect(built.exitCode, built.all).toBe(0);
+    const out = String(built.stdout).trim().split("\n").pop()!;
+    const healthy = await doctor(flavor, ["--json", "--output-base", ob, "--check-contents"]);
     expect(healthy.result.exitCode, healthy.result.all).toBe(0);
     expect(byId(healthy.report!, "store").summary).toMatch(/is consistent, every path's content matches/);
 
     const file = join(root, out, "bin/tiny03");
     chmodSync(file, 0o755);
     writeFileSync(file, "#!/bin/sh\necho tampered\n");
-    const modified = await doctor(["--json", "--output-base", ob, "--check-contents"]);
+    const modified = await doctor(flavor, ["--json", "--output-base", ob, "--check-contents"]);
     expect(modified.result.exitCode).toBe(1);
     expect(byId(modified.report!, "store")).toMatchObject({ status: "fail" });
     expect(byId(modified.report!, "store").detail).toContain(`path '${out}' was modified`);
     expect(byId(modified.report!, "store").fix).toMatch(/--repair/);
 
-    const busybox = (await execa("nix-store", [...nixOpts, "--query", "--requisites", out])).stdout
+    const busybox = String((await onMachine(flavor, ["nix-store", ...nixOpts, "--query", "--requisites", out])).stdout)
       .split("\n")
       .find((p) => p.endsWith("-busybox"))!;
     await execa("chmod", ["-R", "u+w", join(root, busybox)]);
     rmSync(join(root, busybox), { recursive: true });
-    const vanished = await doctor(["--json", "--output-base", ob]);
+    const vanished = await doctor(flavor, ["--json", "--output-base", ob]);
     expect(vanished.result.exitCode).toBe(1);
     expect(byId(vanished.report!, "store").detail).toContain(`path '${busybox}' disappeared`);
   });
 
   test("--remote needs --executor", async () => {
-    const { result } = await doctor(["--remote"]);
+    const { result } = await doctor(flavor, ["--remote"]);
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toMatch(/--remote needs --executor grpc:\/\/HOST:PORT/);
   });

@@ -10,13 +10,13 @@ import { execa } from "execa";
 import { createHash } from "node:crypto";
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { explain, makeWorkspace, type Workspace } from "./harness.js";
+import { FLAVORS, explain, makeWorkspace, type Workspace } from "./harness.js";
 
 const NAMES = ["tiny01", "tiny02", "tiny03", "tiny04", "tiny05", "tiny06"];
 
 const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
 
-describe("the launcher helper enter is compiled once per output base", () => {
+describe.each(FLAVORS)("the launcher helper enter is compiled once per output base, $title", (flavor) => {
   let ws: Workspace;
   let ccLog: string;
   let cacheRoot: string;
@@ -27,7 +27,7 @@ describe("the launcher helper enter is compiled once per output base", () => {
       .split("\n")
       .filter((line) => line.split(" ").includes("-static"));
   const entries = () => readdirSync(cacheRoot);
-  const repoEnter = (name: string) => join(ws.outputBase, "external", name, "_nixstore/enter");
+  const repoEnter = (name: string) => join(ws.repoDir(name), "_nixstore/enter");
 
   /** `bazel run` of a package's launcher: outside the sandbox, /nix/store does not show the program, so it goes through enter. */
   async function runs(name: string): Promise<void> {
@@ -37,7 +37,7 @@ describe("the launcher helper enter is compiled once per output base", () => {
   }
 
   beforeAll(async () => {
-    ws = await makeWorkspace({
+    ws = await makeWorkspace(flavor, {
       packages: NAMES.map((name) => ({ name })),
       build: NAMES.map(
         (n) => `genrule(name = "${n}_out", outs = ["${n}.txt"], tools = ["@${n}//:bin/${n}"], cmd = "$(location @${n}//:bin/${n}) > $@")\n`,
@@ -46,12 +46,12 @@ describe("the launcher helper enter is compiled once per output base", () => {
     // A `cc` first on the repository rules' PATH that logs its arguments and runs the real one.
     const wrapperDir = join(ws.root, "cc-wrapper");
     ccLog = join(ws.root, "cc.log");
-    const realCc = (await execa("sh", ["-c", "command -v cc"])).stdout.trim();
+    const realCc = String((await ws.run(["sh", "-c", "command -v cc"])).stdout).trim();
     mkdirSync(wrapperDir);
     writeFileSync(ccLog, "");
     writeFileSync(join(wrapperDir, "cc"), `#!/bin/sh\necho "$*" >> '${ccLog}'\nexec '${realCc}' "$@"\n`, { mode: 0o755 });
-    const repoEnv = `--repo_env=PATH=${wrapperDir}:${process.env.PATH}`;
-    ws.write(".bazelrc", ws.read(".bazelrc") + ["build", "sync"].map((c) => `${c} ${repoEnv}\n`).join(""));
+    const repoEnv = `--repo_env=PATH=${wrapperDir}:${flavor.path}`;
+    ws.write(".bazelrc", ws.read(".bazelrc") + ["build", "sync", "fetch"].map((c) => `${c} ${repoEnv}\n`).join(""));
     cacheRoot = join(ws.outputBase, "nixstore/.cache/enter");
   });
 
@@ -87,7 +87,7 @@ describe("the launcher helper enter is compiled once per output base", () => {
     truncateSync(join(entry, "enter"), Math.floor(good.length / 2));
     const before = compiles().length;
 
-    const result = await ws.bazel(["sync", "--only=tiny01"]);
+    const result = await ws.refetch(["tiny01"]);
     expect(result.exitCode, explain(result)).toBe(0);
 
     expect(compiles().length, "compiled again").toBe(before + 1);
@@ -105,11 +105,11 @@ describe("the launcher helper enter is compiled once per output base", () => {
     writeFileSync(cacheRoot, "not a directory\n");
     const before = compiles().length;
 
-    const result = await ws.bazel(["sync", "--only=tiny02"]);
+    const result = await ws.refetch(["tiny02"]);
     expect(result.exitCode, explain(result)).toBe(0);
 
     expect(compiles().length, "compiled into the repository").toBe(before + 1);
-    expect(compiles().at(-1)).toContain(join(ws.outputBase, "external/tiny02/_nixstore/enter"));
+    expect(compiles().at(-1)).toContain(join(ws.repoDir("tiny02"), "_nixstore/enter"));
     expect(lstatSync(repoEnter("tiny02")).isFile()).toBe(true);
     await runs("tiny02");
     rmSync(cacheRoot, { force: true });

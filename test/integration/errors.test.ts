@@ -1,7 +1,7 @@
 // Bad input: each error names the repository and what is wrong, shows Nix's own message where
 // Nix produced it, and leaves nothing behind that keeps a fixed input from building.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { explain, makeWorkspace, type PackageSpec, type Workspace } from "./harness.js";
+import { FLAVORS, explain, makeWorkspace, type PackageSpec, type Workspace } from "./harness.js";
 
 const GOOD_BUILD = `genrule(name = "hello_out", outs = ["hello.txt"], tools = ["@pkg//:bin/hello"], cmd = "$(location @pkg//:bin/hello) > $@")\n`;
 
@@ -25,10 +25,10 @@ const SYNTAX_NIX = `{ ... }:
 }
 `;
 
-describe("bad input", () => {
+describe.each(FLAVORS)("bad input, $title", (flavor) => {
   let ws: Workspace;
   beforeAll(async () => {
-    ws = await makeWorkspace({
+    ws = await makeWorkspace(flavor, {
       packages: PACKAGES,
       build: GOOD_BUILD,
       files: { "bad/BUILD.bazel": `exports_files(glob(["**"]))\n`, "bad/syntax.nix": SYNTAX_NIX, "bad/pkg.BUILD": "" },
@@ -84,7 +84,7 @@ describe("bad input", () => {
     expect(failed.exitCode).not.toBe(0);
     expect(failed.all).toContain(`attribute_path 'does_not_exist_either'`);
 
-    ws.writeWorkspaceFile(PACKAGES.map((p) => (p.name === "pkg" ? { name: "pkg", attribute_path: "hello" } : p)));
+    ws.writePackages(PACKAGES.map((p) => (p.name === "pkg" ? { name: "pkg", attribute_path: "hello" } : p)));
     const fixed = await ws.bazel(["build", "//:hello_out"]);
     expect(fixed.exitCode, explain(fixed)).toBe(0);
     expect(ws.bin("hello.txt")).toBe("hello from nix\n");

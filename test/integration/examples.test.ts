@@ -1,42 +1,51 @@
 // Every example under examples/ builds and passes its tests as a user would run it: a copy of
-// the workspace, .nixstore.bazelrc from `nixgen bazelrc`, then `bazel test //...`, in the
-// linux-sandbox and with --spawn_strategy=local.
+// the workspace, .nixstore.bazelrc from `nixgen bazelrc`, then `bazel test //...` in the
+// linux-sandbox with the mount pair, without it, and with --spawn_strategy=local. The WORKSPACE
+// example runs on Bazel 4.2.3, the bzlmod one on Bazel 7.7.1.
 import { afterAll, describe, expect, test } from "vitest";
 import { execa } from "execa";
 import { existsSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { REPO_ROOT, copyExample, explain, nixgenBazelrc } from "./harness.js";
+import { BAZEL4, BAZEL7, FLAVORS, REPO_ROOT, copyExample, explain, hasMountTarget, nixgenBazelrc, type Flavor } from "./harness.js";
 
-const EXAMPLES = ["local-sandbox"];
-const roots: string[] = [];
+const EXAMPLES: { example: string; flavor: Flavor }[] = [
+  { example: "local-sandbox", flavor: BAZEL4 },
+  { example: "bzlmod", flavor: BAZEL7 },
+].filter((e) => FLAVORS.includes(e.flavor));
+const roots: { root: string; flavor: Flavor }[] = [];
 
 afterAll(async () => {
-  for (const root of roots) {
-    await execa("bazel", [`--output_base=${join(root, "ob")}`, "shutdown"], { cwd: join(root, "ws"), reject: false });
+  for (const { root, flavor } of roots) {
+    await execa(flavor.bazel, [`--output_base=${join(root, "ob")}`, "shutdown"], { cwd: join(root, "ws"), reject: false });
     await execa("rm", ["-rf", root], { reject: false });
   }
 });
 
-describe.each(EXAMPLES)("examples/%s", (example) => {
-  test("bazel test //... passes in the linux-sandbox and with --spawn_strategy=local", async () => {
+describe.each(EXAMPLES)("examples/$example", ({ example, flavor }) => {
+  test(`bazel test //... passes on ${flavor.title}: linux-sandbox with and without the mount pair, and local`, async () => {
     const root = mkdtempSync(join(tmpdir(), `nixstore-example-${example}-`));
-    roots.push(root);
+    roots.push({ root, flavor });
     const ws = join(root, "ws");
-    // Points the copy's local_repository of rules_nixstore (../..) at this checkout.
-    copyExample(example, ws);
-    expect(readFileSync(join(ws, "WORKSPACE"), "utf8")).toContain(`path = ${JSON.stringify(REPO_ROOT)}`);
     const ob = join(root, "ob");
-    await nixgenBazelrc(ws, ob);
-    expect(readdirSync(ws)).toContain(".nixstore.bazelrc");
-    for (const strategy of ["linux-sandbox", "local"]) {
-      await execa("bazel", [`--output_base=${ob}`, "clean"], { cwd: ws, reject: false });
-      const r = await execa("bazel", [`--output_base=${ob}`, "test", `--spawn_strategy=${strategy}`, "//..."], {
-        cwd: ws,
-        reject: false,
-        all: true,
-      });
-      expect(r.exitCode, `${strategy}: ${explain(r)}`).toBe(0);
+    // Points the copy's reference to rules_nixstore (../..) at this checkout.
+    copyExample(example, ws);
+    const refers = readFileSync(join(ws, flavor.bzlmod ? "MODULE.bazel" : "WORKSPACE"), "utf8");
+    expect(refers).toContain(`path = ${JSON.stringify(REPO_ROOT)}`);
+    if (flavor.bzlmod) expect(existsSync(join(ws, "WORKSPACE"))).toBe(false);
+    const bazel = (args: string[]) => execa(flavor.bazel, [`--output_base=${ob}`, ...args], { cwd: ws, reject: false, all: true });
+    const modes = [
+      ...(hasMountTarget(flavor) ? [{ name: "linux-sandbox with the mount pair", pair: true, strategy: "linux-sandbox" }] : []),
+      { name: "linux-sandbox without the mount pair", pair: false, strategy: "linux-sandbox" },
+      { name: "local", pair: false, strategy: "local" },
+    ];
+    for (const mode of modes) {
+      await nixgenBazelrc(ws, ob, mode.pair ? [] : ["--mount-target", join(root, "no-such-mount-target")], flavor);
+      expect(readdirSync(ws)).toContain(".nixstore.bazelrc");
+      expect(/^build --sandbox_add_mount_pair=/m.test(readFileSync(join(ws, ".nixstore.bazelrc"), "utf8")), mode.name).toBe(mode.pair);
+      await bazel(["clean"]);
+      const r = await bazel(["test", `--spawn_strategy=${mode.strategy}`, "//..."]);
+      expect(r.exitCode, `${mode.name}: ${explain(r)}`).toBe(0);
       expect(r.all).toMatch(/Executed \d+ out of \d+ tests?: \d+ tests? pass/);
     }
     expect(existsSync(join(ws, "bazel-bin"))).toBe(true);

@@ -1,13 +1,16 @@
-// Temp Bazel workspaces that consume rules_nixstore through local_repository, with the offline
-// fixture nixpkgs, a private output base, and the .bazelrc fragment written by `nixgen bazelrc`.
-// Everything here is real: Debian's Bazel 4.2.3, Nix 2.8 and the host kernel.
+// Temp Bazel workspaces that consume rules_nixstore from this checkout (local_repository under
+// WORKSPACE, local_path_override under bzlmod), with the offline fixture nixpkgs, a private
+// output base, and the .bazelrc fragment written by `nixgen bazelrc`. Everything here is real:
+// Debian's Bazel 4.2.3 and Nix 2.8, or Bazel 7.7.1 and Nix 2.34 in the sid root (flavors.ts).
 import { execa, type Result } from "execa";
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, relative, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { dirname, join, relative } from "node:path";
+import { BAZEL4, REPO_ROOT, hasMountTarget, storeDir, type Flavor } from "./flavors.js";
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+export { BAZEL4, BAZEL7, FLAVORS, SID_ROOT, hasMountTarget, storeDir, type Flavor } from "./flavors.js";
+
+export { REPO_ROOT };
 export const FIXTURE = join(REPO_ROOT, "test/fixtures/nixpkgs");
 /** The built nixgen CLI (npm run build). */
 export const NIXGEN = join(REPO_ROOT, "dist/generator/cli.js");
@@ -27,17 +30,29 @@ echo "ok: $*"
 export interface PackageSpec {
   name: string;
   attribute_path?: string;
+  /** The nixpkgs repository it is built from (default "nixpkgs", the fixture); null for none. */
+  repository?: string | null;
   /** Extra Starlark attributes, rendered verbatim (e.g. `build_file_content = "..."`). */
   extra?: string;
 }
 
+/** A nixpkgs source besides the fixture's "nixpkgs": one of the extension's repository tags. */
+export interface SourceSpec {
+  kind: "local_repository" | "http_repository" | "git_repository";
+  name: string;
+  /** Its attributes as Starlark keyword arguments, e.g. `url = "...", sha256 = "..."`. */
+  attrs: string;
+}
+
 export interface WorkspaceOptions {
   packages: PackageSpec[];
+  /** nixpkgs sources besides the fixture's "nixpkgs". */
+  sources?: SourceSpec[];
   /** Content of the workspace's root BUILD.bazel. */
   build: string;
   /** Extra files of the workspace, path -> content. */
   files?: Record<string, string>;
-  /** Write the --sandbox_add_mount_pair into .nixstore.bazelrc (needs /nix/store on the host). */
+  /** Write the --sandbox_add_mount_pair into .nixstore.bazelrc (default: where /nix/store exists). */
   mountPair?: boolean;
 }
 
@@ -55,23 +70,84 @@ export function starlarkList(items: string[]): string {
   return "[" + items.map((i) => JSON.stringify(i)).join(", ") + "]";
 }
 
-export function packageCall(p: PackageSpec): string {
+/** The version rules_nixstore declares (package.json; MODULE.bazel is rendered from it). */
+export const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string }).version;
+
+/** WORKSPACE rule (from defs.bzl) of each extension tag. */
+const WORKSPACE_RULE: Record<SourceSpec["kind"], string> = {
+  local_repository: "nixpkgs_local_repository",
+  http_repository: "nixpkgs_http_repository",
+  git_repository: "nixpkgs_git_repository",
+};
+
+/** A package declaration: `nixpkgs_package(...)` (WORKSPACE) or `nixstore.package(...)` (bzlmod). */
+export function packageCall(p: PackageSpec, bzlmod = false): string {
+  const repository = p.repository === undefined ? "nixpkgs" : p.repository;
   const attrs = [
     `name = ${JSON.stringify(p.name)}`,
     `attribute_path = ${JSON.stringify(p.attribute_path ?? p.name)}`,
-    `repository = "@nixpkgs"`,
+    ...(repository === null ? [] : [`repository = ${JSON.stringify(bzlmod ? repository : `@${repository}`)}`]),
     `nixopts = ${starlarkList(OFFLINE_NIXOPTS)}`,
     `quiet = True`,
   ];
   if (p.extra) attrs.push(p.extra);
-  return `nixpkgs_package(\n    ${attrs.join(",\n    ")},\n)`;
+  return `${bzlmod ? "nixstore.package" : "nixpkgs_package"}(\n    ${attrs.join(",\n    ")},\n)`;
+}
+
+function sourceCall(s: SourceSpec, bzlmod: boolean): string {
+  return `${bzlmod ? `nixstore.${s.kind}` : WORKSPACE_RULE[s.kind]}(\n    name = ${JSON.stringify(s.name)},\n    ${s.attrs},\n)`;
+}
+
+/** The fixture nixpkgs of the workspace (its files under nixpkgs/) as a source. */
+function fixtureSource(dir: string): SourceSpec {
+  const deps = walk(join(dir, "nixpkgs"))
+    .map((f) => relative(join(dir, "nixpkgs"), f))
+    .filter((f) => f !== "BUILD.bazel")
+    .sort()
+    .map((f) => `//nixpkgs:${f}`);
+  return { kind: "local_repository", name: "nixpkgs", attrs: `nix_file = "//nixpkgs:default.nix",\n    nix_file_deps = ${starlarkList(deps)}` };
+}
+
+/** MODULE.bazel of a bzlmod test workspace: rules_nixstore from this checkout, and the packages. */
+export function moduleFile(packages: PackageSpec[], sources: SourceSpec[]): string {
+  return [
+    `module(name = "it")`,
+    ``,
+    `bazel_dep(name = "rules_nixstore", version = ${JSON.stringify(VERSION)})`,
+    `local_path_override(module_name = "rules_nixstore", path = ${JSON.stringify(REPO_ROOT)})`,
+    ``,
+    `nixstore = use_extension("@rules_nixstore//rules:extensions.bzl", "nixstore")`,
+    ...sources.map((s) => sourceCall(s, true)),
+    ...packages.map((p) => packageCall(p, true)),
+    `use_repo(nixstore, ${[...sources.map((s) => s.name), ...packages.map((p) => p.name)].map((n) => JSON.stringify(n)).join(", ")})`,
+    "",
+  ].join("\n");
+}
+
+function workspaceFile(packages: PackageSpec[], sources: SourceSpec[]): string {
+  const rules = [...new Set(sources.map((s) => WORKSPACE_RULE[s.kind])), "nixpkgs_package"].sort();
+  return [
+    `workspace(name = "it")`,
+    `local_repository(name = "rules_nixstore", path = ${JSON.stringify(REPO_ROOT)})`,
+    `load("@rules_nixstore//rules:repositories.bzl", "rules_nixstore_dependencies")`,
+    `rules_nixstore_dependencies()`,
+    `load("@rules_nixstore//rules:defs.bzl", ${rules.map((r) => JSON.stringify(r)).join(", ")})`,
+    ...sources.map((s) => sourceCall(s, false)),
+    ...packages.map((p) => packageCall(p, false)),
+    "",
+  ].join("\n");
 }
 
 export class Workspace {
   readonly dir: string;
   readonly outputBase: string;
+  /** Sources besides the fixture's, kept by writePackages. */
+  private sources: SourceSpec[] = [];
 
-  constructor(readonly root: string) {
+  constructor(
+    readonly root: string,
+    readonly flavor: Flavor = BAZEL4,
+  ) {
     this.dir = join(root, "ws");
     this.outputBase = join(root, "ob");
   }
@@ -85,46 +161,63 @@ export class Workspace {
     return readFileSync(join(this.dir, path), "utf8");
   }
 
-  /** Writes WORKSPACE for these packages (used again by tests that change a package). */
-  writeWorkspaceFile(packages: PackageSpec[]): void {
-    const deps = walk(join(this.dir, "nixpkgs"))
-      .map((f) => relative(join(this.dir, "nixpkgs"), f))
-      .filter((f) => f !== "BUILD.bazel")
-      .sort()
-      .map((f) => `//nixpkgs:${f}`);
-    this.write(
-      "WORKSPACE",
-      [
-        `workspace(name = "it")`,
-        `local_repository(name = "rules_nixstore", path = ${JSON.stringify(REPO_ROOT)})`,
-        `load("@rules_nixstore//rules:repositories.bzl", "rules_nixstore_dependencies")`,
-        `rules_nixstore_dependencies()`,
-        `load("@rules_nixstore//rules:defs.bzl", "nixpkgs_local_repository", "nixpkgs_package")`,
-        `nixpkgs_local_repository(`,
-        `    name = "nixpkgs",`,
-        `    nix_file = "//nixpkgs:default.nix",`,
-        `    nix_file_deps = ${starlarkList(deps)},`,
-        `)`,
-        ...packages.map(packageCall),
-        "",
-      ].join("\n"),
-    );
+  /**
+   * Declares these packages (and sources, which later calls keep unless given): WORKSPACE on
+   * Bazel 4, MODULE.bazel with the nixstore extension on Bazel 7. Used again by tests that
+   * change a package.
+   */
+  writePackages(packages: PackageSpec[], sources: SourceSpec[] = this.sources): void {
+    this.sources = sources;
+    const all = [fixtureSource(this.dir), ...sources];
+    if (this.flavor.bzlmod) this.write("MODULE.bazel", moduleFile(packages, all));
+    else this.write("WORKSPACE", workspaceFile(packages, all));
   }
 
-  /** Writes .nixstore.bazelrc with the real `nixgen bazelrc`. */
+  /** Writes .nixstore.bazelrc with the real `nixgen bazelrc`, run on the workspace's machine. */
   async writeBazelrc(mountPair: boolean): Promise<Result> {
     // A mount target that does not exist makes nixgen leave the mount pair out.
-    return nixgenBazelrc(this.dir, this.outputBase, mountPair ? [] : ["--mount-target", join(this.root, "no-such-mount-target")]);
+    const args = mountPair ? [] : ["--mount-target", join(this.root, "no-such-mount-target")];
+    return nixgenBazelrc(this.dir, this.outputBase, args, this.flavor);
   }
 
   async bazel(args: string[], env: Record<string, string> = {}): Promise<Result> {
-    return execa("bazel", [`--output_base=${this.outputBase}`, "--max_idle_secs=600", ...args], {
+    return execa(this.flavor.bazel, [`--output_base=${this.outputBase}`, "--max_idle_secs=600", ...args], {
       cwd: this.dir,
       reject: false,
       all: true,
       env: { ...env },
       stdin: "ignore",
     });
+  }
+
+  /**
+   * Fetches these repositories again: `bazel sync --only=...` under WORKSPACE (Bazel 4), and
+   * `bazel fetch --force --repo=@...` under bzlmod (Bazel 7 has no sync for module repositories).
+   */
+  async refetch(names: string[], flags: string[] = []): Promise<Result> {
+    if (this.flavor.bzlmod) return this.bazel(["fetch", "--force", ...flags, ...names.map((n) => `--repo=@${n}`)]);
+    return this.bazel(["sync", ...flags, ...names.map((n) => `--only=${n}`)]);
+  }
+
+  /** Runs a command on the workspace's machine (the host, or the sid root), in the workspace. */
+  async run(argv: string[], env: Record<string, string> = {}): Promise<Result> {
+    const [cmd, args] = this.flavor.command(argv);
+    return execa(cmd, args, { cwd: this.dir, reject: false, all: true, env, stdin: "ignore" });
+  }
+
+  /** Runs the built nixgen on the workspace's machine, in the workspace. */
+  async nixgen(args: string[], env: Record<string, string> = {}): Promise<Result> {
+    return this.run(["node", NIXGEN, ...args], env);
+  }
+
+  /** The directory of repository `name` in the output base. */
+  repoDir(name: string): string {
+    return join(this.outputBase, "external", this.flavor.canonical(name));
+  }
+
+  /** The execution path of repository `name` (`external/<canonical name>`). */
+  execPath(name: string): string {
+    return `external/${this.flavor.canonical(name)}`;
   }
 
   bin(path: string): string {
@@ -138,28 +231,30 @@ export class Workspace {
   }
 }
 
-export async function makeWorkspace(opts: WorkspaceOptions): Promise<Workspace> {
-  const ws = new Workspace(mkdtempSync(join(tmpdir(), "nixstore-it-")));
+/** A temp workspace with the fixture nixpkgs, on the given machine. */
+export async function makeWorkspace(flavor: Flavor, opts: WorkspaceOptions): Promise<Workspace> {
+  const ws = new Workspace(mkdtempSync(join(tmpdir(), `nixstore-it-${flavor.id}-`)), flavor);
   mkdirSync(ws.dir, { recursive: true });
   cpSync(FIXTURE, join(ws.dir, "nixpkgs"), { recursive: true });
   ws.write("nixpkgs/BUILD.bazel", `exports_files(glob(["**"]))\n`);
-  ws.writeWorkspaceFile(opts.packages);
+  ws.writePackages(opts.packages, opts.sources ?? []);
   ws.write("BUILD.bazel", opts.build);
   ws.write(".bazelrc", "try-import %workspace%/.nixstore.bazelrc\nbuild --show_progress_rate_limit=60\n");
   for (const [path, content] of Object.entries(opts.files ?? {})) ws.write(path, content);
-  await ws.writeBazelrc(opts.mountPair ?? existsSync("/nix/store"));
+  await ws.writeBazelrc(opts.mountPair ?? hasMountTarget(flavor));
   return ws;
 }
 
-/** Names of the store paths (hash-name) in the host's /nix/store, or [] when it does not exist. */
-export function hostStoreEntries(): string[] {
-  if (!existsSync("/nix/store")) return [];
-  return readdirSync("/nix/store").filter((e) => !e.startsWith("."));
+/** Names of the store paths (hash-name) in the machine's /nix/store, or [] when it does not exist. */
+export function hostStoreEntries(flavor: Flavor = BAZEL4): string[] {
+  const dir = storeDir(flavor);
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((e) => !e.startsWith("."));
 }
 
 /** Store path entries (hash-name) of every repository's closure in this output base. */
 export function closureEntries(ws: Workspace, repo: string): string[] {
-  return readFileSync(join(ws.outputBase, "external", repo, "nix/closure.txt"), "utf8")
+  return readFileSync(join(ws.repoDir(repo), "nix/closure.txt"), "utf8")
     .split("\n")
     .filter(Boolean)
     .map((p) => p.replace("/nix/store/", ""));
@@ -171,27 +266,32 @@ export function explain(result: Result): string {
 
 /**
  * Copies examples/<example> to `dir` as a user would copy it, without Bazel's convenience
- * symlinks or a machine's .nixstore.bazelrc, and points its `local_repository` of
- * rules_nixstore (`path = "../.."`) at this checkout.
+ * symlinks or a machine's .nixstore.bazelrc, and points its reference to rules_nixstore
+ * (`path = "../.."`, a local_repository in WORKSPACE or a local_path_override in MODULE.bazel)
+ * at this checkout.
  */
 export function copyExample(example: string, dir: string): void {
   cpSync(join(REPO_ROOT, "examples", example), dir, {
     recursive: true,
     filter: (src) => !/\/(bazel-[^/]*|\.nixstore\.bazelrc)$/.test(src),
   });
-  const workspace = readFileSync(join(dir, "WORKSPACE"), "utf8");
-  if (!workspace.includes(`path = "../.."`)) {
-    throw new Error(`examples/${example}/WORKSPACE no longer has local_repository(path = "../..")`);
+  const file = existsSync(join(dir, "MODULE.bazel")) ? "MODULE.bazel" : "WORKSPACE";
+  const text = readFileSync(join(dir, file), "utf8");
+  if (!text.includes(`path = "../.."`)) {
+    throw new Error(`examples/${example}/${file} no longer refers to rules_nixstore with path = "../.."`);
   }
-  writeFileSync(join(dir, "WORKSPACE"), workspace.replace(`path = "../.."`, `path = ${JSON.stringify(REPO_ROOT)}`));
+  writeFileSync(join(dir, file), text.replace(`path = "../.."`, `path = ${JSON.stringify(REPO_ROOT)}`));
 }
 
 /** Runs `nixgen bazelrc` for a workspace and output base (the machine's .nixstore.bazelrc). */
-export async function nixgenBazelrc(workspace: string, outputBase: string, args: string[] = []): Promise<Result> {
-  return execa("node", [NIXGEN, "bazelrc", "--workspace", workspace, "--output-base", outputBase, ...args], {
-    reject: true,
-    all: true,
-  });
+export async function nixgenBazelrc(
+  workspace: string,
+  outputBase: string,
+  args: string[] = [],
+  flavor: Flavor = BAZEL4,
+): Promise<Result> {
+  const [cmd, argv] = flavor.command(["node", NIXGEN, "bazelrc", "--workspace", workspace, "--output-base", outputBase, ...args]);
+  return execa(cmd, argv, { reject: true, all: true });
 }
 
 /** Bazel's closing "N processes: ..." summary of a build, or "". */

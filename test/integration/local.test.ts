@@ -3,10 +3,9 @@
 // directly), linux-sandbox without it and with /nix hidden (the launcher maps the closure),
 // and --spawn_strategy=local (the launcher maps the closure).
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { existsSync } from "node:fs";
-import { EXPECT_OUTPUT_SH, closureEntries, explain, hostStoreEntries, makeWorkspace, type Workspace } from "./harness.js";
+import { EXPECT_OUTPUT_SH, FLAVORS, closureEntries, explain, hasMountTarget, hostStoreEntries, makeWorkspace, type Flavor, type Workspace } from "./harness.js";
 
-const BUILD = `
+const BUILD = (flavor: Flavor) => `
 load(":run_tool.bzl", "run_tool")
 
 genrule(
@@ -87,7 +86,7 @@ genrule(
     name = "raw_hello",
     outs = ["raw_hello.txt"],
     srcs = ["@hello//:closure"],
-    cmd = "$$(ls external/hello/nix/store/*-hello/bin/hello) > $@",
+    cmd = "$$(ls external/${flavor.canonical("hello")}/nix/store/*-hello/bin/hello) > $@",
 )
 `;
 
@@ -146,25 +145,25 @@ async function buildAndTest(ws: Workspace, mode: Mode): Promise<void> {
   expect(writable).toBe("read-only");
   if (mode.mapped) {
     // The launcher's own read-only bind of the closure that the busybox repository lays out.
-    expect(mountLine).toMatch(/\/external\/busybox\/nix\/store \/nix\/store ro,/);
+    expect(mountLine).toContain(`/external/${ws.flavor.canonical("busybox")}/nix/store /nix/store ro,`);
   } else {
     // Bazel's mount pair: the whole chroot store under the output base.
     expect(mountLine).toMatch(/\/nixstore\/nix\/store \/nix\/store ro,/);
   }
 }
 
-describe("fixture packages on one machine", () => {
+describe.each(FLAVORS)("fixture packages on one machine, $title", (flavor) => {
   let ws: Workspace;
-  const hasMountTarget = existsSync("/nix/store");
-  // What the host's store held before this suite (a developer's real Nix store may hold anything).
-  const hostStoreBefore = new Set(hostStoreEntries());
+  const mountTarget = hasMountTarget(flavor);
+  // What the machine's store held before this suite (a developer's real Nix store may hold anything).
+  const hostStoreBefore = new Set(hostStoreEntries(flavor));
 
   beforeAll(async () => {
-    ws = await makeWorkspace({
+    ws = await makeWorkspace(flavor, {
       packages: ["hello", "greet", "linked", "manyfiles", "busybox"].map((name) => ({ name })),
-      build: BUILD,
+      build: BUILD(flavor),
       files: FILES,
-      mountPair: hasMountTarget,
+      mountPair: mountTarget,
     });
     const fetch = await ws.bazel(["build", "--nobuild", ...TARGETS, ...TESTS]);
     expect(fetch.exitCode, explain(fetch)).toBe(0);
@@ -174,7 +173,7 @@ describe("fixture packages on one machine", () => {
     await ws?.close();
   });
 
-  test.runIf(hasMountTarget)("run under linux-sandbox with the generated mount pair", async () => {
+  test.runIf(mountTarget)("run under linux-sandbox with the generated mount pair", async () => {
     await buildAndTest(ws, MOUNT_PAIR_MODE);
   });
 
@@ -183,7 +182,7 @@ describe("fixture packages on one machine", () => {
     try {
       await buildAndTest(ws, mode);
     } finally {
-      await ws.writeBazelrc(hasMountTarget);
+      await ws.writeBazelrc(mountTarget);
     }
   });
 
@@ -196,9 +195,9 @@ describe("fixture packages on one machine", () => {
       // the ELF interpreter /nix/store/...-glibc/lib/ld-linux-x86-64.so.2 is missing
       expect(result.all).toMatch(/raw_hello[\s\S]*(No such file or directory|not found)/);
     } finally {
-      await ws.writeBazelrc(hasMountTarget);
+      await ws.writeBazelrc(mountTarget);
     }
-    if (hasMountTarget) {
+    if (mountTarget) {
       // ...and the same command works where the mount pair shows the store.
       await ws.bazel(["clean"]);
       const ok = await ws.bazel(["build", "--spawn_strategy=linux-sandbox", "//:raw_hello"]);
@@ -210,11 +209,11 @@ describe("fixture packages on one machine", () => {
   test("the host's /nix/store gains nothing, and none of the fixture", () => {
     const fixture = ["hello", "greet", "linked", "manyfiles", "busybox"].flatMap((r) => closureEntries(ws, r));
     expect(fixture.length).toBeGreaterThanOrEqual(8);
-    const added = hostStoreEntries().filter((e) => !hostStoreBefore.has(e));
+    const added = hostStoreEntries(flavor).filter((e) => !hostStoreBefore.has(e));
     expect(added).toEqual([]);
     // On a machine whose /nix/store started without them (CI: an empty mount target), the
     // fixture's paths must not be there at all.
-    const host = new Set(hostStoreEntries());
+    const host = new Set(hostStoreEntries(flavor));
     expect(fixture.filter((e) => host.has(e) && !hostStoreBefore.has(e))).toEqual([]);
     if (hostStoreBefore.size === 0) expect(fixture.filter((e) => host.has(e))).toEqual([]);
   });

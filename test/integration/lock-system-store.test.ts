@@ -3,10 +3,10 @@
 // private mount namespace whose /nix is a temp directory, so the machine's /nix stays untouched:
 // Bazel's server is started inside it and inherits it.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { execa, type Result } from "execa";
+import type { Result } from "execa";
 import { existsSync, mkdirSync, readdirSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
-import { NIXGEN, explain, makeWorkspace, type PackageSpec, type Workspace } from "./harness.js";
+import { FLAVORS, NIXGEN, explain, makeWorkspace, storeDir, type PackageSpec, type Workspace } from "./harness.js";
 import { makeEvalCounter, useEvalCounter, type EvalCounter } from "./lock-support.js";
 
 
@@ -25,21 +25,21 @@ genrule(
 `;
 
 // Mounting needs root; /nix must exist to mount onto.
-describe.runIf(process.getuid?.() === 0 && existsSync("/nix"))('store = "system": the host store, in a private /nix', () => {
+describe.runIf(process.getuid?.() === 0 && existsSync("/nix")).each(FLAVORS)('store = "system": the host store, in a private /nix, $title', (flavor) => {
   let ws: Workspace;
   let counter: EvalCounter;
   let nix: string;
 
   /** Runs argv in a mount namespace where `nix` is mounted on /nix. */
   function inNamespace(argv: string[]): Promise<Result> {
-    return execa(
-      "unshare",
-      ["--mount", "--propagation", "private", "--", "/bin/sh", "-c", 'mount --bind "$0" /nix && exec "$@"', nix, ...argv],
+    return ws.run(
+      ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", 'mount --bind "$0" /nix && exec "$@"', nix, ...argv],
       // The host's Nix configuration, as a single-user install without build users has it
       // (Debian's nix-bin defaults to the group nixbld, which this machine need not have).
-      { cwd: ws.dir, reject: false, all: true, stdin: "ignore", env: { NIX_CONFIG: "build-users-group =" } },
+      { NIX_CONFIG: "build-users-group =" },
     );
   }
+  // The machine's own bazel (in the sid root, Bazel 7), started inside the namespace.
   const bazel = (args: string[]) =>
     inNamespace(["bazel", `--output_base=${ws.outputBase}`, "--max_idle_secs=600", ...args]);
 
@@ -48,10 +48,10 @@ describe.runIf(process.getuid?.() === 0 && existsSync("/nix"))('store = "system"
     // the system store's paths (the launcher's bind of the repository's links to /nix/store/...
     // would then loop). Without it the sandbox shows the host's /nix/store, and the launcher
     // finds the program there.
-    ws = await makeWorkspace({ packages: packages(false), build: BUILD, mountPair: false });
+    ws = await makeWorkspace(flavor, { packages: packages(false), build: BUILD, mountPair: false });
     nix = join(ws.root, "nix");
     mkdirSync(join(nix, "store"), { recursive: true });
-    counter = makeEvalCounter(join(ws.root, "counter"));
+    counter = makeEvalCounter(join(ws.root, "counter"), flavor);
     useEvalCounter(ws, counter);
   });
 
@@ -61,7 +61,7 @@ describe.runIf(process.getuid?.() === 0 && existsSync("/nix"))('store = "system"
   });
 
   test("builds into /nix/store, lays the closure out, and the launcher runs it", async () => {
-    const hostBefore = readdirSync("/nix/store");
+    const hostBefore = readdirSync(storeDir(flavor));
     const r = await bazel(["build", "//:greet_out", "@tiny01//:closure"]);
     expect(r.exitCode, explain(r)).toBe(0);
     expect(ws.bin("greet.txt")).toBe("greet from nix system store\n");
@@ -69,12 +69,12 @@ describe.runIf(process.getuid?.() === 0 && existsSync("/nix"))('store = "system"
     const greet = systemStore.find((e) => e.endsWith("-greet"));
     expect(greet, systemStore.join(" ")).toBeDefined();
     // The repository links to the (namespace's) /nix/store path itself ...
-    expect(readlinkSync(join(ws.outputBase, "external/greet/nix/store", greet!))).toBe(`/nix/store/${greet}`);
+    expect(readlinkSync(join(ws.repoDir("greet"), "nix/store", greet!))).toBe(`/nix/store/${greet}`);
     // ... while tiny01 still lives in the output base's chroot store, and the host gained nothing.
     const chroot = readdirSync(join(ws.outputBase, "nixstore/nix/store"));
     expect(chroot.some((e) => e.endsWith("-tiny01"))).toBe(true);
     expect(chroot.some((e) => e.endsWith("-greet"))).toBe(false);
-    expect(readdirSync("/nix/store")).toEqual(hostBefore);
+    expect(readdirSync(storeDir(flavor))).toEqual(hostBefore);
   });
 
   test("with the lock, a refetch from the system store runs no Nix evaluation", async () => {
@@ -82,7 +82,7 @@ describe.runIf(process.getuid?.() === 0 && existsSync("/nix"))('store = "system"
     expect(lock.exitCode, explain(lock)).toBe(0);
     const pins = JSON.parse(ws.read("nixstore.lock.json")) as { packages: Record<string, { out: string[] }> };
     expect(pins.packages.greet!.out[0]).toMatch(/-greet$/);
-    ws.writeWorkspaceFile(packages(true));
+    ws.writePackages(packages(true));
     counter.reset();
     const r = await bazel(["build", "//:greet_out", "@tiny01//:closure"]);
     expect(r.exitCode, explain(r)).toBe(0);

@@ -1,12 +1,11 @@
-// `nixgen lock` and the lock fast path of nixpkgs_package, with real Bazel 4.2.3 and Nix 2.8:
+// `nixgen lock` and the lock fast path of nixpkgs_package, with real Bazel and Nix (both flavors):
 // the lock pins each package's outputs, closure and NAR hashes; with it, a fetch whose pinned
 // paths are in the store runs no Nix evaluation; a modified store path or a pin of another
 // derivation fails the fetch with a message that says what to do.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { execa } from "execa";
 import { chmodSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { closureEntries, explain, makeWorkspace, type PackageSpec, type Workspace } from "./harness.js";
+import { FLAVORS, closureEntries, explain, makeWorkspace, type PackageSpec, type Workspace } from "./harness.js";
 import { makeEvalCounter, nixgenLock, useEvalCounter, type EvalCounter } from "./lock-support.js";
 
 const NAMES = ["greet", "tiny01", "tiny02"];
@@ -28,17 +27,17 @@ interface Lock {
   packages: Record<string, { inputs: string; out: string[]; closure: Record<string, string> }>;
 }
 
-describe("nixgen lock and the lock fast path", () => {
+describe.each(FLAVORS)("nixgen lock and the lock fast path, $title", (flavor) => {
   let ws: Workspace;
   let counter: EvalCounter;
   let lockText = "";
   const readLock = (): Lock => JSON.parse(ws.read("nixstore.lock.json")) as Lock;
   const nixStore = (...args: string[]) =>
-    execa("nix-store", ["--store", join(ws.outputBase, "nixstore"), "--option", "build-users-group", "", ...args]);
+    ws.run(["nix-store", "--store", join(ws.outputBase, "nixstore"), "--option", "build-users-group", "", ...args]);
 
   beforeAll(async () => {
-    ws = await makeWorkspace({ packages: PLAIN, build: BUILD });
-    counter = makeEvalCounter(join(ws.root, "counter"));
+    ws = await makeWorkspace(flavor, { packages: PLAIN, build: BUILD });
+    counter = makeEvalCounter(join(ws.root, "counter"), flavor);
     useEvalCounter(ws, counter);
   });
 
@@ -67,7 +66,7 @@ describe("nixgen lock and the lock fast path", () => {
       expect(closure.map((p) => p.replace("/nix/store/", ""))).toEqual(closureEntries(ws, name));
       expect(entry.out.at(-1)).toMatch(new RegExp(`^/nix/store/[0-9a-z]{32}-${name}$`));
       expect(closure).toContain(entry.out.at(-1));
-      const hashes = (await nixStore("--query", "--hash", ...closure)).stdout.split("\n");
+      const hashes = String((await nixStore("--query", "--hash", ...closure)).stdout).split("\n");
       expect(Object.values(entry.closure)).toEqual(hashes);
       expect(entry.inputs).toMatch(/^sha256:[0-9a-f]{64}$/);
     }
@@ -84,7 +83,7 @@ describe("nixgen lock and the lock fast path", () => {
   });
 
   test("with the lock and its paths in the store, fetching runs no Nix evaluation", async () => {
-    ws.writeWorkspaceFile(LOCKED);
+    ws.writePackages(LOCKED);
     counter.reset();
     const build = await ws.bazel(["build", "//:tiny01_out", "@greet//:closure", "@tiny02//:closure"]);
     expect(build.exitCode, explain(build)).toBe(0);
@@ -94,7 +93,7 @@ describe("nixgen lock and the lock fast path", () => {
       Object.keys(readLock().packages.greet!.closure).map((p) => p.replace("/nix/store/", "")),
     );
     // A forced refetch takes the fast path too.
-    const sync = await ws.bazel(["sync", "--only=greet", "--only=tiny01"]);
+    const sync = await ws.refetch(["greet", "tiny01"]);
     expect(sync.exitCode, explain(sync)).toBe(0);
     expect(counter.lines()).toEqual([]);
   });
@@ -107,7 +106,7 @@ describe("nixgen lock and the lock fast path", () => {
     writeFileSync(file, Buffer.concat([original, Buffer.from("echo tampered\n")]));
     chmodSync(file, 0o555);
     try {
-      const sync = await ws.bazel(["sync", "--only=greet"]);
+      const sync = await ws.refetch(["greet"]);
       expect(sync.exitCode, explain(sync)).not.toBe(0);
       expect(sync.all).toContain('nixpkgs_package(name = "greet")');
       expect(sync.all).toContain(`path '${out}' was modified`);
@@ -118,7 +117,7 @@ describe("nixgen lock and the lock fast path", () => {
       chmodSync(file, 0o555);
     }
     counter.reset();
-    const restored = await ws.bazel(["sync", "--only=greet"]);
+    const restored = await ws.refetch(["greet"]);
     expect(restored.exitCode, explain(restored)).toBe(0);
     expect(counter.lines()).toEqual([]);
   });

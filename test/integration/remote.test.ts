@@ -19,8 +19,9 @@ import {
   type ClusterVariant,
 } from "./buildbarn.js";
 import {
+  BAZEL4,
   EXPECT_OUTPUT_SH,
-  NIXGEN,
+  FLAVORS,
   closureEntries,
   copyExample,
   explain,
@@ -94,10 +95,10 @@ const remoteFlags = () => [
 ];
 
 // up.sh creates the runner's user and a mount namespace: it needs root (CI runs as root).
-describe.runIf(process.getuid?.() === 0)("remote execution on Buildbarn (workers without Nix)", () => {
+describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remote execution on Buildbarn (workers without Nix), $title", (flavor) => {
   const workspaces: Workspace[] = [];
   async function workspace(): Promise<Workspace> {
-    const ws = await makeWorkspace({ packages: PACKAGES, build: BUILD, files: { "expect_output.sh": EXPECT_OUTPUT_SH } });
+    const ws = await makeWorkspace(flavor, { packages: PACKAGES, build: BUILD, files: { "expect_output.sh": EXPECT_OUTPUT_SH } });
     workspaces.push(ws);
     return ws;
   }
@@ -305,10 +306,7 @@ describe.runIf(process.getuid?.() === 0)("remote execution on Buildbarn (workers
       expect(r.all).toMatch(/fix: .*user namespaces/);
       expect(r.all).toContain("check a machine with: unshare --user --map-root-user --mount true");
       // nixgen doctor --remote tells the same before a long build fails.
-      const doctor = await execa("node", [NIXGEN, "doctor", "--json", "--remote", "--executor", endpoint, "--instance-name", "nixstore"], {
-        reject: false,
-        stdin: "ignore",
-      });
+      const doctor = await ws.nixgen(["doctor", "--json", "--remote", "--executor", endpoint, "--instance-name", "nixstore"]);
       expect(doctor.exitCode).toBe(1);
       const remoteCheck = (JSON.parse(String(doctor.stdout)) as { checks: Array<Record<string, string>> }).checks.find((c) => c.id === "remote");
       expect(remoteCheck?.status).toBe("fail");
@@ -317,7 +315,8 @@ describe.runIf(process.getuid?.() === 0)("remote execution on Buildbarn (workers
     });
   });
 
-  test("examples/remote-buildbarn: bazel test --config=nixstore-remote //... from a fresh output base", async () => {
+  // The example is a WORKSPACE workspace: Bazel 4.2.3.
+  test.runIf(flavor === BAZEL4)("examples/remote-buildbarn: bazel test --config=nixstore-remote //... from a fresh output base", async () => {
     const root = mkdtempSync(join(tmpdir(), "nixstore-example-remote-"));
     const ws = join(root, "ws");
     const ob = join(root, "ob");

@@ -5,19 +5,31 @@ import { execa } from "execa";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { FIXTURE, OFFLINE_NIXOPTS, closureEntries, explain, makeWorkspace, starlarkList, type Workspace } from "./harness.js";
+import {
+  FIXTURE,
+  FLAVORS,
+  closureEntries,
+  explain,
+  makeWorkspace,
+  starlarkList,
+  type PackageSpec,
+  type SourceSpec,
+  type Workspace,
+} from "./harness.js";
 
 const GENRULE = (repo: string, exe: string) =>
   `genrule(name = "${repo}_out", outs = ["${repo}.txt"], tools = ["@${repo}//:bin/${exe}"], cmd = "$(location @${repo}//:bin/${exe}) > $@")\n`;
 
-describe("nixpkgs sources", () => {
+describe.each(FLAVORS)("nixpkgs sources, $title", (flavor) => {
   let ws: Workspace;
   let tarball: string;
   let sha256: string;
+  const packages: PackageSpec[] = [{ name: "hello" }];
+  const sources: SourceSpec[] = [];
 
   beforeAll(async () => {
-    ws = await makeWorkspace({
-      packages: [{ name: "hello" }],
+    ws = await makeWorkspace(flavor, {
+      packages,
       build: GENRULE("hello", "hello") + GENRULE("from_http", "hello") + GENRULE("inline", "greet"),
     });
     // A pinned nixpkgs tarball, served from a file:// URL (there is no network here).
@@ -29,28 +41,25 @@ describe("nixpkgs sources", () => {
     await ws?.close();
   });
 
-  function appendWorkspace(text: string): void {
-    ws.write("WORKSPACE", ws.read("WORKSPACE") + text);
+  /** Declares more sources and packages, keeping the earlier ones. */
+  function declare(more: { sources?: SourceSpec[]; packages?: PackageSpec[] }): void {
+    sources.push(...(more.sources ?? []));
+    packages.push(...(more.packages ?? []));
+    ws.writePackages(packages, sources);
   }
 
   test("nixpkgs_http_repository: a pinned tarball with strip_prefix feeds nixpkgs_package", async () => {
-    appendWorkspace(`
-load("@rules_nixstore//rules:defs.bzl", "nixpkgs_http_repository")
-nixpkgs_http_repository(
-    name = "nixpkgs_http",
-    url = "file://${tarball}",
-    sha256 = "${sha256}",
-    strip_prefix = "nixpkgs-fixture",
-)
-nixpkgs_package(name = "from_http", attribute_path = "hello", repository = "@nixpkgs_http", nixopts = ${starlarkList(OFFLINE_NIXOPTS)})
-nixpkgs_http_repository(
-    name = "nixpkgs_bad_hash",
-    url = "file://${tarball}",
-    sha256 = "${"0".repeat(64)}",
-    strip_prefix = "nixpkgs-fixture",
-)
-nixpkgs_package(name = "bad_hash", attribute_path = "hello", repository = "@nixpkgs_bad_hash")
-`);
+    const http = (hash: string) => `url = "file://${tarball}",\n    sha256 = "${hash}",\n    strip_prefix = "nixpkgs-fixture"`;
+    declare({
+      sources: [
+        { kind: "http_repository", name: "nixpkgs_http", attrs: http(sha256) },
+        { kind: "http_repository", name: "nixpkgs_bad_hash", attrs: http("0".repeat(64)) },
+      ],
+      packages: [
+        { name: "from_http", attribute_path: "hello", repository: "nixpkgs_http" },
+        { name: "bad_hash", attribute_path: "hello", repository: "nixpkgs_bad_hash" },
+      ],
+    });
     const r = await ws.bazel(["build", "//:from_http_out"]);
     expect(r.exitCode, explain(r)).toBe(0);
     expect(ws.bin("from_http.txt")).toBe("hello from nix\n");
@@ -61,18 +70,42 @@ nixpkgs_package(name = "bad_hash", attribute_path = "hello", repository = "@nixp
   });
 
   test("nix_file_content: an inline expression with relative imports of nix_file_deps", async () => {
-    appendWorkspace(`
-nixpkgs_package(
-    name = "inline",
-    nix_file_content = "(import ./nixpkgs/default.nix {}).greet",
-    nix_file_deps = ${starlarkList(["//nixpkgs:default.nix", "//nixpkgs:elf/hello.sh", "//nixpkgs:elf/libgreet.sh", "//nixpkgs:elf/mkelf.sh"])},
-    nixopts = ${starlarkList(OFFLINE_NIXOPTS)},
-)
-`);
+    const deps = ["//nixpkgs:default.nix", "//nixpkgs:elf/hello.sh", "//nixpkgs:elf/libgreet.sh", "//nixpkgs:elf/mkelf.sh"];
+    declare({
+      packages: [
+        {
+          name: "inline",
+          attribute_path: "",
+          repository: null,
+          extra: `nix_file_content = "(import ./nixpkgs/default.nix {}).greet",\n    nix_file_deps = ${starlarkList(deps)}`,
+        },
+      ],
+    });
     // nix_file_deps sit at their label paths beside the inline expression.
     const r = await ws.bazel(["build", "//:inline_out"]);
     expect(r.exitCode, explain(r)).toBe(0);
     expect(ws.bin("inline.txt")).toBe("greet from nix\n");
+  });
+
+  test("nixpkgs_git_repository: a remote that is not GitHub, or a revision that is no commit, is refused", async () => {
+    declare({
+      sources: [
+        { kind: "git_repository", name: "nixpkgs_gitlab", attrs: `remote = "https://gitlab.com/x/nixpkgs",\n    revision = "${"a".repeat(40)}"` },
+        { kind: "git_repository", name: "nixpkgs_branch", attrs: `revision = "nixos-unstable"` },
+      ],
+      packages: [
+        { name: "from_gitlab", attribute_path: "hello", repository: "nixpkgs_gitlab" },
+        { name: "from_branch", attribute_path: "hello", repository: "nixpkgs_branch" },
+      ],
+    });
+    const gitlab = await ws.bazel(["build", "@from_gitlab//:closure"]);
+    expect(gitlab.exitCode).not.toBe(0);
+    expect(gitlab.all).toContain(
+      'nixpkgs_git_repository(name = "nixpkgs_gitlab"): remote is "https://gitlab.com/x/nixpkgs"; only GitHub repositories',
+    );
+    const branch = await ws.bazel(["build", "@from_branch//:closure"]);
+    expect(branch.exitCode).not.toBe(0);
+    expect(branch.all).toContain('nixpkgs_git_repository(name = "nixpkgs_branch"): revision is "nixos-unstable"; give a full 40-hex commit hash');
   });
 
   test("changing a file in nix_file_deps fetches the package again, with a new store path", async () => {
