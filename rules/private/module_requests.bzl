@@ -4,15 +4,19 @@ A pure function of the modules' tags (no `module_ctx` call), so it can be tested
 structs standing in for modules and tags, and it loads on every Bazel.
 """
 
+def _text(value):
+    return str(value) if type(value) == "Label" else value
+
 def _value(value):
-    """A tag attribute's value with labels as text, comparable between modules."""
-    if type(value) == "Label":
-        return str(value)
+    """A tag attribute's value with labels as text, comparable between modules.
+
+    Tag attributes are flat: a label, a list of labels or strings, or a dict of strings.
+    """
     if type(value) == "list":
-        return [_value(v) for v in value]
+        return [_text(v) for v in value]
     if type(value) == "dict":
-        return {_value(k): _value(v) for k, v in value.items()}
-    return value
+        return {_text(k): _text(v) for k, v in value.items()}
+    return _text(value)
 
 def _module_text(module):
     if module.is_root:

@@ -5,9 +5,17 @@ symlinks included, so each file sits at `<prefix>/<repository>/<package>/<name>`
 references between the declared files resolve, and undeclared files are not there.
 """
 
+load(":names.bzl", "portable_repo_name")
+
 def nix_file_dest(prefix, label):
-    """Where a file label lands inside the repository."""
-    parts = [prefix] + ([label.workspace_name] if label.workspace_name else []) + ([label.package] if label.package else []) + [label.name]
+    """Where a file label lands inside the repository.
+
+    The repository part is the portable name (`dep`, not bzlmod's canonical `dep~`): Nix path
+    literals (`import ./src/dep/x.nix`) cannot hold `~`, and the layout is then the same under
+    WORKSPACE and bzlmod.
+    """
+    repo = portable_repo_name(label.workspace_name)
+    parts = [prefix] + ([repo] if repo else []) + ([label.package] if label.package else []) + [label.name]
     return "/".join(parts)
 
 def lay_out_nix_files(repository_ctx, prefix, nix_file, deps):
