@@ -7,9 +7,9 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
-import { writeBazelrc } from "../bazelrc.js";
+import { bazelMajor, writeBazelrc } from "../bazelrc.js";
 import { LOGICAL_STORE_DIR, STORE_DIRNAME } from "../model/index.js";
-import { packageRoot } from "../package-root.js";
+import { packageRoot, packageVersion } from "../package-root.js";
 
 export type Status = "ok" | "warn" | "fail";
 
@@ -283,6 +283,49 @@ const PROBE_BUILD = `genrule(
 )
 `;
 
+/** The probe package's attributes as Starlark keyword arguments, one a line. */
+function probeAttributes(busyboxDir: string): string[] {
+  return [
+    `    name = "nixstore_probe",`,
+    `    nix_file_content = ${JSON.stringify(probeNix(busyboxDir))},`,
+    `    nixopts = ["--option", "substituters", ""],`,
+    `    quiet = True,`,
+  ];
+}
+
+/**
+ * The probe workspace's files besides BUILD.bazel: rules_nixstore from this package and the
+ * probe package, in a MODULE.bazel (bzlmod) for Bazel 7 and later, which may run without
+ * WORKSPACE support (`--noenable_workspace`, the default from Bazel 8), else in a WORKSPACE.
+ */
+export function probeWorkspace(bazelMajor: number | null, busyboxDir: string): Record<string, string> {
+  const rules = JSON.stringify(packageRoot());
+  if (bazelMajor !== null && bazelMajor >= 7) {
+    const module = [
+      `module(name = "nixstore_doctor")`,
+      `bazel_dep(name = "rules_nixstore", version = ${JSON.stringify(packageVersion())})`,
+      `local_path_override(module_name = "rules_nixstore", path = ${rules})`,
+      `nixstore = use_extension("@rules_nixstore//rules:extensions.bzl", "nixstore")`,
+      `nixstore.package(`,
+      ...probeAttributes(busyboxDir),
+      `)`,
+      `use_repo(nixstore, "nixstore_probe")`,
+    ];
+    return { "MODULE.bazel": `${module.join("\n")}\n` };
+  }
+  const workspace = [
+    `workspace(name = "nixstore_doctor")`,
+    `local_repository(name = "rules_nixstore", path = ${rules})`,
+    `load("@rules_nixstore//rules:repositories.bzl", "rules_nixstore_dependencies")`,
+    `rules_nixstore_dependencies()`,
+    `load("@rules_nixstore//rules:defs.bzl", "nixpkgs_package")`,
+    `nixpkgs_package(`,
+    ...probeAttributes(busyboxDir),
+    `)`,
+  ];
+  return { WORKSPACE: `${workspace.join("\n")}\n` };
+}
+
 /** Runs one genrule through a package launcher on the remote executor. */
 export async function checkRemote(remote: RemoteOptions, bazel: string, progress: ((l: string) => void) | null): Promise<Check> {
   const busyboxDir = ["/usr/bin", "/bin"].find((d) => fs.existsSync(path.join(d, "busybox")));
@@ -300,23 +343,10 @@ export async function checkRemote(remote: RemoteOptions, bazel: string, progress
   const startup = [`--output_base=${outputBase}`];
   fs.mkdirSync(ws, { recursive: true });
   try {
-    fs.writeFileSync(
-      path.join(ws, "WORKSPACE"),
-      [
-        `workspace(name = "nixstore_doctor")`,
-        `local_repository(name = "rules_nixstore", path = ${JSON.stringify(packageRoot())})`,
-        `load("@rules_nixstore//rules:repositories.bzl", "rules_nixstore_dependencies")`,
-        `rules_nixstore_dependencies()`,
-        `load("@rules_nixstore//rules:defs.bzl", "nixpkgs_package")`,
-        `nixpkgs_package(`,
-        `    name = "nixstore_probe",`,
-        `    nix_file_content = ${JSON.stringify(probeNix(busyboxDir))},`,
-        `    nixopts = ["--option", "substituters", ""],`,
-        `    quiet = True,`,
-        `)`,
-        "",
-      ].join("\n"),
-    );
+    const version = await run(bazel, ["--version"]);
+    for (const [file, content] of Object.entries(probeWorkspace(bazelMajor(version.stdout), busyboxDir))) {
+      fs.writeFileSync(path.join(ws, file), content);
+    }
     fs.writeFileSync(path.join(ws, "BUILD.bazel"), PROBE_BUILD);
     fs.writeFileSync(path.join(ws, ".bazelrc"), "try-import %workspace%/.nixstore.bazelrc\n");
     await writeBazelrc({
