@@ -12,6 +12,12 @@ export function interactive(): boolean {
   return process.stderr.isTTY === true;
 }
 
+/** Writes the workspace's generated files that are stale, naming each. */
+function regenerate(workspace: string, io: Io): void {
+  const { written } = writeFiles(workspace, renderWorkspaceFiles(workspace, io.cwd));
+  for (const file of written) io.out(`nixgen: wrote ${file}`);
+}
+
 export const lockCommand = {
   name: "lock",
   synopsis:
@@ -38,6 +44,9 @@ export const lockCommand = {
     const workspace = path.resolve(io.cwd, str("workspace") ?? ".");
     const outputBase = str("output-base");
     const packages = Array.isArray(values.package) ? values.package : [];
+    // In a nixgen workspace, Bazel must fetch what the config declares: generate first.
+    const nixgenWorkspace = hasConfig(workspace);
+    if (nixgenWorkspace) regenerate(workspace, io);
     const result = await lock({
       workspace,
       packages,
@@ -50,10 +59,7 @@ export const lockCommand = {
         `(${result.packages.length} package(s) locked)`,
     );
     // In a nixgen workspace, the generated calls must now point at the lock file.
-    if (hasConfig(workspace)) {
-      const { written } = writeFiles(workspace, renderWorkspaceFiles(workspace, io.cwd));
-      for (const file of written) io.out(`nixgen: wrote ${file}`);
-    }
+    if (nixgenWorkspace) regenerate(workspace, io);
     return 0;
   },
 } as const;

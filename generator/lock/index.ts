@@ -148,10 +148,29 @@ export function renderLock(packages: Readonly<Record<string, LockEntry>>): strin
   return JSON.stringify(sorted(body), null, 2) + "\n";
 }
 
+/**
+ * `text` with the canonical names of the packages `names` (repositories of the nixstore
+ * extension: `rules_nixstore~~nixstore~jq` on Bazel 7, `rules_nixstore++nixstore+jq` on Bazel 8)
+ * replaced by their apparent names, so messages name packages as the user does; file paths
+ * are left alone.
+ */
+export function withApparentNames(text: string, names: readonly string[]): string {
+  let out = text;
+  for (const name of names) {
+    const quoted = name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    // Not inside a file path (`.../external/<canonical>/...`): a path stays as it is.
+    const canonical = new RegExp(`(?<![\\w.~+/-])(@@)?[\\w.~+-]*[~+]nixstore[~+]${quoted}(?![\\w.~+-])`, "g");
+    out = out.replace(canonical, (_m, at: string | undefined) => (at ? `@${name}` : name));
+  }
+  return out;
+}
+
+/** Runs Bazel in the workspace; on failure throws its errors, packages `names` by apparent name. */
 async function bazel(
   options: LockOptions,
   args: string[],
   show: boolean,
+  names: readonly string[] = [],
 ): Promise<{ stdout: string; output: string }> {
   const bin = options.bazel ?? "bazel";
   const argv = [...(options.startupOptions ?? []), ...args];
@@ -169,10 +188,10 @@ async function bazel(
       .filter((l) => /^(ERROR|FATAL)|nixpkgs_package\(|^\s{2}|error:/.test(l))
       .slice(-40)
       .join("\n");
+    const detail = errors ? `:\n${errors}` : show ? " (its output is above)" : `:\n${output.trim()}`;
     throw new LockError(
       `\`${bin} ${argv.join(" ")}\` failed in ${options.workspace} ` +
-        `(exit ${result.exitCode ?? result.signal ?? "?"})` +
-        (errors ? `:\n${errors}` : show ? " (its output is above)" : `:\n${output.trim()}`),
+        `(exit ${result.exitCode ?? result.signal ?? "?"})${withApparentNames(detail, names)}`,
     );
   }
   return { stdout: String(result.stdout ?? ""), output: String(result.stderr ?? "") };
@@ -300,7 +319,8 @@ export function locationsByName(locations: readonly ClosureLocation[]): Map<stri
  */
 async function repositoryDirs(options: LockOptions, names: readonly string[]): Promise<Map<string, string>> {
   const targets = names.map((n) => `@${n}//:closure`).join(" + ");
-  const { stdout } = await bazel(options, ["query", `--repo_env=${LOCK_ENV}=update`, "--output=location", targets], false);
+  const args = ["query", `--repo_env=${LOCK_ENV}=update`, "--output=location", targets];
+  const { stdout } = await bazel(options, args, false, names);
   return locationsByName(parseLocations(stdout));
 }
 
@@ -352,6 +372,7 @@ export async function lock(options: LockOptions): Promise<LockResult> {
     opts,
     ["build", "--nobuild", `--repo_env=${LOCK_ENV}=update`, ...names.map((n) => `@${n}//:closure`)],
     progress !== null,
+    names,
   );
   const dirs = await repositoryDirs(opts, names);
 

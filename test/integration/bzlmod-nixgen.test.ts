@@ -166,6 +166,26 @@ describe("nixgen in a MODULE.bazel-only workspace, Bazel 7.7.1 + Nix 2.34", () =
     noWorkspaceFile();
   });
 
+  test("nixgen lock generates a stale nixstore/ first; a package that fails names it by apparent name; the lock stays", async () => {
+    const config = read("nixgen.config.ts");
+    const lockText = read("nixstore.lock.json");
+    write("nixgen.config.ts", config.replace("\n  packages: {\n", '\n  packages: {\n    broken: { attributePath: "nosuchattr" },\n'));
+    try {
+      const lock = await nixgenInSid("lock");
+      expect(lock.exitCode, explain(lock)).toBe(1);
+      expect(lock.stdout).toContain("nixgen: wrote nixstore/nixstore.MODULE.bazel");
+      expect(lock.stderr).toContain("@broken//:closure");
+      expect(lock.stderr).toContain("An error occurred during the fetch of repository 'broken'");
+      expect(lock.stderr).toContain('nixpkgs_package(name = "broken"): nix-build failed');
+      expect(lock.stderr).not.toMatch(/[~+]nixstore[~+]broken'/);
+      expect(read("nixstore.lock.json")).toBe(lockText);
+    } finally {
+      write("nixgen.config.ts", config);
+      expect((await nixgenInSid()).exitCode).toBe(0);
+    }
+    expect(read("nixstore/nixstore.MODULE.bazel")).not.toContain("broken");
+  });
+
   test("a build after locking fetches with the lock: a wrong pin fails the fetch naming the package", async () => {
     const locked = await bazel("build", "//:hello_out", "//:greet_out");
     expect(locked.exitCode, explain(locked)).toBe(0);

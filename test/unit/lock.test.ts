@@ -10,6 +10,7 @@ import {
   parseLocations,
   readRecord,
   renderLock,
+  withApparentNames,
   type LockEntry,
 } from "../../generator/lock/index.js";
 import { tempDir } from "./support.js";
@@ -134,5 +135,27 @@ describe("finding the repositories after the fetch", () => {
     }
     expect(message).toMatch(/^the record of @hello .* expected 1 and "hello"/);
     expect(message.replace('name "rules_nixstore~~nixstore~hello"', "")).not.toContain("~");
+  });
+});
+
+describe("Bazel's errors in nixgen lock's messages", () => {
+  it("name the packages by apparent name, on Bazel 7 and 8, leaving file paths alone", () => {
+    const bazel7 = [
+      "ERROR: /ob/external/rules_nixstore~/rules/private/package.bzl:111:9: An error occurred during the fetch of repository 'rules_nixstore~~nixstore~broken':",
+      "ERROR: no such package '@@rules_nixstore~~nixstore~broken//': nixpkgs_package(name = \"broken\"): nix-build failed",
+      "  /ob/external/rules_nixstore~~nixstore~broken/BUILD.bazel",
+    ].join("\n");
+    expect(withApparentNames(bazel7, ["broken", "hello"])).toBe(
+      [
+        "ERROR: /ob/external/rules_nixstore~/rules/private/package.bzl:111:9: An error occurred during the fetch of repository 'broken':",
+        "ERROR: no such package '@broken//': nixpkgs_package(name = \"broken\"): nix-build failed",
+        "  /ob/external/rules_nixstore~~nixstore~broken/BUILD.bazel",
+      ].join("\n"),
+    );
+    expect(withApparentNames("repository '+nixstore+py3.11' and @@rules_nixstore++nixstore+jq//:closure", ["py3.11", "jq"])).toBe(
+      "repository 'py3.11' and @jq//:closure",
+    );
+    // Another package whose name ends like this one's is not touched.
+    expect(withApparentNames("'rules_nixstore~~nixstore~myjq'", ["jq"])).toBe("'rules_nixstore~~nixstore~myjq'");
   });
 });
