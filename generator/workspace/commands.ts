@@ -30,7 +30,7 @@ function report(io: Io, root: string, written: readonly string[], unchanged: rea
 export const initCommand = {
   name: "init",
   synopsis: "nixgen init [--workspace DIR] [--bzlmod]",
-  summary: `Add ${CONFIG_FILE}, the .bazelrc imports and the WORKSPACE block where missing.`,
+  summary: `Add ${CONFIG_FILE}, the .bazelrc imports and the WORKSPACE block (or MODULE.bazel lines) where missing.`,
   options: {
     workspace: { type: "string" },
     bzlmod: { type: "boolean" },
