@@ -215,17 +215,55 @@ export async function discoverPackages(options: LockOptions): Promise<string[]> 
     .sort();
 }
 
+/** The module extension whose package tags nixgen lock pins under bzlmod. */
+export const EXTENSION = "@rules_nixstore//rules:extensions.bzl%nixstore";
+
+/**
+ * The packages the root module takes from the nixstore extension, from `bazel mod
+ * show_extension` (Bazel 7): repositories "imported by <root>" that a `package` tag (of any
+ * module) declares; the sources (local_repository, ...) are left out.
+ */
+export function parseShowExtension(stdout: string): string[] {
+  const imported = new Set<string>();
+  const packages = new Set<string>();
+  for (const line of stdout.split("\n")) {
+    const fetched = /^\s*- (\S+) \(imported by ([^)]*)\)\s*$/.exec(line);
+    if (fetched !== null && fetched[2]!.split(/,\s*/).includes("<root>")) imported.add(fetched[1]!);
+    const tag = /^\w+\.package\((.*)\)\s*$/.exec(line.trim());
+    const name = tag === null ? null : /(?:^|[\s,])name\s*=\s*"([^"]+)"/.exec(tag[1]!);
+    if (name) packages.add(name[1]!);
+  }
+  return [...imported].filter((n) => packages.has(n)).sort();
+}
+
+/** The packages of a MODULE.bazel workspace without nixgen.config.ts, as Bazel resolved them. */
+export async function modulePackages(options: LockOptions): Promise<string[]> {
+  const bin = options.bazel ?? "bazel";
+  const args = [...(options.startupOptions ?? []), "mod", "show_extension", EXTENSION];
+  const r = await execa(bin, args, { cwd: options.workspace, reject: false, stdin: "ignore" });
+  if (r.failed) {
+    const why = String(r.stderr ?? "").split("\n").filter((l) => /^ERROR/.test(l)).join("\n  ");
+    throw new LockError(
+      `\`${bin} ${args.join(" ")}\` failed in ${options.workspace}, so nixgen cannot tell the packages of ` +
+        `its MODULE.bazel${why ? `:\n  ${why}\n` : "; "}use the nixstore extension there, or name the packages ` +
+        "with --package NAME",
+    );
+  }
+  return parseShowExtension(String(r.stdout));
+}
+
 /** The packages a workspace declares, and where, for messages. */
 export interface DeclaredPackages {
-  /** Sorted; null when nixgen cannot tell (a MODULE.bazel without nixgen.config.ts). */
-  readonly names: readonly string[] | null;
+  /** Sorted. */
+  readonly names: readonly string[];
   /** Where they are declared, e.g. "nixgen.config.ts" or "WORKSPACE". */
   readonly where: string;
 }
 
 /**
  * The packages of a workspace: those of its nixgen.config.ts when it has one (WORKSPACE or
- * bzlmod alike), else the nixpkgs_package repositories of its WORKSPACE.
+ * bzlmod alike); else the nixpkgs_package repositories of its WORKSPACE, or under bzlmod the
+ * package tags whose repositories the root module imports.
  */
 export async function declaredPackages(options: LockOptions): Promise<DeclaredPackages> {
   const { workspace } = options;
@@ -240,30 +278,23 @@ export async function declaredPackages(options: LockOptions): Promise<DeclaredPa
   if (fs.existsSync(path.join(workspace, CONFIG_FILE))) {
     return { names: loadConfig(workspace).packages.map((p) => p.name).sort(), where: CONFIG_FILE };
   }
-  if (marker === "MODULE.bazel") return { names: null, where: marker };
-  options.progress?.("nixgen lock: looking up the nixpkgs_package repositories");
-  return { names: await discoverPackages(options), where: marker };
+  options.progress?.("nixgen lock: looking up the packages");
+  if (marker !== "MODULE.bazel") return { names: await discoverPackages(options), where: marker };
+  return { names: await modulePackages(options), where: marker };
 }
 
 /** The packages to lock: those asked for (which must be declared), else every declared one. */
 export function packagesToLock(declared: DeclaredPackages, requested: readonly string[], workspace: string): string[] {
   const { names, where } = declared;
   if (requested.length > 0) {
-    const unknown = names === null ? [] : requested.filter((n) => !names.includes(n));
+    const unknown = requested.filter((n) => !names.includes(n));
     if (unknown.length > 0) {
       throw new LockError(
         `no package named ${unknown.map((n) => `"${n}"`).join(", ")} in ${workspace}'s ${where}; ` +
-          `its packages are: ${names!.join(", ") || "(none)"}`,
+          `its packages are: ${names.join(", ") || "(none)"}`,
       );
     }
     return [...new Set(requested)].sort();
-  }
-  if (names === null) {
-    throw new LockError(
-      `${workspace} has a MODULE.bazel but no ${CONFIG_FILE}, so nixgen cannot tell which of its ` +
-        "repositories are packages of the nixstore extension; name them with --package NAME " +
-        "(their names in use_repo)",
-    );
   }
   if (names.length === 0) throw new LockError(`${workspace}'s ${where} declares no package; nothing to lock`);
   return [...names];
@@ -363,8 +394,8 @@ export async function lock(options: LockOptions): Promise<LockResult> {
 
   // Read the current lock first: a malformed one is reported before any work.
   const previous = fs.existsSync(lockPath) ? parseLock(fs.readFileSync(lockPath, "utf8"), lockPath) : null;
-  const declared = await declaredPackages(opts);
   const requested = options.packages ?? [];
+  const declared = await declaredPackages(opts);
   const names = packagesToLock(declared, requested, workspace);
 
   progress?.(`nixgen lock: fetching ${names.length} package(s): ${names.join(", ")}`);
@@ -380,7 +411,7 @@ export async function lock(options: LockOptions): Promise<LockResult> {
   if (requested.length > 0 && previous) {
     // Locking some packages keeps the others' pins (those still declared).
     for (const [name, entry] of Object.entries(previous.packages)) {
-      if (declared.names === null || declared.names.includes(name)) entries[name] = entry;
+      if (declared.names.includes(name)) entries[name] = entry;
     }
   }
   for (const name of names) {

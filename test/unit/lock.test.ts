@@ -3,11 +3,13 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import {
   LOCK_COMMENT,
+  EXTENSION,
   declaredPackages,
   locationsByName,
   packagesToLock,
   parseLock,
   parseLocations,
+  parseShowExtension,
   readRecord,
   renderLock,
   withApparentNames,
@@ -49,6 +51,38 @@ describe("the lock file", () => {
   });
 });
 
+/** `bazel mod show_extension` of Bazel 7.7.1 for a root module and a dependency using the extension. */
+const SHOW_EXTENSION = `## @@rules_nixstore~//rules:extensions.bzl%nixstore:
+
+Fetched repositories:
+  - hello (imported by <root>)
+  - jq (imported by <root>, dep@1.0)
+  - nixpkgs (imported by <root>)
+  - depnix
+  - deptool (imported by dep@1.0)
+
+## Usage in <root> from /ws/nixstore/nixstore.MODULE.bazel:10
+nixstore.local_repository(name="nixpkgs", nix_file="//nixpkgs:default.nix")
+nixstore.package(name="hello", repository="nixpkgs", nixopts=["--option", "substituters", ""])
+nixstore.package(attribute_path="jq", name="jq", repository="nixpkgs")
+use_repo(
+  nixstore,
+  "hello",
+  "jq",
+  "nixpkgs",
+)
+
+## Usage in dep@1.0 from /ob/external/dep~/MODULE.bazel:4
+nix.local_repository(name="depnix", nix_file_content="{}")
+nix.package(name="deptool", repository="depnix")
+nix.package(name="jq", repository="depnix")
+use_repo(
+  nix,
+  "deptool",
+  "jq",
+)
+`;
+
 describe("which packages nixgen lock locks", () => {
   const CONFIG = `export default { nixpkgs: { nixpkgs: { local: "//nix:n.nix" } }, packages: { zed: {}, hello: {} } };\n`;
 
@@ -66,16 +100,26 @@ describe("which packages nixgen lock locks", () => {
     );
   });
 
-  it("asks for --package in a MODULE.bazel workspace without a config, and refuses a directory that is no workspace", async () => {
+  it("without a config under bzlmod, takes the package tags the root module imports (bazel mod show_extension)", async () => {
     const ws = tempDir();
     await expect(declaredPackages({ workspace: ws })).rejects.toThrow(
       `${ws} has no WORKSPACE, WORKSPACE.bazel or MODULE.bazel file; run nixgen lock in a Bazel workspace`,
     );
     fs.writeFileSync(path.join(ws, "MODULE.bazel"), "");
-    const declared = await declaredPackages({ workspace: ws });
-    expect(declared).toEqual({ names: null, where: "MODULE.bazel" });
-    expect(() => packagesToLock(declared, [], ws)).toThrow(/has a MODULE\.bazel but no nixgen\.config\.ts.*--package NAME/);
-    expect(packagesToLock(declared, ["hello"], ws)).toEqual(["hello"]);
+    const bazel = path.join(ws, "fake-bazel");
+    fs.writeFileSync(bazel, `#!/bin/sh\n[ "$*" = "mod show_extension ${EXTENSION}" ] || exit 2\ncat <<'EOF'\n${SHOW_EXTENSION}EOF\n`, { mode: 0o755 });
+    const declared = await declaredPackages({ workspace: ws, bazel });
+    expect(declared).toEqual({ names: ["hello", "jq"], where: "MODULE.bazel" });
+    expect(() => packagesToLock(declared, ["nixpkgs"], ws)).toThrow(`no package named "nixpkgs" in ${ws}'s MODULE.bazel; its packages are: hello, jq`);
+
+    fs.writeFileSync(bazel, "#!/bin/sh\necho 'ERROR: No extension @@rules_nixstore~//rules:extensions.bzl%nixstore exists in the dependency graph.' >&2\nexit 2\n");
+    await expect(declaredPackages({ workspace: ws, bazel })).rejects.toThrow(
+      /failed in .*, so nixgen cannot tell the packages of its MODULE\.bazel:\n {2}ERROR: No extension .*\n.*use the nixstore extension there, or name the packages with --package NAME/,
+    );
+  });
+
+  it("reads the root module's packages from `bazel mod show_extension`, leaving out sources and other modules' packages", () => {
+    expect(parseShowExtension(SHOW_EXTENSION)).toEqual(["hello", "jq"]);
   });
 
   it("says there is nothing to lock when the config has no packages", async () => {
