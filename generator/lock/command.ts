@@ -34,7 +34,8 @@ export const lockCommand = {
     [
       "--package NAME",
       "lock only this package (repeatable; other pins are kept); default: every package of " +
-        "nixgen.config.ts, or without one every nixpkgs_package of the WORKSPACE",
+        "nixgen.config.ts, or without one every nixpkgs_package of the WORKSPACE (under bzlmod: " +
+        "every nixstore.package the root module imports)",
     ],
     ["--output-base DIR", "Bazel's output base (passed as --output_base=DIR)"],
     ["--bazel PATH", "the bazel executable (default: bazel on PATH)"],

@@ -6,7 +6,8 @@
  * records made afresh), asks Bazel where each repository is (`<output_base>/external/<name>`
  * under WORKSPACE, the canonical name under bzlmod), collects the records and writes the lock
  * file — atomically, and only after every package succeeded. The packages are those of
- * nixgen.config.ts, or, in a WORKSPACE without one, its nixpkgs_package repositories.
+ * nixgen.config.ts; without one, the nixpkgs_package repositories of the WORKSPACE, or under
+ * bzlmod the nixstore.package tags whose repositories the root module imports.
  */
 import fs from "node:fs";
 import path from "node:path";
