@@ -152,7 +152,7 @@ describe.each(FLAVORS)("nixgen doctor, $title", (flavor) => {
 });
 
 // up.sh needs root (it creates the runner's user and a mount namespace), like remote.test.ts.
-describe.runIf(process.getuid?.() === 0)("nixgen doctor --remote on the loopback Buildbarn cluster", () => {
+describe.runIf(process.getuid?.() === 0).each(FLAVORS)("nixgen doctor --remote on the loopback Buildbarn cluster, $title", (flavor) => {
   let endpoint = "";
   beforeAll(async () => {
     // Starts the cluster when it is not up (building it on first use) and leaves it running:
@@ -164,7 +164,8 @@ describe.runIf(process.getuid?.() === 0)("nixgen doctor --remote on the loopback
   });
 
   test("a probe action runs a Nix executable through its launcher on a worker without /nix", async () => {
-    const { result, report } = await doctor(["--json", "--remote", "--executor", endpoint, "--instance-name", "nixstore"]);
+    // On Bazel 7 the probe workspace is a bzlmod module (no WORKSPACE there).
+    const { result, report } = await doctor(flavor, ["--json", "--remote", "--executor", endpoint, "--instance-name", "nixstore"]);
     expect(result.exitCode, result.all).toBe(0);
     expect(byId(report!, "remote")).toMatchObject({ status: "ok" });
     expect(byId(report!, "remote").summary).toMatch(/ran a Nix executable through its launcher \(worker: \/nix absent\)/);
@@ -181,7 +182,7 @@ export default defineConfig({
 });
 `,
       );
-      const { result, report } = await doctor(["--json", "--remote"], {}, dir);
+      const { result, report } = await doctor(flavor, ["--json", "--remote"], { cwd: dir });
       expect(result.exitCode, result.all).toBe(0);
       expect(byId(report!, "remote")).toMatchObject({ status: "ok" });
     } finally {
@@ -190,7 +191,7 @@ export default defineConfig({
   });
 
   test("an executor that does not answer fails the remote check with a fix", async () => {
-    const { result, report } = await doctor(["--json", "--remote", "--executor", "grpc://127.0.0.1:1"]);
+    const { result, report } = await doctor(flavor, ["--json", "--remote", "--executor", "grpc://127.0.0.1:1"]);
     expect(result.exitCode).toBe(1);
     expect(byId(report!, "remote")).toMatchObject({ status: "fail" });
     expect(byId(report!, "remote").fix).toMatch(/check the executor address/);
