@@ -8,19 +8,15 @@
 // Bazel 7 differences this covers: repositories of the nixstore extension live under canonical
 // names (`rules_nixstore~~nixstore~hello`), there is no //external to query, and Debian's
 // Bazel 7 says `bazel 7.7.1` where Debian's Bazel 4 says `bazel no_version`.
-import { execa, type Result } from "execa";
+import { execa } from "execa";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { BAZEL7 as BAZEL7_FLAVOR, FIXTURE, FLAVORS, NIXGEN, REPO_ROOT, SID_ROOT, VERSION, explain } from "./harness.js";
 
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const NIXGEN = join(REPO_ROOT, "dist/generator/cli.js");
 const SID = join(REPO_ROOT, "scripts/sid");
-const BAZEL7 = join(REPO_ROOT, "scripts/bazel7");
-const SID_ROOT = process.env.NIXSTORE_SID_ROOT ?? "/var/cache/rules_nixstore/sid-root";
-const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string }).version;
+const BAZEL7 = BAZEL7_FLAVOR.bazel;
 const PACKAGES = ["greet", "hello"];
 
 const BUILD = `genrule(
@@ -42,11 +38,7 @@ interface Lock {
   packages: Record<string, { inputs: string; out: string[]; closure: Record<string, string> }>;
 }
 
-function explain(r: Result): string {
-  return `exit ${r.exitCode} of ${r.command}\n${r.all ?? ""}`;
-}
-
-describe("nixgen in a MODULE.bazel-only workspace, Bazel 7.7.1 + Nix 2.34", () => {
+describe.runIf(FLAVORS.includes(BAZEL7_FLAVOR))("nixgen in a MODULE.bazel-only workspace, Bazel 7.7.1 + Nix 2.34", () => {
   const root = mkdtempSync(join(tmpdir(), "nixstore-bzlmod-nixgen-"));
   const ws = join(root, "ws");
   const ob = join(root, "ob");
@@ -63,7 +55,7 @@ describe("nixgen in a MODULE.bazel-only workspace, Bazel 7.7.1 + Nix 2.34", () =
 
   beforeAll(() => {
     mkdirSync(ws, { recursive: true });
-    cpSync(join(REPO_ROOT, "test/fixtures/nixpkgs"), join(ws, "nixpkgs"), { recursive: true });
+    cpSync(FIXTURE, join(ws, "nixpkgs"), { recursive: true });
     write("MODULE.bazel", 'module(name = "it")\n');
     write("BUILD.bazel", BUILD);
   });

@@ -2,7 +2,7 @@
 // WORKSPACE, local_path_override under bzlmod), with the offline fixture nixpkgs, a private
 // output base, and the .bazelrc fragment written by `nixgen bazelrc`. Everything here is real:
 // Debian's Bazel 4.2.3 and Nix 2.8, or Bazel 7.7.1 and Nix 2.34 in the sid root (flavors.ts).
-import { execa, type Result } from "execa";
+import { execa, type Options, type Result } from "execa";
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
@@ -98,13 +98,25 @@ function sourceCall(s: SourceSpec, bzlmod: boolean): string {
   return `${bzlmod ? `nixstore.${s.kind}` : WORKSPACE_RULE[s.kind]}(\n    name = ${JSON.stringify(s.name)},\n    ${s.attrs},\n)`;
 }
 
-/** The fixture nixpkgs of the workspace (its files under nixpkgs/) as a source. */
-function fixtureSource(dir: string): SourceSpec {
-  const deps = walk(join(dir, "nixpkgs"))
+/** Labels of the files of `<dir>/nixpkgs` (the fixture's copy), but its BUILD.bazel. */
+function fixtureLabels(dir: string): string[] {
+  return walk(join(dir, "nixpkgs"))
     .map((f) => relative(join(dir, "nixpkgs"), f))
     .filter((f) => f !== "BUILD.bazel")
     .sort()
     .map((f) => `//nixpkgs:${f}`);
+}
+
+/** Copies the fixture nixpkgs to `<dir>/nixpkgs`, as a package; returns the labels of its files. */
+export function copyFixture(dir: string): string[] {
+  cpSync(FIXTURE, join(dir, "nixpkgs"), { recursive: true });
+  writeFileSync(join(dir, "nixpkgs/BUILD.bazel"), `exports_files(glob(["**"]))\n`);
+  return fixtureLabels(dir);
+}
+
+/** The fixture nixpkgs of the workspace (its files under nixpkgs/) as a source. */
+function fixtureSource(dir: string): SourceSpec {
+  const deps = fixtureLabels(dir);
   return { kind: "local_repository", name: "nixpkgs", attrs: `nix_file = "//nixpkgs:default.nix",\n    nix_file_deps = ${starlarkList(deps)}` };
 }
 
@@ -235,8 +247,7 @@ export class Workspace {
 export async function makeWorkspace(flavor: Flavor, opts: WorkspaceOptions): Promise<Workspace> {
   const ws = new Workspace(mkdtempSync(join(tmpdir(), `nixstore-it-${flavor.id}-`)), flavor);
   mkdirSync(ws.dir, { recursive: true });
-  cpSync(FIXTURE, join(ws.dir, "nixpkgs"), { recursive: true });
-  ws.write("nixpkgs/BUILD.bazel", `exports_files(glob(["**"]))\n`);
+  copyFixture(ws.dir);
   ws.writePackages(opts.packages, opts.sources ?? []);
   ws.write("BUILD.bazel", opts.build);
   ws.write(".bazelrc", "try-import %workspace%/.nixstore.bazelrc\nbuild --show_progress_rate_limit=60\n");
@@ -260,8 +271,26 @@ export function closureEntries(ws: Workspace, repo: string): string[] {
     .map((p) => p.replace("/nix/store/", ""));
 }
 
-export function explain(result: Result): string {
-  return `exit ${result.exitCode} of ${result.command}\n${result.all ?? ""}`;
+/**
+ * What a command did, for failure messages: the command, where it ran (when given), its exit
+ * code or signal, and the end of its output (interleaved when captured with `all`).
+ */
+export function explain(result: Result, cwd?: unknown): string {
+  const tail = (text: unknown) => String(text ?? "").split("\n").slice(-120).join("\n");
+  const status = `exit ${result.exitCode ?? "none"}${result.signal ? `, signal ${result.signal}` : ""}`;
+  const where = cwd === undefined ? "" : ` in ${String(cwd)}`;
+  const output =
+    result.all !== undefined
+      ? tail(result.all)
+      : `--- stderr (end)\n${tail(result.stderr)}\n--- stdout (end)\n${tail(result.stdout)}`;
+  return `${status} of ${result.command}${where}\n${output}`;
+}
+
+/** Runs a command; when it fails (or cannot start), throws with `explain`'s report. */
+export async function run(file: string, args: readonly string[], options: Options = {}): Promise<Result> {
+  const result = (await execa(file, args, { stdin: "ignore", ...options, reject: false })) as Result;
+  if (result.exitCode !== 0 || result.failed) throw new Error(explain(result, options.cwd ?? process.cwd()));
+  return result;
 }
 
 /**

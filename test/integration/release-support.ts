@@ -2,40 +2,14 @@
 // a clone of HEAD, a local file registry holding it exactly as the Bazel Central Registry would,
 // and Bazel 7.7.1 (scripts/bazel7, Nix 2.34 in the sid root) in consumer workspaces that resolve
 // `bazel_dep(name = "rules_nixstore", version = ...)` from that registry with no override.
-// Used by registry.test.ts and npm-package.test.ts; independent of harness.ts (Bazel 4 flows).
-import { execa, type Options, type Result } from "execa";
-import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { basename, dirname, join, relative, resolve } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+// Used by registry.test.ts and npm-package.test.ts, with the harness's run, explain and fixture.
+import { execa, type Result } from "execa";
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { BAZEL7, REPO_ROOT, run } from "./harness.js";
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-export const FIXTURE = join(REPO_ROOT, "test/fixtures/nixpkgs");
-export const BAZEL7 = join(REPO_ROOT, "scripts/bazel7");
-/** nixopts every fixture package gets: no binary cache (there is no network here). */
-export const OFFLINE_NIXOPTS = ["--option", "substituters", ""];
-
-/**
- * Runs a command and returns its result; when it exits non-zero (or cannot start), throws an
- * error naming the command, its directory, the exit code and the end of its stderr and stdout.
- */
-export async function run(file: string, args: readonly string[], options: Options = {}): Promise<Result> {
-  const result = (await execa(file, args, { stdin: "ignore", ...options, reject: false })) as Result;
-  if (result.exitCode !== 0 || result.failed) throw new Error(explainFailure(result, options.cwd));
-  return result;
-}
-
-/** The failure report of `run`: command, directory, exit code, and the ends of stderr/stdout. */
-export function explainFailure(result: Result, cwd?: Options["cwd"]): string {
-  const tail = (text: unknown) => String(text ?? "").split("\n").slice(-80).join("\n");
-  return [
-    `${result.command}`,
-    `  in ${String(cwd ?? process.cwd())}: exit code ${result.exitCode ?? "none"}${result.signal ? `, signal ${result.signal}` : ""}`,
-    `--- stderr (end)`,
-    tail(result.stderr),
-    `--- stdout (end)`,
-    tail(result.stdout),
-  ].join("\n");
-}
+export { EXPECT_OUTPUT_SH, FIXTURE, OFFLINE_NIXOPTS, REPO_ROOT, copyFixture, explain, run } from "./harness.js";
 
 /** The version in package.json at `dir` (the release's version). */
 export function versionAt(dir: string): string {
@@ -124,39 +98,12 @@ export async function makeRegistry(dir: string, checkout: string, rel: Release, 
 
 /** Bazel 7.7.1 in `cwd` with a private output base; never rejects (check exitCode). */
 export async function bazel7(cwd: string, outputBase: string, args: readonly string[]): Promise<Result> {
-  return (await execa(BAZEL7, [`--output_base=${outputBase}`, "--max_idle_secs=300", ...args], {
+  return (await execa(BAZEL7.bazel, [`--output_base=${outputBase}`, "--max_idle_secs=300", ...args], {
     cwd,
     reject: false,
     stdin: "ignore",
   })) as Result;
 }
-
-function walk(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)],
-  );
-}
-
-/** Copies the fixture nixpkgs to `<ws>/nixpkgs` and returns the labels of its files. */
-export function copyFixture(ws: string): string[] {
-  const dest = join(ws, "nixpkgs");
-  cpSync(FIXTURE, dest, { recursive: true });
-  writeFileSync(join(dest, "BUILD.bazel"), `exports_files(glob(["**"]))\n`);
-  return walk(dest)
-    .map((f) => relative(dest, f))
-    .filter((f) => f !== "BUILD.bazel")
-    .sort()
-    .map((f) => `//nixpkgs:${f}`);
-}
-
-/** A test script: `expect_output.sh EXPECTED PROGRAM [ARGS...]` runs PROGRAM and compares stdout. */
-export const EXPECT_OUTPUT_SH = `#!/bin/sh
-# usage: expect_output.sh EXPECTED PROGRAM [ARGS...]
-expected=$1; shift
-actual=$("$@") || { echo "FAIL: $* exited $?"; exit 1; }
-[ "$actual" = "$expected" ] || { echo "FAIL: $* printed '$actual', expected '$expected'"; exit 1; }
-echo "ok: $*"
-`;
 
 /**
  * BUILD.bazel of a consumer: a genrule whose tools are @hello and @greet, and an sh_test that
