@@ -39,9 +39,10 @@ interface Lock {
 }
 
 describe.runIf(FLAVORS.includes(BAZEL7_FLAVOR))("nixgen in a MODULE.bazel-only workspace, Bazel 7.7.1 + Nix 2.34", () => {
-  const root = mkdtempSync(join(tmpdir(), "nixstore-bzlmod-nixgen-"));
-  const ws = join(root, "ws");
-  const ob = join(root, "ob");
+  // Made in beforeAll: the describe's body also runs when the suite is skipped.
+  let root = "";
+  let ws = "";
+  let ob = "";
   const read = (file: string) => readFileSync(join(ws, file), "utf8");
   const write = (file: string, text: string) => writeFileSync(join(ws, file), text);
   const run = (cmd: string, args: string[]) =>
@@ -54,6 +55,9 @@ describe.runIf(FLAVORS.includes(BAZEL7_FLAVOR))("nixgen in a MODULE.bazel-only w
   const noWorkspaceFile = () => expect(readdirSync(ws).filter((f) => f.startsWith("WORKSPACE"))).toEqual([]);
 
   beforeAll(() => {
+    root = mkdtempSync(join(tmpdir(), "nixstore-bzlmod-nixgen-"));
+    ws = join(root, "ws");
+    ob = join(root, "ob");
     mkdirSync(ws, { recursive: true });
     cpSync(FIXTURE, join(ws, "nixpkgs"), { recursive: true });
     write("MODULE.bazel", 'module(name = "it")\n');

@@ -83,6 +83,34 @@ describe("scripts/sid and scripts/bazel7", () => {
     expect(r.stderr).toContain(`rm -rf ${fake}`);
   });
 
+  test.runIf(root)("an interrupted provisioning resumes where it stopped: the finished debootstrap is kept", async () => {
+    // A second root beside the machine's (same file system): killed once the packages stage
+    // has begun, then run again. Needs the Debian mirror, like the first provisioning.
+    const resumed = join(SID_ROOT, "..", `sid-root-resume-test-${process.pid}`);
+    const env = { NIXSTORE_SID_ROOT: resumed };
+    try {
+      // Its own process group, so that the kill reaches apt and dpkg too (as a Ctrl-C would).
+      const first = execa(SID, ["true"], { reject: false, all: true, env, detached: true });
+      const deadline = Date.now() + 600_000;
+      while (!existsSync(join(resumed, ".rules_nixstore/debootstrap"))) {
+        expect(Date.now(), "debootstrap did not finish in 10 minutes").toBeLessThan(deadline);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      // Inside the packages stage now: interrupt it as a killed CI job would be.
+      await new Promise((r) => setTimeout(r, 5000));
+      process.kill(-first.pid!, "SIGKILL");
+      await first;
+      expect(existsSync(join(resumed, ".rules_nixstore/ready"))).toBe(false);
+      const again = await execa(SID, ["sh", "-c", "bazel --version && nix-build --version"], { reject: false, all: true, env });
+      expect(again.exitCode, again.all).toBe(0);
+      expect(again.stderr).not.toContain("debootstrap sid");
+      expect(again.stderr).toContain("installing bazel-bootstrap");
+      expect(again.stdout).toMatch(/^bazel 7\.7\.1$/m);
+    } finally {
+      await execa("rm", ["-rf", resumed, `${resumed}.lock`, `${resumed}.log`, `${resumed}.partial`], { reject: false });
+    }
+  });
+
   test.runIf(root)("not enough space for a new root: the directory, the free space and what to do", async () => {
     // A 16 MiB tmpfs in a private mount namespace stands in for a full disk.
     const small = join(tmp, "small");
