@@ -120,13 +120,13 @@ function fixtureSource(dir: string): SourceSpec {
   return { kind: "local_repository", name: "nixpkgs", attrs: `nix_file = "//nixpkgs:default.nix",\n    nix_file_deps = ${starlarkList(deps)}` };
 }
 
-/** MODULE.bazel of a bzlmod test workspace: rules_nixstore from this checkout, and the packages. */
-export function moduleFile(packages: PackageSpec[], sources: SourceSpec[]): string {
+/** MODULE.bazel of a bzlmod test workspace: rules_nixstore from a checkout, and the packages. */
+export function moduleFile(packages: PackageSpec[], sources: SourceSpec[], rulesNixstore = REPO_ROOT): string {
   return [
     `module(name = "it")`,
     ``,
     `bazel_dep(name = "rules_nixstore", version = ${JSON.stringify(VERSION)})`,
-    `local_path_override(module_name = "rules_nixstore", path = ${JSON.stringify(REPO_ROOT)})`,
+    `local_path_override(module_name = "rules_nixstore", path = ${JSON.stringify(rulesNixstore)})`,
     ``,
     `nixstore = use_extension("@rules_nixstore//rules:extensions.bzl", "nixstore")`,
     ...sources.map((s) => sourceCall(s, true)),
@@ -136,11 +136,11 @@ export function moduleFile(packages: PackageSpec[], sources: SourceSpec[]): stri
   ].join("\n");
 }
 
-function workspaceFile(packages: PackageSpec[], sources: SourceSpec[]): string {
+function workspaceFile(packages: PackageSpec[], sources: SourceSpec[], rulesNixstore = REPO_ROOT): string {
   const rules = [...new Set(sources.map((s) => WORKSPACE_RULE[s.kind])), "nixpkgs_package"].sort();
   return [
     `workspace(name = "it")`,
-    `local_repository(name = "rules_nixstore", path = ${JSON.stringify(REPO_ROOT)})`,
+    `local_repository(name = "rules_nixstore", path = ${JSON.stringify(rulesNixstore)})`,
     `load("@rules_nixstore//rules:repositories.bzl", "rules_nixstore_dependencies")`,
     `rules_nixstore_dependencies()`,
     `load("@rules_nixstore//rules:defs.bzl", ${rules.map((r) => JSON.stringify(r)).join(", ")})`,
@@ -148,6 +148,24 @@ function workspaceFile(packages: PackageSpec[], sources: SourceSpec[]): string {
     ...packages.map((p) => packageCall(p, false)),
     "",
   ].join("\n");
+}
+
+/**
+ * The file that declares the packages of a workspace in `dir` (whose nixpkgs/ holds the
+ * fixture): WORKSPACE on Bazel 4, MODULE.bazel with the nixstore extension on Bazel 7, taking
+ * rules_nixstore from `rulesNixstore` (default: this checkout).
+ */
+export function declarations(
+  flavor: Flavor,
+  dir: string,
+  packages: PackageSpec[],
+  sources: SourceSpec[] = [],
+  rulesNixstore = REPO_ROOT,
+): { file: string; text: string } {
+  const all = [fixtureSource(dir), ...sources];
+  return flavor.bzlmod
+    ? { file: "MODULE.bazel", text: moduleFile(packages, all, rulesNixstore) }
+    : { file: "WORKSPACE", text: workspaceFile(packages, all, rulesNixstore) };
 }
 
 export class Workspace {
@@ -180,9 +198,8 @@ export class Workspace {
    */
   writePackages(packages: PackageSpec[], sources: SourceSpec[] = this.sources): void {
     this.sources = sources;
-    const all = [fixtureSource(this.dir), ...sources];
-    if (this.flavor.bzlmod) this.write("MODULE.bazel", moduleFile(packages, all));
-    else this.write("WORKSPACE", workspaceFile(packages, all));
+    const { file, text } = declarations(this.flavor, this.dir, packages, sources);
+    this.write(file, text);
   }
 
   /** Writes .nixstore.bazelrc with the real `nixgen bazelrc`, run on the workspace's machine. */
