@@ -241,7 +241,8 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("one team, one cache: two
 
   test("the second developer gets a remote cache hit for every action and uploads no closure bytes", async () => {
     const [dev1, dev2] = clients as [Client, Client];
-    const logs = [join(tmp, "dev1.json"), join(tmp, "dev2.json")];
+    // Each client writes its logs where its user may write.
+    const logs = [join(tmp, "dev1/exec.json"), join(tmp, "dev2/exec.json")];
     // Each machine's own .nixstore.bazelrc (paths of that machine), written by nixgen there.
     for (const client of clients) {
       const [cmd, args] = flavor.command(["node", NIXGEN, "bazelrc", "--workspace", client.ws, "--output-base", client.ob]);
@@ -253,7 +254,7 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("one team, one cache: two
     expect(processes(first.all)).toMatch(/\d+ remote(,|\.|$)/);
 
     // The second machine fetches the packages itself (no cc at all), then builds.
-    const fetched = await bazel(dev2, ["build", "--nobuild", ...remote(dev2, join(tmp, "fetch.json")), ...TARGETS]);
+    const fetched = await bazel(dev2, ["build", "--nobuild", ...remote(dev2, join(tmp, "dev2/fetch.json")), ...TARGETS]);
     expect(fetched.exitCode, explain(fetched)).toBe(0);
     const before = await casBytesUploaded();
     const second = await bazel(dev2, ["test", ...remote(dev2, logs[1]!), ...TARGETS]);
@@ -265,7 +266,8 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("one team, one cache: two
     const hits = two!.filter((s) => s.remoteCacheHit).length;
     console.log(
       `${flavor.title}: second developer: ${hits} of ${two!.length} spawns were remote cache hits, ` +
-        `${uploaded} bytes uploaded; key parts that differ: ${diffs.length}`,
+        `${uploaded} bytes uploaded; key parts that differ: ${diffs.length}` +
+        diffs.slice(0, 20).map((d) => `\n  ${d}`).join(""),
     );
     expect(diffs, "inputs, environment or argv that differ between the two machines").toEqual([]);
     expect(two!.length).toBeGreaterThanOrEqual(TARGETS.length);
