@@ -10,6 +10,12 @@ import { CONFIG_FILE, loadConfig } from "./config/index.js";
 /** File name of the machine fragment, next to the workspace's .bazelrc. */
 export const BAZELRC_FRAGMENT = ".nixstore.bazelrc";
 
+/** The `--config` under which the linux-sandbox shows no store path but the declared closures. */
+export const STRICT_CONFIG = "nixstore-strict";
+
+/** Under the store root: the empty directory that --config=nixstore-strict mounts on /nix/store. */
+export const STRICT_EMPTY_DIR = "strict-empty";
+
 /** Debian's copy of rules_java, which its bazel-bootstrap can use offline. */
 export const DEBIAN_RULES_JAVA = "/usr/share/bazel/rules/java";
 
@@ -40,6 +46,24 @@ export interface BazelrcResult {
   readonly content: string;
   /** Whether the fragment carries --sandbox_add_mount_pair. */
   readonly mountPair: boolean;
+}
+
+/**
+ * The mount pair of --config=nixstore-strict: an empty directory over the mount target, mounted
+ * after the store's own pair, so the linux-sandbox shows an empty /nix/store and an action
+ * sees only the closures its launchers map (its declared inputs). Null where the target does
+ * not exist (nothing to hide) or the packages live in the system store (their launchers need
+ * it).
+ */
+function strictPair(outputBase: string, mountTarget: string, system: boolean): string | null {
+  if (system || !isDirectory(mountTarget)) return null;
+  const empty = path.join(outputBase, STORE_DIRNAME, STRICT_EMPTY_DIR);
+  checkFlagPath("output base", empty);
+  fs.mkdirSync(empty, { recursive: true });
+  if (fs.readdirSync(empty).length > 0) {
+    throw new Error(`${empty} must stay empty (--config=${STRICT_CONFIG} shows it as /nix/store); remove what is in it`);
+  }
+  return `${empty}:${mountTarget}`;
 }
 
 interface Override {
@@ -167,10 +191,11 @@ export async function renderBazelrc(options: BazelrcOptions): Promise<{
     );
   }
 
+  const strict = { config: STRICT_CONFIG, pair: strictPair(outputBase, mountTarget, system) };
   const renderer = createRenderer(templatesDir());
   const content = renderer.render(
     "bazelrc/nixstore.bazelrc.hbs",
-    { outputBase, mountTarget, mountPair, systemStore: system, overrides, bazelVersion },
+    { outputBase, mountTarget, mountPair, systemStore: system, overrides, bazelVersion, strict },
     {
       header: HEADER,
       source: "templates/bazelrc/nixstore.bazelrc.hbs",

@@ -40,6 +40,27 @@ describe("nixgen bazelrc: the machine fragment", () => {
     expect(messages).toEqual([]);
   });
 
+  it("defines --config=nixstore-strict: an empty directory mounted over the store's pair", async () => {
+    const { opts } = options();
+    fs.mkdirSync(opts.mountTarget as string, { recursive: true });
+    const result = await writeBazelrc(opts);
+    const empty = path.join(opts.outputBase as string, "nixstore", "strict-empty");
+    const strict = result.content.split("\n").filter((l) => l.startsWith("build:nixstore-strict "));
+    expect(strict).toEqual([
+      "build:nixstore-strict --spawn_strategy=linux-sandbox",
+      `build:nixstore-strict --sandbox_add_mount_pair=${empty}:${opts.mountTarget}`,
+    ]);
+    // After the store's pair in the file, so Bazel mounts it on top.
+    expect(result.content.indexOf("build --sandbox_add_mount_pair")).toBeLessThan(result.content.indexOf(strict[1]!));
+    expect(fs.readdirSync(empty)).toEqual([]);
+    // Without a mount target there is no store to hide: the sandbox alone is strict.
+    fs.rmSync(opts.mountTarget as string, { recursive: true });
+    const bare = await writeBazelrc(opts);
+    expect(bare.content.split("\n").filter((l) => l.startsWith("build:nixstore-strict "))).toEqual([
+      "build:nixstore-strict --spawn_strategy=linux-sandbox",
+    ]);
+  });
+
   it("omits the mount pair when the mount target is missing, explains it, and says how to fix", async () => {
     const { opts, messages } = options();
     const result = await writeBazelrc(opts);
