@@ -4,6 +4,7 @@ import { writeBazelrc } from "./bazelrc.js";
 import { CONFIG_FILE, ConfigError } from "./config/index.js";
 import { staleReport } from "./generate.js";
 import { doctorCommand } from "./doctor/command.js";
+import { gcCommand } from "./gc/command.js";
 import { lockCommand } from "./lock/command.js";
 import { REFRESH_COMMAND } from "./model/index.js";
 import { packageVersion } from "./package-root.js";
@@ -166,7 +167,7 @@ const bazelrc: Command = {
   },
 };
 
-/** Subcommands by name; `init`, `add`, `lock` and `doctor` will join them. */
+/** Subcommands by name. */
 export const COMMANDS: ReadonlyMap<string, Command> = new Map(
   [
     generate,
@@ -175,6 +176,7 @@ export const COMMANDS: ReadonlyMap<string, Command> = new Map(
     addCommand as Command,
     lockCommand as Command,
     doctorCommand as Command,
+    gcCommand as Command,
   ].map((c) => [c.name, c]),
 );
 

@@ -167,7 +167,7 @@ export function withApparentNames(text: string, names: readonly string[]): strin
 }
 
 /** Runs Bazel in the workspace; on failure throws its errors, packages `names` by apparent name. */
-async function bazel(
+export async function runBazel(
   options: LockOptions,
   args: string[],
   show: boolean,
@@ -203,7 +203,7 @@ async function bazel(
  * workspaces without a nixgen.config.ts; under bzlmod there is no //external).
  */
 export async function discoverPackages(options: LockOptions): Promise<string[]> {
-  const { stdout } = await bazel(
+  const { stdout } = await runBazel(
     options,
     ["query", `kind("${PACKAGE_RULE_CLASS} rule", //external:*)`, "--output=label"],
     false,
@@ -352,7 +352,7 @@ export function locationsByName(locations: readonly ClosureLocation[]): Map<stri
 async function repositoryDirs(options: LockOptions, names: readonly string[]): Promise<Map<string, string>> {
   const targets = names.map((n) => `@${n}//:closure`).join(" + ");
   const args = ["query", `--repo_env=${LOCK_ENV}=update`, "--output=location", targets];
-  const { stdout } = await bazel(options, args, false, names);
+  const { stdout } = await runBazel(options, args, false, names);
   return locationsByName(parseLocations(stdout));
 }
 
@@ -400,7 +400,7 @@ export async function lock(options: LockOptions): Promise<LockResult> {
   const names = packagesToLock(declared, requested, workspace);
 
   progress?.(`nixgen lock: fetching ${names.length} package(s): ${names.join(", ")}`);
-  await bazel(
+  await runBazel(
     opts,
     ["build", "--nobuild", `--repo_env=${LOCK_ENV}=update`, ...names.map((n) => `@${n}//:closure`)],
     progress !== null,

@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { packageTags } from "../../generator/gc/index.js";
 import {
   LOCK_COMMENT,
   EXTENSION,
@@ -201,5 +202,26 @@ describe("Bazel's errors in nixgen lock's messages", () => {
     );
     // Another package whose name ends like this one's is not touched.
     expect(withApparentNames("'rules_nixstore~~nixstore~myjq'", ["jq"])).toBe("'rules_nixstore~~nixstore~myjq'");
+  });
+});
+
+describe("nixgen gc: the packages in use under bzlmod", () => {
+  it("takes every package tag of every module from bazel mod show_extension, not the sources", () => {
+    const out = [
+      "## @@rules_nixstore~//rules:extensions.bzl%nixstore:",
+      "",
+      "Fetched repositories:",
+      "  - greet (imported by <root>)",
+      "  - nixpkgs",
+      "  - tiny01 (imported by dep@1.0)",
+      "",
+      "## Usage in <root> from /ws/MODULE.bazel:4",
+      'nixstore.local_repository(name="nixpkgs", nix_file="//nixpkgs:default.nix")',
+      'nixstore.package(name="greet", repository="nixpkgs")',
+      "",
+      "## Usage in dep@1.0 from /dep/MODULE.bazel:3",
+      'nixstore.package(name="tiny01", repository="nixpkgs")',
+    ].join("\n");
+    expect(packageTags(out)).toEqual(["greet", "tiny01"]);
   });
 });

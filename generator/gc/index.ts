@@ -1,0 +1,127 @@
+/**
+ * `nixgen gc`: frees the disk that the output base's chroot store (`<output_base>/nixstore`)
+ * spends on store paths no package repository of the workspace uses any more.
+ *
+ * Each package repository registers its outputs as a garbage-collector root of the store (its
+ * `_nixstore/result` links), so `nix-store --gc` keeps every closure a repository in the output
+ * base lays out and deletes the rest: outputs of earlier versions of a package (a changed
+ * derivation) and everything only they used. Repositories of packages the workspace no longer
+ * declares stay in the output base (Bazel does not delete them) and would keep their closures
+ * alive: nixgen removes those repositories first (their directory and Bazel's marker file, so a
+ * package declared again is fetched afresh), then collects. The packages in use are Bazel's
+ * own view: the nixpkgs_package rules of the WORKSPACE, or under bzlmod every
+ * `nixstore.package` tag of every module.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { execa } from "execa";
+import { STORE_DIRNAME } from "../model/index.js";
+import { workspaceMarker } from "../generate.js";
+import { EXTENSION, LockError, RECORD_PATH, discoverPackages, runBazel, type LockOptions } from "../lock/index.js";
+
+export interface GcOptions extends LockOptions {
+  /** Bazel's output base; default: `bazel info output_base`. */
+  readonly outputBase?: string;
+  /** Report what would go, delete nothing. */
+  readonly dryRun?: boolean;
+}
+
+export interface GcResult {
+  /** The store's root. */
+  readonly store: string;
+  /** Repositories removed (or, with dryRun, to remove): their apparent names. */
+  readonly staleRepositories: readonly string[];
+  /** Store paths deleted (or, with dryRun, that would be). */
+  readonly deleted: readonly string[];
+  /** Nix's own summary ("N store paths deleted, X MiB freed"), or "" with dryRun. */
+  readonly summary: string;
+}
+
+/** Every package tag of every module in `bazel mod show_extension`'s output. */
+export function packageTags(stdout: string): string[] {
+  const names = new Set<string>();
+  for (const line of stdout.split("\n")) {
+    const tag = /^\w+\.package\((.*)\)\s*$/.exec(line.trim());
+    const name = tag === null ? null : /(?:^|[\s,])name\s*=\s*"([^"]+)"/.exec(tag[1]!);
+    if (name) names.add(name[1]!);
+  }
+  return [...names].sort();
+}
+
+/** The packages Bazel declares for the workspace now (all modules', under bzlmod). */
+async function packagesInUse(options: GcOptions): Promise<string[]> {
+  const marker = workspaceMarker(options.workspace);
+  if (marker === null) {
+    throw new LockError(`${options.workspace} is not a Bazel workspace (no WORKSPACE or MODULE.bazel); pass --workspace DIR`);
+  }
+  if (marker !== "MODULE.bazel") return discoverPackages(options);
+  const { stdout } = await runBazel(options, ["mod", "show_extension", EXTENSION], false);
+  return packageTags(stdout);
+}
+
+/** The package repositories in the output base: directory name → the apparent name they record. */
+export function packageRepositories(outputBase: string): Map<string, string> {
+  const found = new Map<string, string>();
+  const external = path.join(outputBase, "external");
+  if (!fs.existsSync(external)) return found;
+  for (const dir of fs.readdirSync(external)) {
+    try {
+      const record = JSON.parse(fs.readFileSync(path.join(external, dir, RECORD_PATH), "utf8")) as { name?: unknown };
+      if (typeof record.name === "string") found.set(dir, record.name);
+    } catch {
+      // not a package repository of rules_nixstore
+    }
+  }
+  return found;
+}
+
+/** Deletes a repository of the output base and Bazel's marker of it (read-only files included). */
+function removeRepository(outputBase: string, dir: string): void {
+  const repo = path.join(outputBase, "external", dir);
+  const makeWritable = (p: string): void => {
+    const st = fs.lstatSync(p);
+    if (st.isSymbolicLink()) return;
+    fs.chmodSync(p, st.mode | 0o200);
+    if (st.isDirectory()) for (const child of fs.readdirSync(p)) makeWritable(path.join(p, child));
+  };
+  makeWritable(repo);
+  fs.rmSync(repo, { recursive: true, force: true });
+  fs.rmSync(path.join(outputBase, "external", `@${dir}.marker`), { force: true });
+}
+
+/** Runs nix-store against the store; on failure throws with the command, exit code and stderr. */
+async function nixStore(store: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
+  const argv = ["--store", store, "--option", "build-users-group", "", ...args];
+  const r = await execa("nix-store", argv, { reject: false, stdin: "ignore" });
+  if (r.failed) {
+    throw new LockError(`\`nix-store ${argv.join(" ")}\` failed (exit ${r.exitCode ?? r.signal}):\n${String(r.stderr).trim()}`);
+  }
+  return { stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+/** Store paths a `nix-store --gc` (or `--print-dead`) run names. */
+function storePaths(text: string): string[] {
+  return [...text.matchAll(/\/nix\/store\/[0-9a-z]{32}-[^\s'"]+/g)].map((m) => m[0]).sort();
+}
+
+/** Removes the stale package repositories, then every store path no repository uses. */
+export async function gc(options: GcOptions): Promise<GcResult> {
+  const workspace = path.resolve(options.workspace);
+  const opts = { ...options, workspace };
+  const outputBase = path.resolve(options.outputBase ?? (await runBazel(opts, ["info", "output_base"], false)).stdout.trim());
+  const store = path.join(outputBase, STORE_DIRNAME);
+  const inUse = new Set(await packagesInUse(opts));
+  const stale = [...packageRepositories(outputBase)].filter(([, name]) => !inUse.has(name));
+  if (!fs.existsSync(path.join(store, "nix/var/nix/db"))) {
+    return { store, staleRepositories: stale.map(([, n]) => n), deleted: [], summary: "" };
+  }
+  if (options.dryRun) {
+    // What is dead now; the stale repositories' closures come on top, where nothing else uses them.
+    const { stdout } = await nixStore(store, ["--gc", "--print-dead"]);
+    return { store, staleRepositories: stale.map(([, n]) => n), deleted: storePaths(stdout), summary: "" };
+  }
+  for (const [dir] of stale) removeRepository(outputBase, dir);
+  const { stdout, stderr } = await nixStore(store, ["--gc"]);
+  const summary = `${stdout}\n${stderr}`.split("\n").find((l) => /store paths deleted/.test(l))?.trim() ?? "";
+  return { store, staleRepositories: stale.map(([, n]) => n), deleted: storePaths(stderr), summary };
+}
