@@ -204,6 +204,10 @@ function remoteFlags(config: ResolvedConfig): string[] | null {
     flags.push(`--remote_default_exec_properties=${key}=${remote.execProperties[key]}`);
   }
   flags.push("--spawn_strategy=remote", "--remote_local_fallback=false");
+  // A fixed action environment: without it, Bazel (4.2.3 and 7) puts the client's PATH into
+  // every action's environment, and so into its remote cache key, which then differs between
+  // developers' machines.
+  flags.push("--incompatible_strict_action_env");
   return flags;
 }
 
