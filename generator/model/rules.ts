@@ -65,6 +65,19 @@ export const NIXPKGS_PACKAGE: RuleSpec = {
         "Like `build_file`, but the BUILD file's content given as a string. Mutually " +
         "exclusive with `build_file`.",
     }),
+    attr("escaping_symlinks", "string", {
+      default: "drop",
+      values: ["drop", "fail"],
+      doc:
+        "What to do with symlinks of the closure that leave it: to a path outside `/nix/store` " +
+        "(`share/x -> /etc/x`, or relative, `../../../../etc/x`), or into a store path that is " +
+        "not in the closure. Bazel follows symlinks in source trees, so such a link would put " +
+        "the fetching machine's file into the repository, every action that uses the package " +
+        "and the remote cache. `\"drop\"` leaves them out of the repository and prints a " +
+        "warning naming each link and the package; `\"fail\"` refuses the package, naming " +
+        "them. Links that stay in the closure always work: they point at the same path inside " +
+        "the repository.",
+    }),
     attr("fail_not_supported", "bool", {
       default: true,
       doc:

@@ -19,6 +19,11 @@ PACKAGE_ATTRS = {
     "build_file_content": attr.string(
         doc = "Like `build_file`, but the BUILD file's content given as a string. Mutually exclusive with `build_file`.",
     ),
+    "escaping_symlinks": attr.string(
+        default = "drop",
+        doc = "What to do with symlinks of the closure that leave it: to a path outside `/nix/store` (`share/x -> /etc/x`, or relative, `../../../../etc/x`), or into a store path that is not in the closure. Bazel follows symlinks in source trees, so such a link would put the fetching machine's file into the repository, every action that uses the package and the remote cache. `\"drop\"` leaves them out of the repository and prints a warning naming each link and the package; `\"fail\"` refuses the package, naming them. Links that stay in the closure always work: they point at the same path inside the repository.",
+        values = ["drop", "fail"],
+    ),
     "fail_not_supported": attr.bool(
         default = True,
         doc = "If True, fail on platforms that do not support Nix (no `nix-build` on PATH, e.g. Windows). If False, the rule succeeds there but produces no output.",
@@ -124,6 +129,11 @@ PACKAGE_TAG_ATTRS = {
     ),
     "build_file_content": attr.string(
         doc = "Like `build_file`, but the BUILD file's content given as a string. Mutually exclusive with `build_file`.",
+    ),
+    "escaping_symlinks": attr.string(
+        default = "drop",
+        doc = "What to do with symlinks of the closure that leave it: to a path outside `/nix/store` (`share/x -> /etc/x`, or relative, `../../../../etc/x`), or into a store path that is not in the closure. Bazel follows symlinks in source trees, so such a link would put the fetching machine's file into the repository, every action that uses the package and the remote cache. `\"drop\"` leaves them out of the repository and prints a warning naming each link and the package; `\"fail\"` refuses the package, naming them. Links that stay in the closure always work: they point at the same path inside the repository.",
+        values = ["drop", "fail"],
     ),
     "fail_not_supported": attr.bool(
         default = True,

@@ -3,7 +3,15 @@
 load(":attrs.bzl", "PACKAGE_ATTRS", "PACKAGE_DOC")
 load(":constants.bzl", "REPOSITORY_HEADER")
 load(":enter_cache.bzl", "ENTER_FLAGS", "copy_cached_enter")
-load(":layout.bzl", "find_absolute_symlinks", "lay_out_closure")
+load(
+    ":layout.bzl",
+    "escaping_report",
+    "lay_out_closure",
+    "plan_closure",
+    "runfiles_hold_spaces",
+    "scan_closure",
+    "unnamable_report",
+)
 load(
     ":lock.bzl",
     "LOCK_ENV",
@@ -175,6 +183,32 @@ def _find(repository_ctx, relpath, predicates):
         _fail(repository_ctx, "listing {} failed:\n{}".format(relpath, result.stderr))
     return sorted([name for name in result.stdout.split("\0") if name])
 
+def _report_escaping(repository_ctx, plan):
+    """Refuses the package (escaping_symlinks = "fail") or warns, naming each escaping link."""
+    links = "{} symlink(s) of the closure leave it".format(len(plan.escaping))
+    if repository_ctx.attr.escaping_symlinks == "fail":
+        _fail(repository_ctx, "{}, and escaping_symlinks = \"fail\" refuses them:\n{}\n  Bazel would follow them to files of this machine outside the closure. Fix the package so that they stay in its closure, or set escaping_symlinks = \"drop\" to leave them out.".format(links, escaping_report(plan)))
+
+    # buildifier: disable=print
+    print("{}: {}; they are left out of the repository, so that no file of this machine outside the closure becomes an input:\n{}\n  A program that follows them finds nothing where actions map the closure. Set escaping_symlinks = \"fail\" to refuse such a package.".format(_what(repository_ctx), links, escaping_report(plan)))
+
+def _report_unnamable(repository_ctx, plan, spaces):
+    """Warns about the files left out because Bazel labels cannot name them."""
+    which = "a backslash, a colon, a control character or the name \"...\"" + ("" if spaces else "; before Bazel 7.4, a space")
+
+    # buildifier: disable=print
+    print("{}: {} file(s) of the closure have names that Bazel labels cannot hold ({}); they are left out of the repository, and an executable among them gets no bin/<name> target:\n{}".format(_what(repository_ctx), len(plan.unnamable), which, unnamable_report(plan)))
+
+def _plan_layout(repository_ctx, root, closure):
+    """Resolves the closure's symlinks; reports what the repository leaves out (see layout.bzl)."""
+    spaces = runfiles_hold_spaces(repository_ctx)
+    plan = plan_closure(scan_closure(repository_ctx, root, closure, spaces), closure)
+    if plan.escaping:
+        _report_escaping(repository_ctx, plan)
+    if plan.unnamable:
+        _report_unnamable(repository_ctx, plan, spaces)
+    return plan
+
 def _compile_enter(repository_ctx, source):
     cc = repository_ctx.which("cc") or repository_ctx.which("gcc")
     if not cc:
@@ -267,9 +301,10 @@ def _nixpkgs_package_impl(repository_ctx):
         if entry:
             check_built(repository_ctx, entry, repository_ctx.attr.lock, outputs, closure_hashes)
     out = outputs[-1]
+    plan = _plan_layout(repository_ctx, root, closure)
     write_record(repository_ctx, digest, outputs, closure_hashes)
 
-    lay_out_closure(repository_ctx, root, closure, find_absolute_symlinks(repository_ctx, root, closure))
+    lay_out_closure(repository_ctx, root, closure, plan)
     repository_ctx.file("nix/closure.txt", "\n".join(closure) + "\n")
 
     # The package's own files at the top level, as rules_nixpkgs does.

@@ -27,6 +27,7 @@ describe("the rule model", () => {
       "attribute_path",
       "build_file",
       "build_file_content",
+      "escaping_symlinks",
       "fail_not_supported",
       "lock",
       "nix_file",
@@ -47,6 +48,7 @@ describe("the rule model", () => {
     expect(byName.nixopts).toMatchObject({ type: "string_list", default: [] });
     expect(byName.lock).toMatchObject({ type: "label", default: null, allowSingleFile: [".json"] });
     expect(byName.store).toMatchObject({ type: "string", default: "output-base", values: ["output-base", "system"] });
+    expect(byName.escaping_symlinks).toMatchObject({ type: "string", default: "drop", values: ["drop", "fail"] });
   });
 
   it("declares the local and http repository attributes", () => {
