@@ -11,7 +11,15 @@
 # closure, which travels with this target as runfiles, read-only at /nix/store in
 # a user + mount namespace, as the same user, and executes the program.
 # Arguments are passed on as argv; nothing here evaluates them.
+#
+# The %{...} values are data: nixstore_executable checks that they hold only letters, digits
+# and +-._~/=? (no quote, no shell meaning), and writes every other byte of the program path
+# (an executable's name may hold spaces, quotes, `$`, ...) as a \0ddd octal escape, decoded
+# here by printf '%b' (the trailing x keeps a final newline from $(...)).
 program='%{PROGRAM}'
+case $program in
+  *\\*) program=$(printf '%bx' "$program") && program=${program%x} ;;
+esac
 if [ -e "$program" ]; then
   exec "$program" "$@"
 fi
@@ -21,7 +29,7 @@ for base in "$self.runfiles/%{RUNFILES_REPO}" "${RUNFILES_DIR:+$RUNFILES_DIR/%{R
     exec "$base/_nixstore/enter" "$base/nix/store" "$program" "$@"
   fi
 done
-echo "rules_nixstore launcher: cannot run $program: /nix/store does not show it, and its closure" >&2
+printf 'rules_nixstore launcher: cannot run %s: /nix/store does not show it, and its closure\n' "$program" >&2
 echo "  (%{RUNFILES_REPO}/nix/store) is neither in this launcher's runfiles nor under '%{EXEC_REPO}'." >&2
 echo "  Depend on the runnable target @%{RUNFILES_REPO}//:bin/<exe> (not the raw file), so the closure travels with it." >&2
 exit 127

@@ -63,3 +63,68 @@ genrule(
 `;
 
 
+/** Executable names of the fixture's `hostile` (its hostileNames). */
+export const HOSTILE_NAMES = [
+  "with space", "quote'", "dollar$x", "back\\slash", "new\nline", 'dq"x', "colon:x", "...",
+  "semi;x", "star*x", "paren(x)", "amp&x", "pipe|x", "lt<x>", "tilde~x", "bang!x", "hash#x",
+  "$(touch injected)", "`touch injected`", "';touch injected;'", "%{PROGRAM}", "-dash",
+  "$(touch$IFS'injected')", "`touch$IFS'injected'`", "';touch$IFS'injected';'",
+];
+
+/**
+ * The names Bazel labels cannot hold (a backslash, a colon, a control character, `...`), and,
+ * on Bazel 4.2.3, whose runfiles trees cannot hold them, those with a space.
+ */
+export function unlabelable(bazel7: boolean): string[] {
+  // eslint-disable-next-line no-control-regex
+  return HOSTILE_NAMES.filter((n) => /[\\:\x00-\x1f\x7f]/.test(n) || n === "..." || (!bazel7 && n.includes(" ")));
+}
+
+/** Arguments every hostile executable gets: they must reach it unchanged. */
+export const HOSTILE_ARGS = ["two  words", "$HOME", "'", "*", ""];
+
+/** What `bin/<name>` of `hostile` prints when called with HOSTILE_ARGS. */
+export function hostileOutput(name: string): string {
+  return [`hostile:${name}`, ...HOSTILE_ARGS].join("\n") + "\n";
+}
+
+/**
+ * `run_each(name, tools, args)`: runs each tool with `args`, its stdout to `<name>/<i>.txt`.
+ * The command is a fixed string; the tool's path and the output's reach it as argv.
+ */
+export const RUN_EACH_BZL = `
+def _run_each_impl(ctx):
+    outs = []
+    for i, tool in enumerate(ctx.attr.tools):
+        out = ctx.actions.declare_file("{}/{}.txt".format(ctx.label.name, i))
+        exe = tool[DefaultInfo].files_to_run
+        ctx.actions.run_shell(
+            command = 'tool=$1 out=$2; shift 2; "$tool" "$@" > "$out"',
+            arguments = [exe.executable.path, out.path] + ctx.attr.args,
+            tools = [exe],
+            outputs = [out],
+        )
+        outs.append(out)
+    return [DefaultInfo(files = depset(outs))]
+
+run_each = rule(
+    implementation = _run_each_impl,
+    attrs = {
+        "args": attr.string_list(),
+        "tools": attr.label_list(cfg = "exec", allow_files = True),
+    },
+)
+`;
+
+/** A BUILD file whose `//:hostile_runs` runs each of `names`' launchers with HOSTILE_ARGS. */
+export function hostileBuild(names: string[]): string {
+  const labels = names.map((n) => JSON.stringify(`@hostile//:bin/${n}`));
+  return `load(":run_each.bzl", "run_each")
+
+run_each(
+    name = "hostile_runs",
+    tools = [${labels.join(", ")}],
+    args = [${HOSTILE_ARGS.map((a) => JSON.stringify(a)).join(", ")}],
+)
+`;
+}
