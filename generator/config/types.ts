@@ -82,6 +82,12 @@ export interface PackageConfig {
   readonly quiet?: boolean;
   /** Fail where Nix is missing (default true). */
   readonly failNotSupported?: boolean;
+  /**
+   * Symlinks of the closure that leave it (to a host path, or to a store path outside the
+   * closure): `drop` (default) leaves them out of the repository with a warning naming each;
+   * `fail` refuses the package (`escaping_symlinks`).
+   */
+  readonly escapingSymlinks?: "drop" | "fail";
 }
 
 /** How actions reach Nix packages on remote executors. */

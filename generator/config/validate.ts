@@ -42,6 +42,7 @@ export interface ResolvedPackage {
   readonly repositories: Readonly<Record<string, string>>;
   readonly quiet: boolean | null;
   readonly failNotSupported: boolean | null;
+  readonly escapingSymlinks: "drop" | "fail" | null;
 }
 
 export interface ResolvedRemote {
@@ -75,6 +76,7 @@ const PACKAGE_KEYS = [
   "attributePath",
   "buildFile",
   "buildFileContent",
+  "escapingSymlinks",
   "failNotSupported",
   "nixFile",
   "nixFileContent",
@@ -89,6 +91,7 @@ const GIT_KEYS = ["git", "revision", "sha256", "integrity"] as const;
 const REMOTE_KEYS = ["strategy", "executor", "instanceName", "execProperties", "sharedStore"] as const;
 const STRATEGIES = ["launcher", "remotable", "shared-store"] as const;
 const STORES = ["output-base", "system"] as const;
+const ESCAPING_SYMLINKS = ["drop", "fail"] as const;
 
 /** Reads typed values out of literals, recording what does not fit. */
 class Reader {
@@ -458,6 +461,7 @@ function readPackage(
     repositories,
     quiet: r.boolean(props.get("quiet"), what),
     failNotSupported: r.boolean(props.get("failNotSupported"), what),
+    escapingSymlinks: r.oneOf(props.get("escapingSymlinks"), what, ESCAPING_SYMLINKS),
   };
 }
 

@@ -182,6 +182,7 @@ function packageCall(pkg: ResolvedPackage, config: ResolvedConfig, facts: Worksp
       attribute_path: pkg.attributePath,
       build_file: pkg.buildFile,
       build_file_content: pkg.buildFileContent,
+      escaping_symlinks: pkg.escapingSymlinks,
       fail_not_supported: pkg.failNotSupported,
       lock: facts.lockFile ? `//:${LOCK_FILE}` : null,
       nix_file: pkg.nixFile,

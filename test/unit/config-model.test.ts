@@ -74,6 +74,14 @@ describe("workspace model", () => {
     expect(kwargs(m.calls[2])).not.toHaveProperty("attribute_path");
   });
 
+  it("passes escapingSymlinks on as escaping_symlinks, to the rule and to the tag", () => {
+    const m = model(`{ nixpkgs: { nixpkgs: { local: "//:n.nix" } }, packages: { strict: { escapingSymlinks: "fail" }, plain: {} } }`);
+    const [strict, plain] = m.calls.slice(1);
+    expect(kwargs(strict)).toMatchObject({ escaping_symlinks: "fail" });
+    expect(kwargs({ kwargs: strict!.tagKwargs })).toMatchObject({ escaping_symlinks: "fail" });
+    expect(kwargs(plain)).not.toHaveProperty("escaping_symlinks");
+  });
+
   it("leaves store and lock out by default", () => {
     const call = model(`{ nixpkgs: { nixpkgs: { local: "//:n.nix" } }, packages: { jq: {} } }`).calls[1];
     expect(kwargs(call)).not.toHaveProperty("store");

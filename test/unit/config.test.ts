@@ -145,6 +145,18 @@ describe("reading nixgen.config.ts", () => {
     expect(message).toContain('the config: "bzlmod" must be true or false, not a string');
   });
 
+  it("reads escapingSymlinks, and names the allowed values for another", () => {
+    const c = ok(config(`{ ${LOCAL}, packages: { strict: { escapingSymlinks: "fail" }, lenient: { escapingSymlinks: "drop" }, plain: {} } }`));
+    expect(c.packages.map((p) => [p.name, p.escapingSymlinks])).toEqual([
+      ["strict", "fail"],
+      ["lenient", "drop"],
+      ["plain", null],
+    ]);
+    const message = errors(config(`{ ${LOCAL}, packages: { a: { escapingSymlinks: "fial" }, b: { escapingSymlinks: false } } }`));
+    expect(message).toContain('package "a": "escapingSymlinks" is "fial"\n  hint: did you mean "fail"? use one of "drop", "fail"');
+    expect(message).toContain('package "b": "escapingSymlinks" must be a string, not a boolean');
+  });
+
   it("reports conflicting options", () => {
     const message = errors(
       config(`{
