@@ -1,13 +1,18 @@
 // The loopback Buildbarn cluster of test/buildbarn, as the remote tests and benchmarks use it:
 // start it (or a variant of it), read its Prometheus metrics, kill its worker.
 import { execa, type Result } from "execa";
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { connect } from "node:http2";
 import { join } from "node:path";
 import { REPO_ROOT } from "./harness.js";
 
 /** Where up.sh keeps state, pid files and logs (its default RUN_DIR). */
 export const RUN_DIR = "/tmp/rules_nixstore-buildbarn";
 export const LOGS = join(RUN_DIR, "logs");
+
+/** The frontend's gRPC port, which Bazel talks to (test/buildbarn/common.libsonnet). */
+export const GRPC_FRONTEND = 8980;
 
 /** Diagnostics ports (test/buildbarn/common.libsonnet): /-/healthy and /metrics. */
 export const DIAG = { frontend: 9980, storage: 9981, scheduler: 9982, worker: 9986, runner: 9987 } as const;
@@ -91,4 +96,107 @@ export function killWorker(): number {
 /** Times the scheduler ran a task again because the worker running it went away. */
 export function schedulerTaskRetries(): Promise<number> {
   return metric(DIAG.scheduler, "buildbarn_builder_in_memory_build_queue_tasks_executing_retries_sum");
+}
+
+/** A CAS digest: the SHA-256 of a blob, in hex, and its size. */
+export interface Digest {
+  hash: string;
+  sizeBytes: number;
+}
+
+/** The digest of `bytes`, as Bazel computes it for the CAS. */
+export function digestOf(bytes: string | Buffer): Digest {
+  const buf = typeof bytes === "string" ? Buffer.from(bytes) : bytes;
+  return { hash: createHash("sha256").update(buf).digest("hex"), sizeBytes: buf.length };
+}
+
+function varint(n: number): Buffer {
+  const out: number[] = [];
+  while (n > 0x7f) {
+    out.push((n & 0x7f) | 0x80);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+  return Buffer.from(out);
+}
+
+function field(tag: number, bytes: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([tag]), varint(bytes.length), bytes]);
+}
+
+/**
+ * The digests among `digests` that the cluster's CAS does not hold: REAPI's FindMissingBlobs,
+ * called on the frontend over HTTP/2 (gRPC framing, the two small protobuf messages written
+ * by hand), as Bazel asks before it uploads.
+ */
+export async function findMissingBlobs(instanceName: string, digests: Digest[]): Promise<Digest[]> {
+  const request = Buffer.concat([
+    field(0x0a, Buffer.from(instanceName)),
+    ...digests.map((d) => field(0x12, Buffer.concat([field(0x0a, Buffer.from(d.hash)), Buffer.from([0x10]), varint(d.sizeBytes)]))),
+  ]);
+  const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), request]);
+  frame.writeUInt32BE(request.length, 1);
+  const client = connect(`http://127.0.0.1:${GRPC_FRONTEND}`);
+  try {
+    const { body, status } = await new Promise<{ body: Buffer; status: string }>((resolve, reject) => {
+      const req = client.request({
+        ":method": "POST",
+        ":path": "/build.bazel.remote.execution.v2.ContentAddressableStorage/FindMissingBlobs",
+        "content-type": "application/grpc",
+        te: "trailers",
+      });
+      const chunks: Buffer[] = [];
+      let status = "";
+      req.on("response", (headers) => (status = String(headers["grpc-status"] ?? status)));
+      req.on("trailers", (trailers) => (status = String(trailers["grpc-status"] ?? status)));
+      req.on("data", (chunk: Buffer) => chunks.push(chunk));
+      req.on("end", () => resolve({ body: Buffer.concat(chunks), status }));
+      req.on("error", reject);
+      req.end(frame);
+    });
+    if (status !== "0") throw new Error(`FindMissingBlobs: grpc-status ${status}`);
+    return parseDigests(body.subarray(5));
+  } finally {
+    client.close();
+  }
+}
+
+/** The `missing_blob_digests` (field 2) of a FindMissingBlobsResponse. */
+function parseDigests(message: Buffer): Digest[] {
+  const readVarint = (buf: Buffer, at: number): [number, number] => {
+    let n = 0;
+    let shift = 1;
+    for (;;) {
+      const b = buf[at++]!;
+      n += (b & 0x7f) * shift;
+      shift *= 128;
+      if (b < 0x80) return [n, at];
+    }
+  };
+  const fields = (buf: Buffer): Array<[number, Buffer | number]> => {
+    const out: Array<[number, Buffer | number]> = [];
+    let at = 0;
+    while (at < buf.length) {
+      let key: number;
+      [key, at] = readVarint(buf, at);
+      if ((key & 7) === 2) {
+        let len: number;
+        [len, at] = readVarint(buf, at);
+        out.push([key >> 3, buf.subarray(at, at + len)]);
+        at += len;
+      } else {
+        let value: number;
+        [value, at] = readVarint(buf, at);
+        out.push([key >> 3, value]);
+      }
+    }
+    return out;
+  };
+  return fields(message)
+    .filter(([n]) => n === 2)
+    .map(([, digest]) => {
+      const parts = fields(digest as Buffer);
+      const hash = parts.find(([n]) => n === 1)?.[1] as Buffer;
+      return { hash: hash.toString(), sizeBytes: Number(parts.find(([n]) => n === 2)?.[1] ?? 0) };
+    });
 }
