@@ -41,7 +41,7 @@ export function leakyInputs(): LeakyInputs {
 
 /** Paths under the `leaky` store path that stay in the closure, and the links that leave it. */
 export const KEPT = ["bin/leaky", "share/doc/own.txt", "share/in-closure", "share/other-path", "share/doc-link/own.txt", "share/dir/kept.txt", "share/dir-link/kept.txt"];
-export const ESCAPING = ["share/abs", "share/rel", "share/chain", "share/dir/abs", "share/sibling", "share/abs-sibling"];
+export const ESCAPING = ["share/abs", "share/rel", "share/chain", "share/dir/abs", "share/sibling", "share/abs-sibling", "share/newline-target"];
 
 /** What `@leaky//:bin/leaky` prints: files reached through the three in-closure links. */
 export const LEAKY_OUTPUT = "leaky own data\nlinked data\nleaky own data\n";

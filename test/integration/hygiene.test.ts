@@ -44,13 +44,16 @@ describe.each(FLAVORS)("closure hygiene: symlinks that leave the closure, $title
   });
 
   test("the fetch warns, naming the package and each link that leaves the closure", () => {
-    expect(fetch).toContain(`nixpkgs_package(name = "leaky"): 6 symlink(s) of the closure leave it`);
+    expect(fetch).toContain(`nixpkgs_package(name = "leaky"): 7 symlink(s) of the closure leave it`);
     expect(fetch).toContain(`${leakyPath}/share/abs -> ${inputs.hostFile} (resolves to ${inputs.hostFile}, outside /nix/store)`);
     expect(fetch).toMatch(new RegExp(`${leakyPath}/share/rel -> (\\.\\./)+\\.\\.${inputs.hostFile} \\(resolves to ${inputs.hostFile}, outside /nix/store\\)`));
     expect(fetch).toContain(`${leakyPath}/share/chain -> abs (resolves to ${inputs.hostFile}, outside /nix/store)`);
     expect(fetch).toContain(`${leakyPath}/share/dir/abs -> ${inputs.hostFile}`);
     expect(fetch).toContain(`${leakyPath}/share/sibling -> ../../${secretEntry} (resolves into /nix/store/${secretEntry}, a store path outside the closure)`);
     expect(fetch).toContain(`${leakyPath}/share/abs-sibling -> /nix/store/${secretEntry} (resolves into`);
+    // A target holding a newline is shown as a string literal: it cannot forge a line.
+    expect(fetch).toContain(`${leakyPath}/share/newline-target -> "/nonexistent\\nDEBUG: forged" (resolves to "/nonexistent\\nDEBUG: forged", outside /nix/store)`);
+    expect(fetch).not.toMatch(/^DEBUG: forged/m);
     expect(fetch).toContain(`Set escaping_symlinks = "fail" to refuse such a package.`);
   });
 
@@ -117,7 +120,7 @@ describe.each(FLAVORS)("closure hygiene: symlinks that leave the closure, $title
   test(`escaping_symlinks = "fail" refuses the package, naming each link and what to do`, async () => {
     const r = await ws.bazel(["build", "--nobuild", "@leaky_strict//:closure"]);
     expect(r.exitCode).not.toBe(0);
-    expect(r.all).toContain(`nixpkgs_package(name = "leaky_strict"): 6 symlink(s) of the closure leave it, and escaping_symlinks = "fail" refuses them:`);
+    expect(r.all).toContain(`nixpkgs_package(name = "leaky_strict"): 7 symlink(s) of the closure leave it, and escaping_symlinks = "fail" refuses them:`);
     expect(r.all).toContain(`${leakyPath}/share/abs -> ${inputs.hostFile} (resolves to ${inputs.hostFile}, outside /nix/store)`);
     expect(r.all).toContain(`${leakyPath}/share/sibling -> ../../${secretEntry}`);
     expect(r.all).toContain(`Fix the package so that they stay in its closure, or set escaping_symlinks = "drop" to leave them out.`);
