@@ -98,6 +98,7 @@ describe("workspace model", () => {
         "--remote_default_exec_properties=b=2",
         "--spawn_strategy=remote",
         "--remote_local_fallback=false",
+        "--incompatible_strict_action_env",
       ],
     });
     expect(model("{}").remote).toBeNull();
