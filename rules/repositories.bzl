@@ -7,8 +7,9 @@
 def rules_nixstore_dependencies():
     """Declares the repositories rules_nixstore needs.
 
-    Package repositories are self-contained (each builds its own launcher with the
-    host's C compiler), so there is nothing to declare today; call it anyway, so
-    that later versions can add dependencies without changing your WORKSPACE.
+    Package repositories are self-contained (each copies the prebuilt launcher
+    helper of rules/private/enter), so there is nothing to declare today; call it
+    anyway, so that later versions can add dependencies without changing your
+    WORKSPACE.
     """
     pass

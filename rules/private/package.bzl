@@ -2,7 +2,7 @@
 
 load(":attrs.bzl", "PACKAGE_ATTRS", "PACKAGE_DOC")
 load(":constants.bzl", "REPOSITORY_HEADER")
-load(":enter_cache.bzl", "ENTER_FLAGS", "copy_cached_enter")
+load(":enter.bzl", "enter_binaries", "install_enter")
 load(
     ":layout.bzl",
     "escaping_report",
@@ -133,7 +133,7 @@ def _resolve_inputs(repository_ctx):
         repositories = [(name, repository_ctx.path(label)) for label, name in attr.repositories.items()],
         build_file = repository_ctx.path(attr.build_file) if attr.build_file else None,
         lock = repository_ctx.path(attr.lock) if attr.lock else None,
-        enter_source = repository_ctx.path(Label("//rules/private:nixstore_enter.c")),
+        enter_binaries = enter_binaries(repository_ctx),
         executable_bzl = _label_string(Label("//rules/private:executable.bzl")),
     )
     return inputs
@@ -208,19 +208,6 @@ def _plan_layout(repository_ctx, root, closure):
     if plan.unnamable:
         _report_unnamable(repository_ctx, plan, spaces)
     return plan
-
-def _compile_enter(repository_ctx, source):
-    cc = repository_ctx.which("cc") or repository_ctx.which("gcc")
-    if not cc:
-        _fail(repository_ctx, "no C compiler (cc) on PATH to build the rules_nixstore launcher.\n  Install one (Debian: apt-get install gcc libc6-dev).")
-    out = str(repository_ctx.path("_nixstore/enter"))
-    if copy_cached_enter(repository_ctx, cc, source, out):
-        return
-
-    # The cache could not provide it (see enter_cache.bzl): compile into the repository.
-    result = repository_ctx.execute([cc] + ENTER_FLAGS + ["-o", out, str(source)], timeout = 600)
-    if result.return_code != 0:
-        _fail(repository_ctx, "building the launcher with {} failed (a static libc is needed; Debian: apt-get install libc6-dev):\n{}".format(cc, result.stderr))
 
 def _build_file_text(repository_ctx, inputs):
     attr = repository_ctx.attr
@@ -317,7 +304,7 @@ def _nixpkgs_package_impl(repository_ctx):
             repository_ctx.symlink(child, child.basename)
         executables = _find(repository_ctx, "nix/store/{}/bin".format(entry), ["-mindepth", "1", "-maxdepth", "1", "-type", "f"])
 
-    _compile_enter(repository_ctx, inputs.enter_source)
+    install_enter(repository_ctx, inputs.enter_binaries, "_nixstore/enter")
     launchers = ["bin/" + e for e in executables]
     repository_ctx.file("_nixstore/BUILD.bazel", "\n".join([
         "# {} (nixpkgs_package)".format(REPOSITORY_HEADER),

@@ -1,0 +1,92 @@
+"""The launcher helper `_nixstore/enter`: a prebuilt static binary per architecture, checked against its pin.
+
+Every package repository holds `_nixstore/enter`, which its launchers run where `/nix/store`
+does not show the program (see `nixstore_enter.c`). It is an input of every action that runs a
+Nix tool, so its bytes must be the same on every machine of an architecture: otherwise action
+keys differ between machines and a team's shared cache misses. It is therefore not compiled on
+the host (no repository rule needs a C compiler): `scripts/build-enter.sh` builds it from
+`nixstore_enter.c` with a pinned Zig, reproducibly, for each platform, into
+`rules/private/enter/<platform>/enter`, and writes their sha256s to `rules/private/enter/pins.bzl`.
+
+The binary is the one for the host's architecture, because actions run on machines of the
+host's architecture here (locally, or on remote workers of the same kind). Workers of another
+architecture would need more than another `enter`: the closure itself is built by the host's
+Nix for the host's system. Such a setup would need the package built for the workers' system
+(e.g. `--option system` with a remote Nix builder) and `nixstore_executable` to take the
+`enter` of the exec platform's CPU (both binaries exported, chosen with `select()` on
+`@platforms//cpu`), not the host's.
+"""
+
+load("//rules/private/enter:pins.bzl", "ENTER_SHA256")
+
+# repository_ctx.os.arch (Java's os.arch, lower case) -> platform directory.
+_PLATFORMS = {
+    "aarch64": "aarch64-linux",
+    "amd64": "x86_64-linux",
+    "arm64": "aarch64-linux",
+    "x86_64": "x86_64-linux",
+}
+
+_FIX = "run scripts/build-enter.sh in rules_nixstore and commit what it writes (or restore the checked-in files: git checkout rules/private/enter)"
+
+def enter_binaries(repository_ctx):
+    """Finds the checked-in `enter` of every platform.
+
+    Call it before the repository rule runs its first command: resolving a label's path may
+    restart the rule.
+
+    Args:
+      repository_ctx: the repository context.
+
+    Returns:
+      A dict from platform (`x86_64-linux`) to the path of its `enter`.
+    """
+    return {
+        platform: repository_ctx.path(Label("//rules/private/enter:{}/enter".format(platform)))
+        for platform in ENTER_SHA256
+    }
+
+def _host_arch(repository_ctx):
+    """The host's architecture: Bazel's `os.arch` (Bazel 5.1+), else `uname -m`."""
+    if hasattr(repository_ctx.os, "arch"):
+        return repository_ctx.os.arch.lower()
+    result = repository_ctx.execute(["uname", "-m"])
+    if result.return_code != 0:
+        fail("rules_nixstore: cannot tell this machine's architecture (uname -m exited {}):\n{}".format(result.return_code, result.stderr))
+    return result.stdout.strip().lower()
+
+def install_enter(repository_ctx, binaries, out):
+    """Copies the host's `enter` into the repository as a regular executable file and checks its sha256.
+
+    Fails the fetch when there is no binary for the host's architecture, or when the copy's
+    sha256 is not the pinned one, naming the file and the fix.
+
+    Args:
+      repository_ctx: the repository context.
+      binaries: the result of `enter_binaries`.
+      out: the copy's path, relative to the repository.
+    """
+    arch = _host_arch(repository_ctx)
+    platform = _PLATFORMS.get(arch)
+    if not platform:
+        fail("rules_nixstore: no prebuilt launcher helper `enter` for this machine's architecture '{}': it is built for {} only.".format(
+            arch,
+            " and ".join(sorted(ENTER_SHA256.keys())),
+        ))
+    binary = struct(path = binaries[platform], platform = platform, sha256 = ENTER_SHA256[platform])
+
+    # Read and written as bytes (Latin-1 strings); the sha256 below proves the copy exact.
+    repository_ctx.file(out, repository_ctx.read(binary.path), executable = True, legacy_utf8 = False)
+    result = repository_ctx.execute(["sha256sum", "--", str(repository_ctx.path(out))])
+    have = result.stdout.split(" ")[0]
+    if result.return_code != 0:
+        fail("rules_nixstore: cannot compute the sha256 of {} (sha256sum exited {}):\n{}".format(out, result.return_code, result.stderr))
+    if have != binary.sha256:
+        fail("rules_nixstore: the launcher helper {} (copied to {}) has sha256 {}, but rules/private/enter/pins.bzl pins {} for {}: the file was changed after it was built.\n  Fix: {}.".format(
+            binary.path,
+            out,
+            have,
+            binary.sha256,
+            binary.platform,
+            _FIX,
+        ))
