@@ -191,25 +191,6 @@ async function checkUserNamespaces(): Promise<Check> {
   };
 }
 
-async function checkCompiler(): Promise<Check> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nixgen-doctor-cc-"));
-  try {
-    fs.writeFileSync(path.join(dir, "t.c"), "int main(void) { return 0; }\n");
-    let r = await run("cc", ["-static", "-o", path.join(dir, "t"), path.join(dir, "t.c")]);
-    if (r.missing) r = await run("gcc", ["-static", "-o", path.join(dir, "t"), path.join(dir, "t.c")]);
-    if (r.ok) return { id: "cc-static", status: "ok", summary: "cc -static builds a static binary (the launcher's enter)" };
-    return {
-      id: "cc-static",
-      status: "fail",
-      summary: r.missing ? "no C compiler (cc or gcc) on PATH" : "cc -static failed: no static libc?",
-      ...(r.stderr ? { detail: tail(r.stderr) } : {}),
-      fix: "install a C compiler and a static libc (Debian: apt-get install gcc libc6-dev)",
-    };
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 async function checkStore(options: DoctorOptions, bazel: string): Promise<Check> {
   let outputBase = options.outputBase;
   if (outputBase === undefined) {
@@ -409,7 +390,6 @@ export async function doctor(options: DoctorOptions): Promise<DoctorReport> {
     await checkBazel(bazel),
     checkMountTarget(options.mountTarget ?? LOGICAL_STORE_DIR),
     await checkUserNamespaces(),
-    await checkCompiler(),
   ];
   if (options.outputBase !== undefined || options.workspace !== undefined) {
     checks.push(await checkStore(options, bazel));
