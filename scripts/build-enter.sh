@@ -7,8 +7,9 @@
 #       (their sha256s, which the package rule checks). OUT_DIR defaults to rules/private/enter,
 #       the checked-in copies: run it after changing the C source, and commit what it wrote.
 #       SOURCE (default rules/private/nixstore_enter.c) builds another copy of the source.
-#   scripts/build-enter.sh --zig
-#       prints the path of the pinned zig (for tests that compile a helper of their own).
+#   scripts/build-enter.sh --zig ARGS...
+#       runs the pinned zig with ARGS and this script's cache (for tests that compile a helper of
+#       their own, e.g. --zig cc -target x86_64-linux-musl -static -o OUT SOURCE).
 #
 # The bytes depend only on the source and the pinned compiler: not on the directory, the time,
 # the user or the host's own compiler (static musl libc from Zig, -O2, stripped, no build-id, no
@@ -135,15 +136,18 @@ build() {
 	done
 }
 
+USAGE="usage: scripts/build-enter.sh [OUT_DIR [SOURCE]] | --zig ARGS..."
 case ${1:-} in
 --zig)
-	[ $# -eq 1 ] || die "usage: scripts/build-enter.sh --zig"
+	shift
+	[ $# -gt 0 ] || die "$USAGE"
 	ensure_zig
-	echo "$ZIG"
+	export ZIG_GLOBAL_CACHE_DIR=$CACHE/cache ZIG_LOCAL_CACHE_DIR=$CACHE/cache
+	exec "$ZIG" "$@"
 	;;
--*) die "usage: scripts/build-enter.sh [OUT_DIR [SOURCE]] | --zig" ;;
+-*) die "$USAGE" ;;
 *)
-	[ $# -le 2 ] || die "usage: scripts/build-enter.sh [OUT_DIR [SOURCE]] | --zig"
+	[ $# -le 2 ] || die "$USAGE"
 	out=${1:-$REPO/rules/private/enter}
 	mkdir -p "$out"
 	out=$(cd "$out" && pwd)
