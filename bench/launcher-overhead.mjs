@@ -22,7 +22,7 @@
  *   sudo node bench/launcher-overhead.mjs [--runs N] [--warmup N] [--keep]
  *
  * Needs root (bind mount for the baseline; setpriv to an unprivileged uid),
- * nix-build, cc with a static libc, unshare and setpriv (util-linux), and
+ * nix-build, unshare and setpriv (util-linux), and
  * unprivileged user namespaces. Writes bench/results/launcher-overhead.json.
  */
 import { spawnSync, execFileSync } from "node:child_process";
@@ -157,7 +157,10 @@ function setup(tmp) {
   fs.mkdirSync(path.join(pkg, "_nixstore/bin"), { recursive: true });
   fs.mkdirSync(path.join(pkg, "nix/store"), { recursive: true });
   const enter = path.join(pkg, "_nixstore/enter");
-  run("cc", ["-static", "-O2", "-s", "-o", enter, path.join(REPO, "rules/private/nixstore_enter.c")]);
+  // The prebuilt helper every package repository gets (rules/private/enter, scripts/build-enter.sh).
+  const platform = os.arch() === "arm64" ? "aarch64-linux" : "x86_64-linux";
+  fs.copyFileSync(path.join(REPO, "rules/private/enter", platform, "enter"), enter);
+  fs.chmodSync(enter, 0o755);
   const closure = run("nix-store", ["--store", store, "-qR", outs.hello]).trim().split("\n");
   for (const p of closure) {
     const name = path.basename(p);

@@ -23,7 +23,7 @@
  *
  *   node bench/lock-fast-path.mjs [--packages N] [--repeats N] [--keep]
  *
- * Needs `npm run build` (dist/), Bazel, Nix, cc with a static libc. Writes
+ * Needs `npm run build` (dist/), Bazel, Nix. Writes
  * bench/results/lock-fast-path.json.
  */
 import { spawnSync } from "node:child_process";

@@ -9,11 +9,12 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # bazel-bootstrap: Bazel 4.2.3; bazel-rules-java: the @rules_java it needs offline;
 # nix-bin: nix-build for the repository rules; busybox-static: the fixture's builder;
-# gcc + libc6-dev: the launcher is compiled (statically) by each package repository;
+# python3-pip: scripts/build-enter.sh downloads its pinned Zig with pip (the launcher helper
+# enter is prebuilt and checked in; its rebuild test and one launcher test use that Zig);
 # curl, iproute2 (ss), perl: test/buildbarn's scripts (the Buildbarn test cluster, built with
 # the machine's Go from the Go module proxy on first use);
 # debootstrap, debian-archive-keyring: the Debian sid root of Bazel 7.7.1 + Nix 2.34 (scripts/sid).
-packages=(bazel-bootstrap bazel-rules-java nix-bin busybox-static gcc libc6-dev util-linux findutils coreutils git curl iproute2 perl debootstrap debian-archive-keyring)
+packages=(bazel-bootstrap bazel-rules-java nix-bin busybox-static python3-pip util-linux findutils coreutils git curl iproute2 perl debootstrap debian-archive-keyring)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

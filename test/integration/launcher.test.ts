@@ -3,13 +3,15 @@
 // for an unprivileged user, in every state /nix can be in (absent, empty, store present but empty,
 // store showing the program), and explains itself when user namespaces are refused.
 //
-// Everything is real: the mapper is compiled exactly as the repository rule does, the packages are
-// built by Nix 2.8 from the fixture nixpkgs, and the unprivileged user is uid/gid 65534 (setpriv).
+// Everything is real: the mapper is the checked-in binary every package repository gets
+// (rules/private/enter/<platform>/enter), the packages are built by Nix 2.8 from the fixture
+// nixpkgs, and the unprivileged user is uid/gid 65534 (setpriv).
 // The tests run as root only to *prepare* environments (a private mount namespace with a new root,
 // a user namespace with a limit of 0); the mapper itself always runs as 65534.
 //
-// NIXSTORE_ENTER_C=<file> and NIXSTORE_LAUNCHER_TPL=<file> test other copies of the mapper source
-// and the launcher template (to check that the tests fail when the behaviour they name is broken).
+// NIXSTORE_ENTER=<file> and NIXSTORE_LAUNCHER_TPL=<file> test another mapper binary (e.g. one that
+// `scripts/build-enter.sh OUT_DIR SOURCE` built from a changed source) and another launcher
+// template (to check that the tests fail when the behaviour they name is broken).
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { execa } from "execa";
 import {
@@ -25,11 +27,13 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
+import { arch, tmpdir } from "node:os";
 import { join } from "node:path";
 import { FIXTURE, REPO_ROOT } from "./harness.js";
 
-const ENTER_C = process.env.NIXSTORE_ENTER_C ?? join(REPO_ROOT, "rules/private/nixstore_enter.c");
+/** The platform directory of this machine's prebuilt mapper, and its zig target. */
+const PLATFORM = arch() === "arm64" ? "aarch64-linux" : "x86_64-linux";
+const ENTER = process.env.NIXSTORE_ENTER ?? join(REPO_ROOT, "rules/private/enter", PLATFORM, "enter");
 const LAUNCHER_TPL = process.env.NIXSTORE_LAUNCHER_TPL ?? join(REPO_ROOT, "rules/private/launcher.sh.tpl");
 const NOBODY = 65534;
 const AS_NOBODY = ["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups"];
@@ -114,7 +118,7 @@ exec "$@"
  * a map of more than the writer's own id has to be written from outside by a privileged process
  * (`unshare --map-users` needs newuidmap and /etc/subuid ranges, which this host has not; a shell
  * cannot do it either: exec as an unmapped uid drops the capabilities needed to write the limit).
- * Hence this small C program: the child unshares, the root parent writes "0 0 1, 65534 65534 1",
+ * Hence this small C program (built with the pinned Zig of scripts/build-enter.sh, static): the child unshares, the root parent writes "0 0 1, 65534 65534 1",
  * the child sets the limit to 0, becomes 65534 and execs CMD.
  */
 const USERNS_LIMITED_C = String.raw`#define _GNU_SOURCE
@@ -299,8 +303,9 @@ beforeAll(async () => {
   mkdirSync(closure, { recursive: true });
   mkdirSync(stagingTmp, { mode: 0o700 });
 
-  // The mapper, compiled exactly as the repository rule does.
-  await must(["cc", "-static", "-O2", "-s", "-o", enter, ENTER_C]);
+  // The mapper, copied as the repository rule copies it.
+  cpSync(ENTER, enter);
+  chmodSync(enter, 0o755);
 
   // Fixture packages, built offline into a chroot store of this run.
   const store = join(tmp, "store");
@@ -326,7 +331,8 @@ beforeAll(async () => {
   writeFileSync(join(tmp, "newroot.sh"), NEWROOT_SH, { mode: 0o755 });
   writeFileSync(join(tmp, "hide-store.sh"), HIDE_STORE_SH, { mode: 0o755 });
   writeFileSync(join(tmp, "userns-limited.c"), USERNS_LIMITED_C);
-  await must(["cc", "-O2", "-o", join(tmp, "userns-limited"), join(tmp, "userns-limited.c")]);
+  const target = `${PLATFORM.split("-")[0]}-linux-musl`;
+  await must([join(REPO_ROOT, "scripts/build-enter.sh"), "--zig", "cc", "-target", target, "-static", "-O2", "-o", join(tmp, "userns-limited"), join(tmp, "userns-limited.c")]);
 
   hostShowsClosure = closurePaths.some((p) => existsSync(p));
 }, 10 * 60 * 1000);
