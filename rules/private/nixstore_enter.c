@@ -19,6 +19,11 @@
  * and executes <program>. Where /nix/store does not exist, a new root made of
  * bind mounts of every top-level entry of / plus /nix/store is entered.
  *
+ * Nothing is created, written or followed outside that private namespace: the
+ * new root is a tmpfs mounted in it (no staging directory in $TMPDIR or /tmp,
+ * which another user could plant; TMPDIR is not read), and every mount acts on
+ * a directory opened once (/proc/self/fd/N), not on a path looked up twice.
+ *
  * Arguments reach the program as argv: no shell is involved.
  */
 #define _GNU_SOURCE
@@ -26,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,6 +39,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -96,71 +103,144 @@ static void write_file(const char *path, const char *text) {
 
 /* Flags the kernel locks on a bind mount made in a user namespace: a
  * read-only remount must repeat them or it fails with EPERM. */
-static unsigned long locked_flags(const char *path) {
-  struct statvfs st;
+static unsigned long locked_flags(const struct statvfs *st) {
   unsigned long flags = 0;
-  if (statvfs(path, &st) != 0) return 0;
-  if (st.f_flag & ST_NOSUID) flags |= MS_NOSUID;
-  if (st.f_flag & ST_NODEV) flags |= MS_NODEV;
-  if (st.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
-  if (st.f_flag & ST_NOATIME) flags |= MS_NOATIME;
-  if (st.f_flag & ST_NODIRATIME) flags |= MS_NODIRATIME;
-  if (st.f_flag & ST_RELATIME) flags |= MS_RELATIME;
+  if (st->f_flag & ST_NOSUID) flags |= MS_NOSUID;
+  if (st->f_flag & ST_NODEV) flags |= MS_NODEV;
+  if (st->f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
+  if (st->f_flag & ST_NOATIME) flags |= MS_NOATIME;
+  if (st->f_flag & ST_NODIRATIME) flags |= MS_NODIRATIME;
+  if (st->f_flag & ST_RELATIME) flags |= MS_RELATIME;
   return flags;
 }
 
-static void bind_store_readonly(const char *closure, const char *target) {
-  if (mount(closure, target, NULL, MS_BIND | MS_REC, NULL) != 0)
-    die("bind %s onto %s: %s", closure, target, strerror(errno));
-  unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags(target);
-  if (mount(NULL, target, NULL, flags, NULL) != 0)
-    die("remount %s read-only: %s", target, strerror(errno));
+/* "/proc/self/fd/N": the path of what fd N refers to. Mounting from or onto it acts on exactly
+ * the file opened (no second lookup, no symlink followed), even where a mount now covers it. */
+static const char *fd_path(int fd, char *buf) {
+  snprintf(buf, 32, "/proc/self/fd/%d", fd);
+  return buf;
 }
 
-static void join(char *out, const char *a, const char *b) {
-  if ((size_t)snprintf(out, PATH_MAX, "%s/%s", a, b) >= PATH_MAX) die("path too long: %s/%s", a, b);
+/* Binds the closure read-only onto `target`, the directory `name` under `parent` (a directory
+ * fd, or AT_FDCWD) opened by the caller. The bind is checked to show the closure before it is
+ * made read-only. Closes `target`. */
+static void bind_store_readonly(int closure, int target, int parent, const char *name) {
+  char src[32], dst[32];
+  if (mount(fd_path(closure, src), fd_path(target, dst), NULL, MS_BIND | MS_REC, NULL) != 0)
+    die("bind the closure onto %s: %s", name, strerror(errno));
+  close(target);
+  /* Opened again, the name resolves to the bind mount on top of it. */
+  target = openat(parent, name, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  struct stat want, have;
+  if (target < 0 || fstat(closure, &want) != 0 || fstat(target, &have) != 0 || want.st_dev != have.st_dev ||
+      want.st_ino != have.st_ino)
+    die("%s does not show the closure after binding it there", name);
+  struct statvfs st;
+  if (fstatvfs(target, &st) != 0) die("statvfs %s: %s", name, strerror(errno));
+  unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags(&st);
+  if (mount(NULL, fd_path(target, dst), NULL, flags, NULL) != 0)
+    die("remount %s read-only: %s", name, strerror(errno));
+  close(target);
 }
 
-/* Builds a root on a tmpfs at `root` that mirrors / (bind mounts of every
- * top-level entry) and adds nix/store, then chroots into it. */
-static void enter_new_root(const char *closure, const char *root) {
-  char src[PATH_MAX], dst[PATH_MAX];
-  if (mount("nixstore-root", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") != 0)
-    die("mount a tmpfs on %s: %s", root, strerror(errno));
+/* One top-level entry of /, opened (O_PATH, not followed) before the new root covers any. */
+struct entry {
+  char name[NAME_MAX + 1];
+  int fd;
+  mode_t type;
+};
+
+static struct entry *root_entries(size_t *count) {
   DIR *d = opendir("/");
   if (d == NULL) die("opendir /: %s", strerror(errno));
+  struct entry *entries = NULL;
+  size_t n = 0;
   struct dirent *e;
   while ((e = readdir(d)) != NULL) {
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 || strcmp(e->d_name, "nix") == 0) continue;
-    join(src, "", e->d_name);
-    join(dst, root, e->d_name);
+    int fd = openat(dirfd(d), e->d_name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
-    if (lstat(src, &st) != 0) continue;
-    if (S_ISDIR(st.st_mode)) {
-      if (mkdir(dst, 0755) != 0) die("mkdir %s: %s", dst, strerror(errno));
-      if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) != 0) {
-        /* Unreadable or special entries (e.g. lost+found) are left out. */
-        rmdir(dst);
-      }
-    } else if (S_ISLNK(st.st_mode)) {
-      char target[PATH_MAX];
-      ssize_t n = readlink(src, target, sizeof(target) - 1);
-      if (n < 0) continue;
-      target[n] = '\0';
-      if (symlink(target, dst) != 0) die("symlink %s: %s", dst, strerror(errno));
-    } else if (S_ISREG(st.st_mode)) {
-      int fd = open(dst, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-      if (fd >= 0) close(fd);
-      if (mount(src, dst, NULL, MS_BIND, NULL) != 0) unlink(dst);
-    }
+    if (fd < 0 || fstat(fd, &st) != 0) continue;
+    entries = realloc(entries, (n + 1) * sizeof(*entries));
+    if (entries == NULL) die("out of memory");
+    snprintf(entries[n].name, sizeof(entries[n].name), "%s", e->d_name);
+    entries[n].fd = fd;
+    entries[n].type = st.st_mode & S_IFMT;
+    n++;
   }
   closedir(d);
-  join(dst, root, "nix");
-  if (mkdir(dst, 0755) != 0) die("mkdir %s: %s", dst, strerror(errno));
-  join(dst, root, "nix/store");
-  if (mkdir(dst, 0755) != 0) die("mkdir %s: %s", dst, strerror(errno));
-  bind_store_readonly(closure, dst);
-  if (chdir(root) != 0) die("chdir %s: %s", root, strerror(errno));
+  *count = n;
+  return entries;
+}
+
+/* Recreates `e` in the new root (the current directory): a directory or file is bound there
+ * (recursively), a symlink copied; other kinds and entries that cannot be bound are left out. */
+static void add_entry(const struct entry *e, dev_t new_root) {
+  char src[32];
+  if (e->type == S_IFDIR) {
+    if (mkdir(e->name, 0755) != 0) die("mkdir %s in the new root: %s", e->name, strerror(errno));
+    if (mount(fd_path(e->fd, src), e->name, NULL, MS_BIND | MS_REC, NULL) != 0) {
+      rmdir(e->name);
+      return;
+    }
+    /* The directory the new root is mounted on comes with a copy of the new root on top of
+     * it: detach that, so the directory shows its own content again. */
+    struct stat st;
+    while (lstat(e->name, &st) == 0 && st.st_dev == new_root)
+      if (umount2(e->name, MNT_DETACH) != 0) die("detach the new root from %s: %s", e->name, strerror(errno));
+  } else if (e->type == S_IFLNK) {
+    char target[PATH_MAX];
+    ssize_t n = readlinkat(e->fd, "", target, sizeof(target) - 1);
+    if (n < 0) return;
+    target[n] = '\0';
+    if (symlink(target, e->name) != 0) die("symlink %s in the new root: %s", e->name, strerror(errno));
+  } else if (e->type == S_IFREG) {
+    int fd = open(e->name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd >= 0) close(fd);
+    if (mount(fd_path(e->fd, src), e->name, NULL, MS_BIND, NULL) != 0) unlink(e->name);
+  }
+}
+
+/* Builds a new root on a fresh tmpfs that mirrors / (bind mounts of every top-level entry) and
+ * adds nix/store, then enters it.
+ *
+ * The tmpfs is mounted over an existing top-level directory of /, in this process's private
+ * mount namespace: no other process sees it, and nothing is created, written or followed on a
+ * shared file system (no staging directory under $TMPDIR or /tmp, which another user could
+ * plant, no name to predict, nothing to clean up). Which directory does not matter: its own
+ * content is bound into the new root like every other entry. /proc is not taken, as
+ * /proc/self/fd is used until the end. */
+static void enter_new_root(int closure) {
+  size_t n;
+  struct entry *entries = root_entries(&n);
+  const struct entry *under = NULL;
+  for (size_t i = 0; i < n && under == NULL; i++)
+    if (entries[i].type == S_IFDIR && strcmp(entries[i].name, "proc") != 0) under = &entries[i];
+  if (under == NULL) die("/ has no directory to mount the new root on");
+  char path[32];
+  if (mount("nixstore-root", fd_path(under->fd, path), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") != 0)
+    die("mount a tmpfs on /%s: %s", under->name, strerror(errno));
+  /* Looked up again, /<name> is the tmpfs just mounted; the entry's fd still is the directory. */
+  char name[NAME_MAX + 2];
+  snprintf(name, sizeof(name), "/%s", under->name);
+  int root = open(name, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  struct statfs fs;
+  struct stat st, covered;
+  if (root < 0 || fstatfs(root, &fs) != 0 || fs.f_type != TMPFS_MAGIC || fstat(root, &st) != 0 ||
+      fstat(under->fd, &covered) != 0 || st.st_dev == covered.st_dev)
+    die("the tmpfs mounted on %s is not there", name);
+  if (fchdir(root) != 0) die("chdir into the new root: %s", strerror(errno));
+  /* That directory first, while the new root holds nothing a copy would repeat. */
+  add_entry(under, st.st_dev);
+  for (size_t i = 0; i < n; i++)
+    if (&entries[i] != under) add_entry(&entries[i], st.st_dev);
+  if (mkdir("nix", 0755) != 0 || mkdir("nix/store", 0755) != 0) die("mkdir nix/store in the new root: %s", strerror(errno));
+  int store = openat(root, "nix/store", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (store < 0) die("open nix/store in the new root: %s", strerror(errno));
+  bind_store_readonly(closure, store, root, "nix/store");
+  for (size_t i = 0; i < n; i++) close(entries[i].fd);
+  free(entries);
+  close(root);
   /* pivot_root, not chroot: the kernel refuses unshare(CLONE_NEWUSER) to a
    * chrooted process (EPERM), so a program started in a chroot could not map
    * another closure (a launcher run by a mapped program). pivot_root(".", ".")
@@ -170,24 +250,9 @@ static void enter_new_root(const char *closure, const char *root) {
   if (syscall(SYS_pivot_root, ".", ".") == 0) {
     if (umount2(".", MNT_DETACH) != 0) die("detach the old root: %s", strerror(errno));
   } else if (chroot(".") != 0) {
-    die("chroot %s: %s", root, strerror(errno));
+    die("chroot into the new root: %s", strerror(errno));
   }
   if (chdir("/") != 0) die("chdir / in the new root: %s", strerror(errno));
-}
-
-/* An existing directory to stage the new root on. Mounts happen only in this
- * process's private mount namespace; the directory itself stays empty. */
-static void staging_dir(char *out) {
-  const char *tmp = getenv("TMPDIR");
-  const char *bases[] = {tmp, "/tmp", "/var/tmp", "/dev/shm"};
-  for (size_t i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
-    if (bases[i] == NULL || bases[i][0] != '/') continue;
-    if ((size_t)snprintf(out, PATH_MAX, "%s/.nixstore-root-%ld", bases[i], (long)getuid()) >= PATH_MAX) continue;
-    if (mkdir(out, 0700) != 0 && errno != EEXIST) continue;
-    struct stat st;
-    if (lstat(out, &st) == 0 && S_ISDIR(st.st_mode)) return;
-  }
-  die("no writable temporary directory to stage a root with /nix/store (tried $TMPDIR, /tmp, /var/tmp, /dev/shm)");
 }
 
 /* <dir of the resolved executable>/../nix/store, when it is a directory. */
@@ -243,16 +308,21 @@ int main(int argc, char **argv) {
   }
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
     die("make mounts private: %s", strerror(errno));
+  /* Opened once, in the new namespace (a bind must come from one of its own mounts): every
+   * mount below uses this very directory, whatever its path may show later. */
+  int closure_fd = open(closure, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (closure_fd < 0) die("closure directory %s: %s", closure, strerror(errno));
 
-  struct stat st;
-  if (stat("/nix/store", &st) == 0 && S_ISDIR(st.st_mode)) {
-    bind_store_readonly(closure, "/nix/store");
+  /* /nix/store is the machine's own (root's) path: where it is a directory, the closure is
+   * bound onto that very directory; otherwise a new root gets one. */
+  int store = open("/nix/store", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (store >= 0) {
+    bind_store_readonly(closure_fd, store, AT_FDCWD, "/nix/store");
   } else {
-    char root[PATH_MAX];
-    staging_dir(root);
-    enter_new_root(closure, root);
+    enter_new_root(closure_fd);
     if (chdir(cwd) != 0) die("chdir %s in the new root: %s", cwd, strerror(errno));
   }
+  close(closure_fd);
   execv(program_path, prog_argv);
   if (errno == ENOENT)
     die("%s is not in the mapped closure %s (or its interpreter is missing): %s", program_path, closure,

@@ -16,13 +16,18 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { execa } from "execa";
 import {
   chmodSync,
+  chownSync,
   cpSync,
   existsSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
+  readdirSync,
   readlinkSync,
   realpathSync,
+  rmSync,
+  rmdirSync,
   statSync,
   symlinkSync,
   writeFileSync,
@@ -172,7 +177,7 @@ let pkg = ""; // package-repository-like dir: _nixstore/enter and nix/store/<has
 let enter = ""; // <pkg>/_nixstore/enter
 let closure = ""; // <pkg>/nix/store
 let chrootStore = ""; // <tmp>/store/nix/store, the Nix chroot store the fixtures were built in
-let stagingTmp = ""; // TMPDIR of the unprivileged user (owned by 65534)
+let userTmp = ""; // TMPDIR of the unprivileged user (owned by 65534); the mapper does not use it
 let hello = ""; // /nix/store/<hash>-hello/bin/hello
 let greet = "";
 let busybox = ""; // /nix/store/<hash>-busybox/bin
@@ -182,7 +187,7 @@ let nextRoot = 0;
 
 /** Environment of every unprivileged run: nothing inherited from the test runner (no RUNFILES_DIR). */
 function nobodyEnv(extra: Record<string, string> = {}): Record<string, string> {
-  return { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", HOME: "/nonexistent", LANG: "C", TMPDIR: stagingTmp, ...extra };
+  return { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", HOME: "/nonexistent", LANG: "C", TMPDIR: userTmp, ...extra };
 }
 
 /** What a finished command gave: exit code and stdout/stderr without their final newline. */
@@ -235,12 +240,13 @@ interface EnvResult {
 }
 
 /** Runs argv as 65534 in a fresh root whose /nix is in state `mode` (see NEWROOT_SH). */
-async function inNewRoot(mode: NixMode, argv: string[], cwd = "/"): Promise<EnvResult> {
+async function inNewRoot(mode: NixMode, argv: string[], cwd = "/", env: Record<string, string> = {}): Promise<EnvResult> {
   const root = join(tmp, `root-${nextRoot++}`);
   mkdirSync(root);
   const plain = "/" + tmp.split("/")[1];
   const result = await run(
     ["unshare", "--mount", "--propagation", "private", "--fork", "--", "/bin/sh", join(tmp, "newroot.sh"), mode, root, chrootStore, cwd, plain, ...argv],
+    { env: nobodyEnv(env) },
   );
   const lines = result.stdout.split("\n");
   const report = (key: string): string => {
@@ -298,10 +304,10 @@ beforeAll(async () => {
   pkg = join(tmp, "pkg");
   enter = join(pkg, "_nixstore/enter");
   closure = join(pkg, "nix/store");
-  stagingTmp = join(tmp, "tmp-65534");
+  userTmp = join(tmp, "tmp-65534");
   mkdirSync(join(pkg, "_nixstore"), { recursive: true });
   mkdirSync(closure, { recursive: true });
-  mkdirSync(stagingTmp, { mode: 0o700 });
+  mkdirSync(userTmp, { mode: 0o700 });
 
   // The mapper, copied as the repository rule copies it.
   cpSync(ENTER, enter);
@@ -326,7 +332,7 @@ beforeAll(async () => {
     .split("\n")
     .filter(Boolean);
   for (const p of closurePaths) cpSync(join(store, p), join(pkg, p), { recursive: true, verbatimSymlinks: true });
-  await must(["chown", "-R", `${NOBODY}:${NOBODY}`, pkg, stagingTmp]);
+  await must(["chown", "-R", `${NOBODY}:${NOBODY}`, pkg, userTmp]);
 
   writeFileSync(join(tmp, "newroot.sh"), NEWROOT_SH, { mode: 0o755 });
   writeFileSync(join(tmp, "hide-store.sh"), HIDE_STORE_SH, { mode: 0o755 });
@@ -407,7 +413,7 @@ describe("nixstore-enter", () => {
     expect(h.result.exitCode, explain(h.result)).toBe(0);
     expect(h.stdout).toBe("hello from nix");
 
-    // The program sees the new root (a tmpfs staged under $TMPDIR), the closure read-only at
+    // The program sees the new root (a tmpfs of the mapper's namespace), the closure read-only at
     // /nix/store, and the working directory it was started in.
     const v = await inNewRoot("absent", [enter, closure, `${busybox}/sh`, "-c", 'pwd; cat /proc/self/mountinfo'], tmp);
     expect(v.nix).toBe("absent");
@@ -556,6 +562,142 @@ describe("nixstore-enter", () => {
     expect(r.nix).toBe("absent");
     expect(r.result.exitCode, explain(r.result)).toBe(0);
     expect(r.stdout).toBe("hello from nix");
+  });
+});
+
+describe("nixstore-enter stages nothing on a shared file system", () => {
+  // Earlier versions staged the new root (where /nix/store does not exist) in a directory with a
+  // predictable name, $TMPDIR/.nixstore-root-<uid> (then /tmp, /var/tmp, /dev/shm), that they did
+  // not check the owner of, mounted after an lstat, and trusted TMPDIR. Now the new root is a
+  // tmpfs mounted in the mapper's own mount namespace over a directory of /: these tests plant
+  // what another user could at the old paths and show that the program still runs, that nothing
+  // planted is followed, used or changed, and that no mount leaves the namespace.
+  const OLD_NAME = `.nixstore-root-${NOBODY}`;
+  const BASES = ["/tmp", "/var/tmp", "/dev/shm"];
+  let sharedTmp = ""; // a TMPDIR shared with other users (1777), as /tmp is
+  let victim = ""; // where the planted symlinks point: a directory of another user
+
+  /** What a path is now: its type, owner, mode, mtime and, for a directory, its entries. */
+  function describePath(path: string): string {
+    if (!lstatExists(path)) return "absent";
+    const st = lstatSync(path);
+    const kind = st.isSymbolicLink() ? `link -> ${readlinkSync(path)}` : st.isDirectory() ? "dir" : "other";
+    const entries = st.isDirectory() ? ` [${readdirSync(path).sort().join(",")}]` : "";
+    return `${kind} ${st.uid}:${st.gid} ${(st.mode & 0o7777).toString(8)} ${st.mtimeMs}${entries}`;
+  }
+
+  function lstatExists(path: string): boolean {
+    try {
+      lstatSync(path);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The old staging paths: under the shared TMPDIR and each base. */
+  const oldPaths = () => [join(sharedTmp, OLD_NAME), ...BASES.map((b) => join(b, OLD_NAME))];
+
+  beforeAll(() => {
+    sharedTmp = join(tmp, "shared-tmp");
+    mkdirSync(sharedTmp);
+    chmodSync(sharedTmp, 0o1777);
+    victim = join(tmp, "victim");
+    mkdirSync(victim);
+    writeFileSync(join(victim, "precious"), "keep me\n");
+    chmodSync(victim, 0o777); // writable by anyone: only the mapper's restraint protects it
+    for (const p of oldPaths()) {
+      if (!lstatExists(p)) continue;
+      // Left by an earlier version (an empty directory): set aside for these tests.
+      if (!lstatSync(p).isDirectory() || readdirSync(p).length > 0) throw new Error(`${p} exists and is not an empty directory: remove it`);
+      rmdirSync(p);
+    }
+  });
+
+  afterAll(() => {
+    for (const p of oldPaths()) rmSync(p, { recursive: true, force: true });
+  });
+
+  /**
+   * Runs hello through the mapper as 65534, with TMPDIR = the shared directory, in an environment
+   * whose /nix is in state `mode`; the shell that starts the mapper prints its mount namespace's
+   * mountinfo before and after, and the mapped program its own mountinfo.
+   */
+  async function runWithPlanted(mode: NixMode) {
+    const planted = oldPaths().map(describePath);
+    const victimBefore = describePath(victim);
+    const script = 'cat /proc/self/mountinfo; echo "== mapped"; "$@" || echo "exit $?"; echo "== after"; cat /proc/self/mountinfo';
+    const argv = ["/bin/sh", "-c", script, "sh", enter, closure, `${busybox}/sh`, "-c", `${hello} && cat /proc/self/mountinfo`];
+    const r = await inNewRoot(mode, argv, "/", { TMPDIR: sharedTmp });
+    expect(r.result.exitCode, explain(r.result)).toBe(0);
+    const [callerBefore = "", mapped = "", callerAfter = ""] = r.stdout.split(/\n== (?:mapped|after)\n/);
+    return { planted, plantedAfter: oldPaths().map(describePath), victimBefore, callerBefore, mapped, callerAfter };
+  }
+
+  function expectUntouched(o: Awaited<ReturnType<typeof runWithPlanted>>) {
+    // The program ran.
+    expect(o.mapped.split("\n")[0], o.mapped).toBe("hello from nix");
+    // Nothing planted (or absent) at the old paths changed: not followed, not created, not used.
+    expect(o.plantedAfter).toEqual(o.planted);
+    expect(describePath(victim)).toBe(o.victimBefore);
+    expect(readFileSync(join(victim, "precious"), "utf8")).toBe("keep me\n");
+    // No mount left the mapper's namespace: the caller's mount table is the same after the run.
+    const points = (text: string) => mounts(text).map((m) => m.point);
+    expect(points(o.callerBefore).length).toBeGreaterThan(5);
+    expect(points(o.callerAfter), "the caller's mounts after the run").toEqual(points(o.callerBefore));
+    // Inside, nothing is mounted at or under the old paths or the symlinks' target.
+    const inside = points(o.mapped);
+    for (const p of [...oldPaths(), victim]) expect(inside.filter((q) => q === p || q.startsWith(`${p}/`)), p).toEqual([]);
+    expect(mounts(o.mapped).filter((m) => m.source === "nixstore-root").map((m) => m.point)).toEqual(["/"]);
+  }
+
+  test("13. hostile symlinks at the old paths ($TMPDIR, /tmp, /var/tmp, /dev/shm) are not followed, and nothing changes outside", async () => {
+    for (const p of oldPaths()) symlinkSync(victim, p);
+    try {
+      for (const mode of ["absent", "nix-empty"] as const) {
+        const o = await runWithPlanted(mode);
+        expect(o.planted.every((d) => d.startsWith(`link -> ${victim} `)), o.planted.join("\n")).toBe(true);
+        expectUntouched(o);
+      }
+    } finally {
+      for (const p of oldPaths()) rmSync(p, { force: true });
+    }
+  });
+
+  test("14. directories of another user at the old paths are not used, and nothing changes outside", async () => {
+    const other = 4242; // a user that is neither root nor the mapper's
+    for (const p of oldPaths()) {
+      mkdirSync(p);
+      chmodSync(p, 0o777);
+      chownSync(p, other, other);
+    }
+    try {
+      for (const mode of ["absent", "nix-empty"] as const) {
+        const o = await runWithPlanted(mode);
+        expect(o.planted.every((d) => d.startsWith(`dir ${other}:${other} 777 `)), o.planted.join("\n")).toBe(true);
+        expectUntouched(o);
+      }
+    } finally {
+      for (const p of oldPaths()) rmSync(p, { recursive: true, force: true });
+    }
+  });
+
+  test("15. the new root mirrors every top-level entry of /, with its own content (the directory it is mounted over too)", async () => {
+    // stat of every top-level entry outside, then through the mapper: each directory and file
+    // must be the same one (device and inode), each symlink have the same target.
+    const stat = 'stat -c "%F|%n|%d %i|%N" /*';
+    const r = await inNewRoot("absent", ["/bin/sh", "-c", `${stat}; echo ==; exec "$@"`, "sh", enter, closure, `${busybox}/sh`, "-c", stat]);
+    expect(r.result.exitCode, explain(r.result)).toBe(0);
+    const entries = (text: string) =>
+      text
+        .split("\n")
+        .map((l) => l.split("|"))
+        .map(([type = "", name = "", id = "", quoted = ""]) => (type === "symbolic link" ? `${name} -> ${quoted}` : `${name} ${type} ${id}`))
+        .sort();
+    const [outside = "", inside = ""] = r.stdout.split("\n==\n").map(entries);
+    expect(outside.length).toBeGreaterThan(5);
+    // The same entries (the root itself is new: its /nix is the mapper's own).
+    expect(inside.filter((l) => !l.startsWith("/nix "))).toEqual(outside);
   });
 });
 

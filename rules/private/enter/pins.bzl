@@ -3,6 +3,6 @@
 """The sha256 of each prebuilt `enter` under rules/private/enter/<platform>/enter."""
 
 ENTER_SHA256 = {
-    "aarch64-linux": "1984c899e5f0dfc17cb1b8fd691ab45e37b2a765c8184126e043206ea7986397",
-    "x86_64-linux": "a8496882356e40d307fe5292619aae14edd7cd66e70d9064a1b73b239755db3c",
+    "aarch64-linux": "aca6bdcb64bd888afa99b9ab7bf8220f4dc3757f2cec748e0578fb0eff35b764",
+    "x86_64-linux": "2e218847e4779b9b29bfad9849025baedd7814f6f7f093280c23abb4e0c00f09",
 }
