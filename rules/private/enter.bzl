@@ -47,46 +47,46 @@ def enter_binaries(repository_ctx):
     }
 
 def _host_arch(repository_ctx):
-    """The host's architecture: Bazel's `os.arch` (Bazel 5.1+), else `uname -m`."""
+    """The host's architecture: Bazel's `os.arch` (Bazel 5.1+), else `uname -m` ("" when that fails)."""
     if hasattr(repository_ctx.os, "arch"):
         return repository_ctx.os.arch.lower()
     result = repository_ctx.execute(["uname", "-m"])
-    if result.return_code != 0:
-        fail("rules_nixstore: cannot tell this machine's architecture (uname -m exited {}):\n{}".format(result.return_code, result.stderr))
-    return result.stdout.strip().lower()
+    return result.stdout.strip().lower() if result.return_code == 0 else ""
 
 def install_enter(repository_ctx, binaries, out):
     """Copies the host's `enter` into the repository as a regular executable file and checks its sha256.
-
-    Fails the fetch when there is no binary for the host's architecture, or when the copy's
-    sha256 is not the pinned one, naming the file and the fix.
 
     Args:
       repository_ctx: the repository context.
       binaries: the result of `enter_binaries`.
       out: the copy's path, relative to the repository.
+
+    Returns:
+      None, or an error message (naming the file and the fix) when there is no binary for the
+      host's architecture or the copy's sha256 is not the pinned one.
     """
     arch = _host_arch(repository_ctx)
     platform = _PLATFORMS.get(arch)
     if not platform:
-        fail("rules_nixstore: no prebuilt launcher helper `enter` for this machine's architecture '{}': it is built for {} only.".format(
-            arch,
+        return "no prebuilt launcher helper `enter` for this machine's architecture '{}': rules_nixstore builds it for {} only (rules/private/enter).\n  Fix: run Bazel on one of those, or add the architecture to scripts/build-enter.sh and rules/private/enter.bzl.".format(
+            arch or "unknown: uname -m failed",
             " and ".join(sorted(ENTER_SHA256.keys())),
-        ))
-    binary = struct(path = binaries[platform], platform = platform, sha256 = ENTER_SHA256[platform])
+        )
+    path = binaries[platform]
 
     # Read and written as bytes (Latin-1 strings); the sha256 below proves the copy exact.
-    repository_ctx.file(out, repository_ctx.read(binary.path), executable = True, legacy_utf8 = False)
+    repository_ctx.file(out, repository_ctx.read(path), executable = True, legacy_utf8 = False)
     result = repository_ctx.execute(["sha256sum", "--", str(repository_ctx.path(out))])
-    have = result.stdout.split(" ")[0]
     if result.return_code != 0:
-        fail("rules_nixstore: cannot compute the sha256 of {} (sha256sum exited {}):\n{}".format(out, result.return_code, result.stderr))
-    if have != binary.sha256:
-        fail("rules_nixstore: the launcher helper {} (copied to {}) has sha256 {}, but rules/private/enter/pins.bzl pins {} for {}: the file was changed after it was built.\n  Fix: {}.".format(
-            binary.path,
+        return "cannot compute the sha256 of {} (sha256sum exited {}):\n{}".format(out, result.return_code, result.stderr)
+    have = result.stdout.split(" ")[0]
+    if have != ENTER_SHA256[platform]:
+        return "the launcher helper {} (copied to {}) has sha256 {}, but rules/private/enter/pins.bzl pins {} for {}: the file was changed after it was built.\n  Fix: {}.".format(
+            path,
             out,
             have,
-            binary.sha256,
-            binary.platform,
+            ENTER_SHA256[platform],
+            platform,
             _FIX,
-        ))
+        )
+    return None

@@ -304,7 +304,9 @@ def _nixpkgs_package_impl(repository_ctx):
             repository_ctx.symlink(child, child.basename)
         executables = _find(repository_ctx, "nix/store/{}/bin".format(entry), ["-mindepth", "1", "-maxdepth", "1", "-type", "f"])
 
-    install_enter(repository_ctx, inputs.enter_binaries, "_nixstore/enter")
+    error = install_enter(repository_ctx, inputs.enter_binaries, "_nixstore/enter")
+    if error:
+        _fail(repository_ctx, error)
     launchers = ["bin/" + e for e in executables]
     repository_ctx.file("_nixstore/BUILD.bazel", "\n".join([
         "# {} (nixpkgs_package)".format(REPOSITORY_HEADER),

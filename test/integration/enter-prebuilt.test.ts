@@ -119,7 +119,7 @@ describe.each(FLAVORS)("the launcher helper enter is prebuilt, pinned and needs 
     expect(result.exitCode, explain(result)).not.toBe(0);
     const all = String(result.all);
     // The file as Bazel reached it (Bazel 7: through <output_base>/external/rules_nixstore~).
-    expect(all).toMatch(new RegExp(`the launcher helper /\\S+/rules/private/enter/${PLATFORM}/enter \\(copied to _nixstore/enter\\) has sha256 [0-9a-f]{64}, `));
+    expect(all).toMatch(new RegExp(`nixpkgs_package\\(name = "tiny01"\\): the launcher helper /\\S+/rules/private/enter/${PLATFORM}/enter \\(copied to _nixstore/enter\\) has sha256 [0-9a-f]{64}, `));
     expect(all).toContain(`but rules/private/enter/pins.bzl pins ${readFileSync(join(REPO_ROOT, "rules/private/enter/pins.bzl"), "utf8").match(new RegExp(`"${PLATFORM}": "([0-9a-f]{64})"`))![1]} for ${PLATFORM}`);
     expect(all).toContain("Fix: run scripts/build-enter.sh in rules_nixstore and commit what it writes");
   });
