@@ -64,7 +64,7 @@ describe("scripts/release.sh", () => {
     const listed = String((await run("tar", ["-tzf", rel.archive])).stdout).split("\n").filter(Boolean);
     expect(listed.every((p) => p.startsWith(`${rel.stripPrefix}/`)), listed.join("\n")).toBe(true);
     const files = listed.map((p) => p.slice(rel.stripPrefix.length + 1));
-    for (const needed of ["MODULE.bazel", "README.md", "rules/defs.bzl", "rules/extensions.bzl", "rules/private/package.bzl", "rules/private/nixstore_enter.c", "e2e/smoke/MODULE.bazel"]) {
+    for (const needed of ["MODULE.bazel", "README.md", "rules/defs.bzl", "rules/extensions.bzl", "rules/private/package.bzl", "rules/private/nixstore_enter.c", "rules/private/enter/pins.bzl", "rules/private/enter/x86_64-linux/enter", "rules/private/enter/aarch64-linux/enter", "e2e/smoke/MODULE.bazel"]) {
       expect(files, needed).toContain(needed);
     }
     for (const left of ["test/", "generator/", "templates/", "node_modules/", "dist/", "bench/", "examples/", "package.json", ".bcr/"]) {
