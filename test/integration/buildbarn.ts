@@ -200,3 +200,30 @@ function parseDigests(message: Buffer): Digest[] {
       return { hash: hash.toString(), sizeBytes: Number(parts.find(([n]) => n === 2)?.[1] ?? 0) };
     });
 }
+
+/** A suite's hold on the cluster: its endpoint, and how to hand it back. */
+export interface ClusterLease {
+  readonly endpoint: string;
+  /** Stops the cluster if this suite started it; otherwise leaves the default cluster running. */
+  release(): Promise<void>;
+}
+
+/**
+ * Starts the default cluster for a suite (building Buildbarn from the Go module proxy on first
+ * use, a few minutes), or takes the one that already answers, which someone else started and
+ * which is then left running afterwards.
+ */
+export async function leaseCluster(): Promise<ClusterLease> {
+  const startedHere = !(await isUp());
+  const started = await up();
+  if (started.exitCode !== 0) throw new Error(`buildbarn:up failed (logs: ${LOGS})\n${started.all}`);
+  const endpoint = endpointOf(started);
+  if (!/^grpc:\/\/127\.0\.0\.1:\d+$/.test(endpoint)) throw new Error(`buildbarn:up printed no endpoint:\n${started.all}`);
+  return {
+    endpoint,
+    async release() {
+      if (startedHere) await down();
+      else await up();
+    },
+  };
+}

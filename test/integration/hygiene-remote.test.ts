@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { LOGS, digestOf, down, endpointOf, findMissingBlobs, isUp, up } from "./buildbarn.js";
+import { LOGS, digestOf, findMissingBlobs, leaseCluster, type ClusterLease } from "./buildbarn.js";
 import { BAZEL7, FLAVORS, explain, makeWorkspace, processes, type Workspace } from "./harness.js";
 import {
   LEAKY_BUILD,
@@ -31,14 +31,11 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("closure hygiene on Build
   let ws: Workspace;
   let inputs: LeakyInputs;
   let endpoint = "";
-  let startedHere = false;
+  let cluster: ClusterLease | undefined;
 
   beforeAll(async () => {
-    // A cluster that already answers was started by someone else: leave it running afterwards.
-    startedHere = !(await isUp());
-    const started = await up();
-    expect(started.exitCode, `buildbarn:up failed (logs: ${LOGS})\n${started.all}`).toBe(0);
-    endpoint = endpointOf(started);
+    cluster = await leaseCluster();
+    endpoint = cluster.endpoint;
     inputs = leakyInputs();
     ws = await makeWorkspace(flavor, {
       packages: [...inputs.packages, { name: "hostile" }],
@@ -53,7 +50,7 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("closure hygiene on Build
   afterAll(async () => {
     await ws?.close();
     if (inputs) rmSync(inputs.dir, { recursive: true, force: true });
-    if (startedHere) await down();
+    await cluster?.release();
   });
 
   test("actions over the closure run on the worker; the outside bytes reach neither their outputs nor the CAS", async () => {

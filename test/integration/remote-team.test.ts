@@ -11,7 +11,7 @@ import { execa, type Result } from "execa";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { LOGS, casBytesUploaded, down, endpointOf, isUp, up } from "./buildbarn.js";
+import { LOGS, casBytesUploaded, leaseCluster, type ClusterLease } from "./buildbarn.js";
 import {
   EXPECT_OUTPUT_SH,
   FLAVORS,
@@ -159,7 +159,7 @@ interface Client {
 
 describe.runIf(process.getuid?.() === 0).each(FLAVORS)("one team, one cache: two developers' machines, $title", (flavor) => {
   let endpoint = "";
-  let startedHere = false;
+  let cluster: ClusterLease | undefined;
   let tmp = "";
   const clients: Client[] = [];
   const nonce = `${process.pid}-${Date.now()}`;
@@ -211,10 +211,8 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("one team, one cache: two
   }
 
   beforeAll(async () => {
-    startedHere = !(await isUp());
-    const started = await up();
-    expect(started.exitCode, `buildbarn:up failed (logs: ${LOGS})\n${started.all}`).toBe(0);
-    endpoint = endpointOf(started);
+    cluster = await leaseCluster();
+    endpoint = cluster.endpoint;
     await run("sh", ["-c", `id ${DEV2} >/dev/null 2>&1 || useradd --system --create-home ${DEV2}`]);
     tmp = mkdtempSync(join(tmpdir(), `nixstore-team-${flavor.id}-`));
     chmodSync(tmp, 0o755);
@@ -247,7 +245,7 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("one team, one cache: two
   afterAll(async () => {
     for (const client of clients) await bazel(client, ["shutdown"]);
     if (tmp) await execa("rm", ["-rf", tmp], { reject: false });
-    if (startedHere) await down();
+    await cluster?.release();
   });
 
   test("the second developer gets a remote cache hit for every action and uploads no closure bytes", async () => {

@@ -9,13 +9,12 @@ import { join } from "node:path";
 import {
   LOGS,
   casBytesUploaded,
-  down,
-  endpointOf,
   executionCalls,
-  isUp,
   killWorker,
+  leaseCluster,
   schedulerTaskRetries,
   up,
+  type ClusterLease,
   type ClusterVariant,
 } from "./buildbarn.js";
 import {
@@ -115,20 +114,14 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remote execution on Buil
     }
   }
 
-  let startedHere = false;
+  let cluster: ClusterLease | undefined;
   beforeAll(async () => {
-    // A cluster that already answers was started by someone else: leave it running afterwards.
-    startedHere = !(await isUp());
-    // Builds Buildbarn from the Go module proxy on first use (a few minutes), then starts it.
-    const started = await up();
-    expect(started.exitCode, `buildbarn:up failed (logs: ${LOGS})\n${started.all}`).toBe(0);
-    endpoint = endpointOf(started);
-    expect(endpoint).toMatch(/^grpc:\/\/127\.0\.0\.1:\d+$/);
+    cluster = await leaseCluster();
+    endpoint = cluster.endpoint;
   });
   afterAll(async () => {
     for (const ws of workspaces) await ws.close();
-    if (startedHere) await down();
-    else await up();
+    await cluster?.release();
   });
 
   test("fixture packages run in genrules and sh_tests on the worker, from a fresh output base", async () => {
