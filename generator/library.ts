@@ -89,10 +89,11 @@ function attrView(attr: AttrSpec): AttrView {
   return { name: attr.name, type: attr.type, kwargs: attrKwargs(attr) };
 }
 
-/** The tag's attributes: `name`, then the rule's, with the tag's replacements. */
+/** The tag's attributes: `name`, then the rule's but those it omits, with the tag's replacements. */
 function tagAttrs(rule: RuleSpec): AttrSpec[] {
   const replaced = new Map(rule.tag.replace.map((a) => [a.name, a]));
-  return [TAG_NAME_ATTR, ...rule.attrs.map((a) => replaced.get(a.name) ?? a)];
+  const omitted = new Set(rule.tag.omit ?? []);
+  return [TAG_NAME_ATTR, ...rule.attrs.filter((a) => !omitted.has(a.name)).map((a) => replaced.get(a.name) ?? a)];
 }
 
 /**

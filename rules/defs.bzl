@@ -14,6 +14,7 @@ load(
     _nixpkgs_local_repository = "nixpkgs_local_repository",
 )
 load("//rules/private:package.bzl", "nixpkgs_package_rule", "repositories_by_label")
+load("//rules/private:package_set.bzl", "declare_package_set")
 
 nixpkgs_local_repository = _nixpkgs_local_repository
 nixpkgs_http_repository = _nixpkgs_http_repository
@@ -43,3 +44,32 @@ def nixpkgs_package(name, repository = None, repositories = {}, **kwargs):
         repositories = repositories_by_label("nixpkgs_package(name = \"{}\")".format(name), repository, repositories),
         **kwargs
     )
+
+def nixpkgs_packages(packages):
+    """Several Nix packages, those of one nixpkgs evaluated together in one Nix process.
+
+    Each entry takes `nixpkgs_package`'s arguments. Packages that select an `attribute_path`
+    from the same `repository`/`repositories` (and the same `store`), without a `nix_file`,
+    `nix_file_content`, `nix_file_deps` or `nixopts` of their own, share one
+    `nixpkgs_evaluation` repository: nixpkgs is evaluated once for all of them (instead of once
+    per package), and each package only builds its derivation. Adding, removing or changing one
+    package evaluates once. The other packages are declared as `nixpkgs_package` does. The
+    module extension (`nixstore.package` tags) groups its packages the same way.
+
+        nixpkgs_packages([
+            dict(name = "jq", repository = "@nixpkgs"),
+            dict(name = "python3", repository = "@nixpkgs"),
+        ])
+
+    Args:
+      packages: a list of dicts, each holding the keyword arguments of one `nixpkgs_package`
+        call (`name` included).
+    """
+    declared = []
+    for kwargs in packages:
+        kwargs = dict(kwargs)
+        name = kwargs.pop("name")
+        what = "nixpkgs_packages: package \"{}\"".format(name)
+        kwargs["repositories"] = repositories_by_label(what, kwargs.pop("repository", None), kwargs.pop("repositories", {}))
+        declared.append((name, kwargs))
+    declare_package_set(declared)

@@ -84,6 +84,15 @@ export const NIXPKGS_PACKAGE: RuleSpec = {
         "If True, fail on platforms that do not support Nix (no `nix-build` on PATH, e.g. " +
         "Windows). If False, the rule succeeds there but produces no output.",
     }),
+    attr("evaluation", "label", {
+      allowSingleFile: [".drv"],
+      doc:
+        "Set by `nixpkgs_packages` and the module extension, not by hand: the `<name>.drv` file " +
+        "of the `nixpkgs_evaluation` repository that evaluated this package together with the " +
+        "other packages of its nixpkgs. The package then realises that derivation instead of " +
+        "evaluating nixpkgs again; when the file is empty (the shared evaluation failed) it " +
+        "evaluates on its own.",
+    }),
     attr("lock", "label", {
       allowSingleFile: [".json"],
       doc:
@@ -149,6 +158,7 @@ export const NIXPKGS_PACKAGE: RuleSpec = {
   ],
   tag: {
     name: "package",
+    omit: ["evaluation"],
     doc:
       "A Nix package as the repository `@<name>`, with `nixpkgs_package`'s attributes and " +
       "meanings; bring it into scope with `use_repo(nixstore, \"<name>\")`. Two modules " +

@@ -71,6 +71,8 @@ export interface TagSpec {
   readonly doc: string;
   /** Attributes that replace the rule's attributes of the same name in the tag. */
   readonly replace: readonly AttrSpec[];
+  /** Attributes of the rule that the tag leaves out (the extension sets them itself). */
+  readonly omit?: readonly string[];
 }
 
 /** A constant shared by the Starlark rules and nixgen. */

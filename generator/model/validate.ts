@@ -100,6 +100,9 @@ function tagProblems(rule: RuleSpec, attrNames: ReadonlySet<string>, tagNames: S
     else if (!attrNames.has(attr.name)) problems.push(`${at}: replaces no attribute of the rule`);
     problems.push(...attrProblems(attr, at));
   }
+  for (const name of rule.tag.omit ?? []) {
+    if (!attrNames.has(name)) problems.push(`${where}, omitted attribute ${name}: no attribute of the rule`);
+  }
   return problems;
 }
 

@@ -26,7 +26,8 @@ load(
     "nixpkgs_http_repository",
     "nixpkgs_local_repository",
 )
-load(":package.bzl", "nixpkgs_package_rule", "repositories_by_label")
+load(":package.bzl", "repositories_by_label")
+load(":package_set.bzl", "declare_package_set")
 
 _TAGS = {
     GIT_REPOSITORY_TAG: (GIT_REPOSITORY_TAG_ATTRS, GIT_REPOSITORY_TAG_DOC, nixpkgs_git_repository),
@@ -35,29 +36,31 @@ _TAGS = {
     PACKAGE_TAG: (PACKAGE_TAG_ATTRS, PACKAGE_TAG_DOC, None),
 }
 
-def _declare_package(request):
+def _package_attrs(request):
+    """The repository rule's attributes of a package tag."""
     attrs = dict(request.attrs)
     repository = attrs.pop("repository")
     repositories = attrs.pop("repositories")
 
     # Repositories of this extension see each other by name: "@nixpkgs" is the sibling.
-    nixpkgs_package_rule(
-        name = request.name,
-        repositories = repositories_by_label(
-            "nixstore.package(name = \"{}\") in {}".format(request.name, request.module),
-            "@" + repository if repository else None,
-            {nix_name: "@" + target for nix_name, target in repositories.items()},
-        ),
-        **attrs
+    attrs["repositories"] = repositories_by_label(
+        "nixstore.package(name = \"{}\") in {}".format(request.name, request.module),
+        "@" + repository if repository else None,
+        {nix_name: "@" + target for nix_name, target in repositories.items()},
     )
+    return attrs
 
 def _nixstore_impl(module_ctx):
     tag_attrs = {tag: [a for a in spec[0].keys() if a != "name"] for tag, spec in _TAGS.items()}
+    packages = []
     for request in parse_modules(module_ctx.modules, tag_attrs, PACKAGE_TAG):
         if request.tag == PACKAGE_TAG:
-            _declare_package(request)
+            packages.append((request.name, _package_attrs(request)))
         else:
             _TAGS[request.tag][2](name = request.name, **request.attrs)
+
+    # Packages of one nixpkgs share one Nix evaluation (evaluation.bzl).
+    declare_package_set(packages)
 
 nixstore = module_extension(
     implementation = _nixstore_impl,

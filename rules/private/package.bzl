@@ -3,6 +3,7 @@
 load(":attrs.bzl", "PACKAGE_ATTRS", "PACKAGE_DOC")
 load(":constants.bzl", "REPOSITORY_HEADER")
 load(":enter.bzl", "enter_binaries", "install_enter")
+load(":evaluation.bzl", "nixpkgs_expression")
 load(
     ":layout.bzl",
     "escaping_report",
@@ -162,7 +163,7 @@ def _nix_build_argv(repository_ctx, inputs, nix_build, store_args):
         argv.append(str(repository_ctx.path("_nixstore/src/default.nix")))
         attribute_path = attr.attribute_path
     else:
-        argv.extend(["-E", "import <nixpkgs> { config = {}; overlays = []; }"])
+        argv.extend(["-E", nixpkgs_expression()])
         attribute_path = attr.attribute_path or apparent_name(repository_ctx)
     if attribute_path:
         argv.extend(["-A", attribute_path])
@@ -217,20 +218,56 @@ def _build_file_text(repository_ctx, inputs):
         return attr.build_file_content
     return _DEFAULT_BUILD
 
-def _build(repository_ctx, inputs, nix_build, nix_store, store_args):
-    """Evaluates and builds the package; returns (outputs, closure, NAR hash of each closure path)."""
-    argv, attribute_path = _nix_build_argv(repository_ctx, inputs, nix_build, store_args)
-    repository_ctx.report_progress("nix-build {}".format(attribute_path or "(default)"))
+def _add_roots(repository_ctx, nix_store, store_args, outputs, what):
+    """Makes the repository's `_nixstore/result*` links garbage collector roots of the outputs."""
+    result = run_nix(repository_ctx, [nix_store] + store_args + ["--realise", "--add-root", str(repository_ctx.path("_nixstore/result"))] + outputs)
+    if result.return_code != 0:
+        _fail(repository_ctx, "registering the {} as garbage collector roots failed:\n{}".format(what, result.stderr))
+
+def _shared_derivation(repository_ctx, root):
+    """The derivation that the package's shared evaluation recorded ("<drv>!<output>"), or None.
+
+    None when the package has no shared evaluation, when that evaluation failed (the package then
+    evaluates on its own, so that Nix's message names it), or when the derivation has left the
+    store since (a garbage collection).
+    """
+    if not repository_ctx.attr.evaluation:
+        return None
+    drv = repository_ctx.read(repository_ctx.path(repository_ctx.attr.evaluation)).strip()
+    if not drv or not repository_ctx.path(root + drv.split("!")[0]).exists:
+        return None
+    return drv
+
+def _realise(repository_ctx, inputs, nix_build, nix_store, store_args, root):
+    """Builds the package: realises its shared evaluation's derivation, or runs nix-build."""
+    drv = _shared_derivation(repository_ctx, root)
+    if not drv:
+        argv, attribute_path = _nix_build_argv(repository_ctx, inputs, nix_build, store_args)
+        what = "nix-build"
+        repository_ctx.report_progress("nix-build {}".format(attribute_path or "(default)"))
+    else:
+        argv = [nix_store] + store_args + repository_ctx.attr.nixopts + ["--realise", drv]
+        attribute_path = repository_ctx.attr.attribute_path or apparent_name(repository_ctx)
+        what = "nix-store --realise {}".format(drv)
+        repository_ctx.report_progress("nix-store --realise {} (evaluated with its nixpkgs)".format(attribute_path))
     result = run_nix(repository_ctx, argv, quiet = repository_ctx.attr.quiet)
     if result.return_code != 0:
-        _fail(repository_ctx, "nix-build failed for attribute_path '{}' (exit {}). Nix said:\n{}".format(
+        _fail(repository_ctx, "{} failed for attribute_path '{}' (exit {}). Nix said:\n{}".format(
+            what,
             attribute_path or "(default)",
             result.return_code,
             result.stderr,
         ))
     outputs = [line for line in result.stdout.splitlines() if line.startswith("/nix/store/")]
     if not outputs:
-        _fail(repository_ctx, "nix-build printed no store path. Nix said:\n{}".format(result.stderr))
+        _fail(repository_ctx, "{} printed no store path. Nix said:\n{}".format(what, result.stderr))
+    if drv:
+        _add_roots(repository_ctx, nix_store, store_args, outputs, "outputs")
+    return outputs
+
+def _build(repository_ctx, inputs, nix_build, nix_store, store_args, root):
+    """Builds the package; returns (outputs, closure, NAR hash of each closure path)."""
+    outputs = _realise(repository_ctx, inputs, nix_build, nix_store, store_args, root)
     out = outputs[-1]
 
     repository_ctx.report_progress("closure of {}".format(out))
@@ -280,11 +317,9 @@ def _nixpkgs_package_impl(repository_ctx):
         outputs = entry.out
         closure = sorted(entry.closure.keys())
         closure_hashes = entry.closure
-        result = run_nix(repository_ctx, [str(nix_store)] + store_args + ["--realise", "--add-root", str(repository_ctx.path("_nixstore/result"))] + outputs)
-        if result.return_code != 0:
-            _fail(repository_ctx, "registering the pinned outputs as garbage collector roots failed:\n{}".format(result.stderr))
+        _add_roots(repository_ctx, str(nix_store), store_args, outputs, "pinned outputs")
     else:
-        outputs, closure, closure_hashes = _build(repository_ctx, inputs, str(nix_build), str(nix_store), store_args)
+        outputs, closure, closure_hashes = _build(repository_ctx, inputs, str(nix_build), str(nix_store), store_args, root)
         if entry:
             check_built(repository_ctx, entry, repository_ctx.attr.lock, outputs, closure_hashes)
     out = outputs[-1]

@@ -80,7 +80,10 @@ const WORKSPACE_RULE: Record<SourceSpec["kind"], string> = {
   git_repository: "nixpkgs_git_repository",
 };
 
-/** A package declaration: `nixpkgs_package(...)` (WORKSPACE) or `nixstore.package(...)` (bzlmod). */
+/**
+ * A package declaration: an entry `dict(...)` of `nixpkgs_packages([...])` (WORKSPACE) or
+ * `nixstore.package(...)` (bzlmod); both let the packages of one nixpkgs share its evaluation.
+ */
 export function packageCall(p: PackageSpec, bzlmod = false): string {
   const repository = p.repository === undefined ? "nixpkgs" : p.repository;
   const attrs = [
@@ -91,7 +94,7 @@ export function packageCall(p: PackageSpec, bzlmod = false): string {
     `quiet = True`,
   ];
   if (p.extra) attrs.push(p.extra);
-  return `${bzlmod ? "nixstore.package" : "nixpkgs_package"}(\n    ${attrs.join(",\n    ")},\n)`;
+  return `${bzlmod ? "nixstore.package" : "dict"}(\n    ${attrs.join(",\n    ")},\n)`;
 }
 
 function sourceCall(s: SourceSpec, bzlmod: boolean): string {
@@ -137,7 +140,7 @@ export function moduleFile(packages: PackageSpec[], sources: SourceSpec[], rules
 }
 
 function workspaceFile(packages: PackageSpec[], sources: SourceSpec[], rulesNixstore = REPO_ROOT): string {
-  const rules = [...new Set(sources.map((s) => WORKSPACE_RULE[s.kind])), "nixpkgs_package"].sort();
+  const rules = [...new Set(sources.map((s) => WORKSPACE_RULE[s.kind])), "nixpkgs_packages"].sort();
   return [
     `workspace(name = "it")`,
     `local_repository(name = "rules_nixstore", path = ${JSON.stringify(rulesNixstore)})`,
@@ -145,7 +148,7 @@ function workspaceFile(packages: PackageSpec[], sources: SourceSpec[], rulesNixs
     `rules_nixstore_dependencies()`,
     `load("@rules_nixstore//rules:defs.bzl", ${rules.map((r) => JSON.stringify(r)).join(", ")})`,
     ...sources.map((s) => sourceCall(s, false)),
-    ...packages.map((p) => packageCall(p, false)),
+    `nixpkgs_packages([\n${packages.map((p) => packageCall(p, false) + ",\n").join("")}])`,
     "",
   ].join("\n");
 }

@@ -1,0 +1,173 @@
+"""One Nix evaluation for every package of a nixpkgs: the plan, and the repository that runs it.
+
+Evaluating nixpkgs costs 1-5 s per Nix process. Packages that name their attribute in the same
+nixpkgs (the same `repositories`, `store` and `nixopts`, no `nix_file`, `nix_file_content` or
+`nix_file_deps`, and `nixopts` that are only `--option <name> <value>` settings) share one `nixpkgs_evaluation` repository: it runs
+one `nix-instantiate` with an `-A` per package and writes each package's derivation to
+`<package>.drv`. Each package then only realises its derivation (`nix-store --realise`): no
+evaluation of its own. Adding, removing or changing a package evaluates once, and the packages
+whose derivation did not change are not fetched again (their `.drv` file kept its content).
+
+When the shared evaluation fails (an unknown attribute, a broken package), every `.drv` file
+is empty and each package evaluates on its own, so that Nix's message names the one package
+and attribute at fault.
+"""
+
+load(":constants.bzl", "REPOSITORY_HEADER")
+load(":names.bzl", "apparent_name")
+load(":store.bzl", "NIX_OPTIONS", "init_store", "run_nix", "store_root")
+
+_PREFIX = "nixstore_evaluation_"
+
+_EXPRESSION = "import <nixpkgs> { config = {}; overlays = []; }"
+
+def nixpkgs_expression():
+    """The Nix expression that a package's `attribute_path` selects from (no nix_file given).
+
+    Returns:
+      The expression, for `nix-build -E` / `nix-instantiate -E`.
+    """
+    return _EXPRESSION
+
+def settings_only(nixopts):
+    """Whether nixopts are only Nix settings (`--option <name> <value>`), which every Nix command takes.
+
+    Args:
+      nixopts: a package's `nixopts`.
+
+    Returns:
+      True if the evaluation and the build of the package may both be given them.
+    """
+    if len(nixopts) % 3:
+        return False
+    for i in range(0, len(nixopts), 3):
+        if nixopts[i] != "--option":
+            return False
+    return True
+
+def _shares_evaluation(attrs):
+    """Whether a package's attributes let it share its nixpkgs' evaluation."""
+    for own in ["nix_file", "nix_file_content", "nix_file_deps"]:
+        if attrs.get(own):
+            return False
+    return settings_only(attrs.get("nixopts") or [])
+
+def _group_key(attrs):
+    repositories = attrs.get("repositories") or {}
+    return repr([
+        attrs.get("store") or "output-base",
+        sorted([(str(k), v) for k, v in repositories.items()]),
+        attrs.get("nixopts") or [],
+    ])
+
+def _evaluation_name(key, repositories):
+    """A repository name that depends only on what the group evaluates, not on its packages."""
+    names = sorted([n for n in repositories.values()])
+    return "{}{}_{}".format(_PREFIX, "_".join(names), str(hash(key)).replace("-", "m"))
+
+def plan_evaluations(packages):
+    """Groups packages that can share one Nix evaluation.
+
+    Args:
+      packages: list of (name, attrs) pairs, attrs as the package repository rule takes them
+        (`repositories` is a dict from label to Nix search path name).
+
+    Returns:
+      struct(evaluations, labels): `evaluations` lists struct(name, packages, repositories,
+      store, nixopts) for nixpkgs_evaluation (packages: dict from package name to attribute path);
+      `labels` maps each sharing package's name to its `evaluation` label string.
+    """
+    groups = {}
+    for name, attrs in packages:
+        if not _shares_evaluation(attrs):
+            continue
+        key = _group_key(attrs)
+        if key not in groups:
+            repositories = attrs.get("repositories") or {}
+            groups[key] = struct(
+                name = _evaluation_name(key, repositories),
+                packages = {},
+                repositories = repositories,
+                store = attrs.get("store") or "output-base",
+                nixopts = attrs.get("nixopts") or [],
+            )
+        groups[key].packages[name] = attrs.get("attribute_path") or name
+    labels = {}
+    for group in groups.values():
+        for name in group.packages:
+            labels[name] = "@{}//:{}.drv".format(group.name, name)
+    return struct(evaluations = groups.values(), labels = labels)
+
+def _write(repository_ctx, drvs, note):
+    repository_ctx.file("BUILD.bazel", "\n".join([
+        "# {} (nixpkgs_evaluation)".format(REPOSITORY_HEADER),
+        "# {}".format(note),
+        "exports_files(glob([\"*.drv\"]), visibility = [\"//visibility:public\"])",
+        "",
+    ]))
+    for name, drv in drvs.items():
+        repository_ctx.file(name + ".drv", drv + "\n" if drv else "")
+    repository_ctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(apparent_name(repository_ctx)))
+
+def _instantiate(repository_ctx, nix_instantiate):
+    """Runs the one nix-instantiate; returns {package: "<drv>!<output>"}, or None if it failed."""
+    attr = repository_ctx.attr
+    names = sorted(attr.packages.keys())
+    argv = [nix_instantiate, "-E", _EXPRESSION]
+    for name in names:
+        argv.extend(["-A", attr.packages[name]])
+    for label, nix_name in attr.repositories.items():
+        argv.extend(["-I", "{}={}".format(nix_name, repository_ctx.path(label).dirname)])
+    if attr.store != "system":
+        argv.extend(["--store", store_root(repository_ctx)] + NIX_OPTIONS)
+    argv.extend(attr.nixopts)
+    repository_ctx.report_progress("nix-instantiate: {} package(s) in one evaluation".format(len(names)))
+    result = run_nix(repository_ctx, argv)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("/nix/store/")]
+    if result.return_code != 0 or len(lines) != len(names):
+        return None
+
+    # nix-instantiate leaves out "!out" (the output nix-build builds when none is selected).
+    return {name: line if "!" in line else line + "!out" for name, line in zip(names, lines)}
+
+def _nixpkgs_evaluation_impl(repository_ctx):
+    attr = repository_ctx.attr
+    for label in attr.repositories:
+        repository_ctx.path(label)
+    nix_instantiate = repository_ctx.which("nix-instantiate")
+    nix_store = repository_ctx.which("nix-store")
+    empty = {name: "" for name in attr.packages}
+    if not nix_instantiate or not nix_store or repository_ctx.os.name.lower().find("linux") < 0:
+        _write(repository_ctx, empty, "No Nix here: each package reports it.")
+        return
+    if attr.store != "system":
+        init_store(repository_ctx, store_root(repository_ctx), str(nix_store))
+    drvs = _instantiate(repository_ctx, str(nix_instantiate))
+    if drvs == None:
+        # Each package evaluates on its own, and the one at fault reports Nix's message.
+        _write(repository_ctx, empty, "The shared evaluation failed: each package evaluates on its own.")
+        return
+    _write(repository_ctx, drvs, "One evaluation of {} package(s).".format(len(drvs)))
+
+nixpkgs_evaluation = repository_rule(
+    implementation = _nixpkgs_evaluation_impl,
+    attrs = {
+        "nixopts": attr.string_list(
+            doc = "The packages' `nixopts`: Nix settings only (`--option <name> <value>`).",
+        ),
+        "packages": attr.string_dict(
+            mandatory = True,
+            doc = "Package repository name to the attribute path it selects from `<nixpkgs>`.",
+        ),
+        "repositories": attr.label_keyed_string_dict(
+            doc = "Nix search path entries, as the packages' `repositories` attribute has them.",
+        ),
+        "store": attr.string(
+            default = "output-base",
+            values = ["output-base", "system"],
+            doc = "The packages' `store` attribute: where the derivations are written.",
+        ),
+    },
+    environ = ["NIX_CONFIG", "NIX_PATH"],
+    doc = "One `nix-instantiate` for the packages of one nixpkgs; writes `<package>.drv` for each (see `nixpkgs_packages`).",
+)
