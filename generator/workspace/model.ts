@@ -10,6 +10,9 @@ import { starlarkLayout, type StarlarkFileType } from "./starlark.js";
 /** Where the workspace's lock file lives (written by `nixgen lock`), relative to its root. */
 export const LOCK_FILE = "nixstore.lock.json";
 
+/** The macro of defs.bzl that declares a workspace's packages together. */
+const PACKAGES_MACRO = "nixpkgs_packages";
+
 /** The load and macro that WORKSPACE calls. */
 export const REPOSITORIES_BZL = "nixstore/repositories.bzl";
 export const REPOSITORIES_MACRO = "nixstore_repositories";
@@ -59,6 +62,13 @@ export interface RepositoryCall {
 export interface WorkspaceModel {
   /** nixpkgs sources, then packages, each in config order. */
   readonly calls: readonly RepositoryCall[];
+  /** The sources' calls, in config order (WORKSPACE calls each rule). */
+  readonly sourceCalls: readonly RepositoryCall[];
+  /**
+   * The packages' calls, in config order: WORKSPACE passes them to one `nixpkgs_packages`, so
+   * that packages of one nixpkgs share one Nix evaluation, as the module extension does.
+   */
+  readonly packageCalls: readonly RepositoryCall[];
   /** The symbols loaded from @rules_nixstore//rules:defs.bzl, sorted. */
   readonly loads: readonly string[];
   /** The module extension nixstore.MODULE.bazel uses. */
@@ -214,14 +224,14 @@ function remoteFlags(config: ResolvedConfig): string[] | null {
 
 /** The model of a checked config. */
 export function workspaceModel(config: ResolvedConfig, facts: WorkspaceFacts): WorkspaceModel {
-  const calls = [
-    ...config.sources.map((s) => sourceCall(s, facts)),
-    ...config.packages.map((p) => packageCall(p, config, facts)),
-  ];
+  const sourceCalls = config.sources.map((s) => sourceCall(s, facts));
+  const packageCalls = config.packages.map((p) => packageCall(p, config, facts));
   const flags = remoteFlags(config);
   return {
-    calls,
-    loads: [...new Set(calls.map((c) => c.rule))].sort(),
+    calls: [...sourceCalls, ...packageCalls],
+    sourceCalls,
+    packageCalls,
+    loads: [...new Set([...sourceCalls.map((c) => c.rule), ...(packageCalls.length ? [PACKAGES_MACRO] : [])])].sort(),
     extension: MODULE_EXTENSION,
     packageNames: config.packages.map((p) => p.name).sort(),
     remote: flags === null ? null : { config: REMOTE_CONFIG, flags },

@@ -29,7 +29,10 @@ describe("workspace model", () => {
     ]);
     expect(m.calls[1]?.kwargs.map((k) => k.name)).toEqual(["name", "attribute_path", "quiet", "repositories"]);
     expect(kwargs(m.calls[2])).toEqual({ name: "jq", attribute_path: "jq", repositories: { nixpkgs: "@nixpkgs" } });
-    expect(m.loads).toEqual(["nixpkgs_local_repository", "nixpkgs_package"]);
+    // WORKSPACE declares the packages together, so that those of one nixpkgs share its evaluation.
+    expect(m.loads).toEqual(["nixpkgs_local_repository", "nixpkgs_packages"]);
+    expect(m.sourceCalls.map((c) => c.name)).toEqual(["nixpkgs"]);
+    expect(m.packageCalls.map((c) => c.name)).toEqual(["zed", "jq"]);
     expect(m.packageNames).toEqual(["jq", "zed"]);
   });
 

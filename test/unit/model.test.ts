@@ -28,6 +28,7 @@ describe("the rule model", () => {
       "build_file",
       "build_file_content",
       "escaping_symlinks",
+      "evaluation",
       "fail_not_supported",
       "lock",
       "nix_file",
@@ -49,6 +50,9 @@ describe("the rule model", () => {
     expect(byName.lock).toMatchObject({ type: "label", default: null, allowSingleFile: [".json"] });
     expect(byName.store).toMatchObject({ type: "string", default: "output-base", values: ["output-base", "system"] });
     expect(byName.escaping_symlinks).toMatchObject({ type: "string", default: "drop", values: ["drop", "fail"] });
+    // Set by nixpkgs_packages and the module extension; no tag attribute.
+    expect(byName.evaluation).toMatchObject({ type: "label", default: null, allowSingleFile: [".drv"] });
+    expect(NIXPKGS_PACKAGE.tag.omit).toEqual(["evaluation"]);
   });
 
   it("declares the local and http repository attributes", () => {
