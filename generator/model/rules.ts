@@ -124,7 +124,9 @@ export const NIXPKGS_PACKAGE: RuleSpec = {
       default: [],
       doc:
         "Extra command-line arguments for `nix-build`, e.g. " +
-        '`["--argstr", "system", "x86_64-linux"]`.',
+        '`["--argstr", "system", "x86_64-linux"]`. A package whose `nixopts` are only Nix ' +
+        "settings (`--option <name> <value>`) can share its nixpkgs' evaluation " +
+        "(`nixpkgs_packages`, the module extension); others evaluate on their own.",
     }),
     attr("quiet", "bool", {
       default: false,

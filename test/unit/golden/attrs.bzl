@@ -47,7 +47,7 @@ PACKAGE_ATTRS = {
         doc = "Files that `nix_file` or `nix_file_content` import. Listing them makes Bazel fetch the package again when any of them changes.",
     ),
     "nixopts": attr.string_list(
-        doc = "Extra command-line arguments for `nix-build`, e.g. `[\"--argstr\", \"system\", \"x86_64-linux\"]`.",
+        doc = "Extra command-line arguments for `nix-build`, e.g. `[\"--argstr\", \"system\", \"x86_64-linux\"]`. A package whose `nixopts` are only Nix settings (`--option <name> <value>`) can share its nixpkgs' evaluation (`nixpkgs_packages`, the module extension); others evaluate on their own.",
     ),
     "quiet": attr.bool(
         doc = "If True, hide the output of the Nix commands unless they fail.",
@@ -162,7 +162,7 @@ PACKAGE_TAG_ATTRS = {
         doc = "Files that `nix_file` or `nix_file_content` import. Listing them makes Bazel fetch the package again when any of them changes.",
     ),
     "nixopts": attr.string_list(
-        doc = "Extra command-line arguments for `nix-build`, e.g. `[\"--argstr\", \"system\", \"x86_64-linux\"]`.",
+        doc = "Extra command-line arguments for `nix-build`, e.g. `[\"--argstr\", \"system\", \"x86_64-linux\"]`. A package whose `nixopts` are only Nix settings (`--option <name> <value>`) can share its nixpkgs' evaluation (`nixpkgs_packages`, the module extension); others evaluate on their own.",
     ),
     "quiet": attr.bool(
         doc = "If True, hide the output of the Nix commands unless they fail.",
