@@ -84,14 +84,14 @@ export const NIXPKGS_PACKAGE: RuleSpec = {
         "If True, fail on platforms that do not support Nix (no `nix-build` on PATH, e.g. " +
         "Windows). If False, the rule succeeds there but produces no output.",
     }),
-    attr("evaluation", "label", {
-      allowSingleFile: [".drv"],
+    attr("evaluation", "string", {
       doc:
-        "Set by `nixpkgs_packages` and the module extension, not by hand: the `<name>.drv` file " +
-        "of the `nixpkgs_evaluation` repository that evaluated this package together with the " +
-        "other packages of its nixpkgs. The package then realises that derivation instead of " +
-        "evaluating nixpkgs again; when the file is empty (the shared evaluation failed) it " +
-        "evaluates on its own.",
+        "Set by `nixpkgs_packages` and the module extension, not by hand: the name of the " +
+        "`nixpkgs_evaluation` repository, declared beside this one, that evaluated this " +
+        "package together with the other packages of its nixpkgs. The package then realises " +
+        "the derivation in its `<name>.drv` instead of evaluating nixpkgs again; when that " +
+        "file is empty (the shared evaluation failed) it evaluates on its own. Only a " +
+        "package that must build reads it, so a lock-pinned package never fetches it.",
     }),
     attr("lock", "label", {
       allowSingleFile: [".json"],

@@ -75,7 +75,8 @@ def plan_evaluations(packages):
     Returns:
       struct(evaluations, labels): `evaluations` lists struct(name, packages, repositories,
       store, nixopts) for nixpkgs_evaluation (packages: dict from package name to attribute path);
-      `labels` maps each sharing package's name to its `evaluation` label string.
+      `labels` maps each sharing package's name to its `evaluation`: the name of the
+      nixpkgs_evaluation repository, whose `<package>.drv` it reads.
     """
     groups = {}
     for name, attrs in packages:
@@ -95,7 +96,7 @@ def plan_evaluations(packages):
     labels = {}
     for group in groups.values():
         for name in group.packages:
-            labels[name] = "@{}//:{}.drv".format(group.name, name)
+            labels[name] = group.name
     return struct(evaluations = groups.values(), labels = labels)
 
 def _write(repository_ctx, drvs, note):

@@ -59,3 +59,25 @@ def portable_label(label):
     """
     repo = portable_repo_name(label.workspace_name)
     return "{}//{}:{}".format("@" + repo if repo else "", label.package, label.name)
+
+def sibling_file(repository_ctx, repo, file):
+    """A file of another repository declared next to this one (by the same WORKSPACE or extension).
+
+    Under WORKSPACE, repository names are global; under bzlmod, a repository of an extension has
+    the canonical name `<extension prefix><name>` and its siblings share the prefix. Resolving
+    the sibling only when needed (rather than through a label attribute, which Bazel fetches
+    before the rule runs, and re-fetches with `bazel sync`) keeps it unfetched when unused.
+
+    Args:
+      repository_ctx: the repository context of this repository.
+      repo: the sibling's apparent name.
+      file: a file at the sibling's root.
+
+    Returns:
+      The file's path (fetching the sibling first if needed).
+    """
+    canonical = repository_ctx.name
+    own = apparent_name(repository_ctx)
+    if canonical == own or not canonical.endswith(own):
+        return repository_ctx.path(Label("@{}//:{}".format(repo, file)))
+    return repository_ctx.path(Label("@@{}{}//:{}".format(canonical[:-len(own)], repo, file)))

@@ -23,7 +23,7 @@ load(
     "read_lock_entry",
     "write_record",
 )
-load(":names.bzl", "apparent_name")
+load(":names.bzl", "apparent_name", "sibling_file")
 load(":nix_files.bzl", "lay_out_nix_files")
 load(":store.bzl", "NIX_OPTIONS", "init_store", "run_nix", "store_root")
 
@@ -231,9 +231,10 @@ def _shared_derivation(repository_ctx, root):
     evaluates on its own, so that Nix's message names it), or when the derivation has left the
     store since (a garbage collection).
     """
-    if not repository_ctx.attr.evaluation:
+    evaluation = repository_ctx.attr.evaluation
+    if not evaluation:
         return None
-    drv = repository_ctx.read(repository_ctx.path(repository_ctx.attr.evaluation)).strip()
+    drv = repository_ctx.read(sibling_file(repository_ctx, evaluation, apparent_name(repository_ctx) + ".drv")).strip()
     if not drv or not repository_ctx.path(root + drv.split("!")[0]).exists:
         return None
     return drv

@@ -51,7 +51,7 @@ describe("the rule model", () => {
     expect(byName.store).toMatchObject({ type: "string", default: "output-base", values: ["output-base", "system"] });
     expect(byName.escaping_symlinks).toMatchObject({ type: "string", default: "drop", values: ["drop", "fail"] });
     // Set by nixpkgs_packages and the module extension; no tag attribute.
-    expect(byName.evaluation).toMatchObject({ type: "label", default: null, allowSingleFile: [".drv"] });
+    expect(byName.evaluation).toMatchObject({ type: "string", default: "" });
     expect(NIXPKGS_PACKAGE.tag.omit).toEqual(["evaluation"]);
   });
 

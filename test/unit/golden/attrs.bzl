@@ -24,9 +24,8 @@ PACKAGE_ATTRS = {
         doc = "What to do with symlinks of the closure that leave it: to a path outside `/nix/store` (`share/x -> /etc/x`, or relative, `../../../../etc/x`), or into a store path that is not in the closure. Bazel follows symlinks in source trees, so such a link would put the fetching machine's file into the repository, every action that uses the package and the remote cache. `\"drop\"` leaves them out of the repository and prints a warning naming each link and the package; `\"fail\"` refuses the package, naming them. Links that stay in the closure always work: they point at the same path inside the repository.",
         values = ["drop", "fail"],
     ),
-    "evaluation": attr.label(
-        allow_single_file = [".drv"],
-        doc = "Set by `nixpkgs_packages` and the module extension, not by hand: the `<name>.drv` file of the `nixpkgs_evaluation` repository that evaluated this package together with the other packages of its nixpkgs. The package then realises that derivation instead of evaluating nixpkgs again; when the file is empty (the shared evaluation failed) it evaluates on its own.",
+    "evaluation": attr.string(
+        doc = "Set by `nixpkgs_packages` and the module extension, not by hand: the name of the `nixpkgs_evaluation` repository, declared beside this one, that evaluated this package together with the other packages of its nixpkgs. The package then realises the derivation in its `<name>.drv` instead of evaluating nixpkgs again; when that file is empty (the shared evaluation failed) it evaluates on its own. Only a package that must build reads it, so a lock-pinned package never fetches it.",
     ),
     "fail_not_supported": attr.bool(
         default = True,
