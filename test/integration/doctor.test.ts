@@ -6,7 +6,7 @@ import { execa } from "execa";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { endpointOf, up } from "./buildbarn.js";
+import { leaseCluster, type ClusterLease } from "./buildbarn.js";
 import { FIXTURE, FLAVORS, NIXGEN, type Flavor } from "./harness.js";
 
 
@@ -153,13 +153,14 @@ describe.each(FLAVORS)("nixgen doctor, $title", (flavor) => {
 // up.sh needs root (it creates the runner's user and a mount namespace), like remote.test.ts.
 describe.runIf(process.getuid?.() === 0).each(FLAVORS)("nixgen doctor --remote on the loopback Buildbarn cluster, $title", (flavor) => {
   let endpoint = "";
+  let cluster: ClusterLease | undefined;
   beforeAll(async () => {
-    // Starts the cluster when it is not up (building it on first use) and leaves it running:
-    // it is shared with the remote tests.
-    const started = await up();
-    expect(started.exitCode, `buildbarn:up failed\n${started.all}`).toBe(0);
-    endpoint = endpointOf(started);
-    expect(endpoint).toMatch(/^grpc:\/\/127\.0\.0\.1:\d+$/);
+    cluster = await leaseCluster();
+    endpoint = cluster.endpoint;
+  });
+
+  afterAll(async () => {
+    await cluster?.release();
   });
 
   test("a probe action runs a Nix executable through its launcher on a worker without /nix", async () => {
