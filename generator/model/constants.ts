@@ -7,6 +7,16 @@ import type { ConstantSpec } from "./types.js";
  */
 export const STORE_DIRNAME = "nixstore";
 
+/**
+ * Environment variable (set it with `--repo_env`) naming the machine cache: the chroot Nix store,
+ * shared by every output base of the user, where packages are built before their closure is
+ * hard-linked into the output base's store. "off" turns the cache off.
+ */
+export const MACHINE_CACHE_ENV = "RULES_NIXSTORE_MACHINE_CACHE";
+
+/** The machine cache's directory under `${XDG_CACHE_HOME:-$HOME/.cache}` when the variable is unset. */
+export const MACHINE_CACHE_SUBDIR = "rules_nixstore/store";
+
 /** The logical Nix store directory that store paths are named after. */
 export const LOGICAL_STORE_DIR = "/nix/store";
 
@@ -35,6 +45,18 @@ export function libraryConstants(version: string): readonly ConstantSpec[] {
       doc:
         "Directory under Bazel's output base that is the root of the chroot Nix store; " +
         "its files live under <output_base>/nixstore/nix/store.",
+    },
+    {
+      name: "MACHINE_CACHE_ENV",
+      value: MACHINE_CACHE_ENV,
+      doc:
+        "Environment variable (set with --repo_env) naming the machine cache, the chroot Nix store " +
+        "shared by every output base of the user; \"off\" turns it off.",
+    },
+    {
+      name: "MACHINE_CACHE_SUBDIR",
+      value: MACHINE_CACHE_SUBDIR,
+      doc: "The machine cache's directory under ${XDG_CACHE_HOME:-$HOME/.cache} when MACHINE_CACHE_ENV is unset.",
     },
     {
       name: "GENERATED_HEADER",

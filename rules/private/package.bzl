@@ -23,6 +23,7 @@ load(
     "read_lock_entry",
     "write_record",
 )
+load(":machine_cache.bzl", "import_closure", "import_pinned", "init_machine_cache", "machine_cache")
 load(":names.bzl", "apparent_name", "sibling_file")
 load(":nix_files.bzl", "lay_out_nix_files")
 load(":store.bzl", "NIX_OPTIONS", "init_store", "run_nix", "store_root")
@@ -285,6 +286,7 @@ def _build(repository_ctx, inputs, nix_build, nix_store, store_args, root):
 def _nixpkgs_package_impl(repository_ctx):
     _validate(repository_ctx)
     inputs = _resolve_inputs(repository_ctx)
+    cache = machine_cache(repository_ctx) if repository_ctx.attr.store != "system" else None
     if repository_ctx.os.name.lower().find("linux") < 0:
         _not_supported(repository_ctx, "rules_nixstore supports Linux only (this is {}).".format(repository_ctx.os.name))
         return
@@ -301,6 +303,12 @@ def _nixpkgs_package_impl(repository_ctx):
     else:
         root = store_root(repository_ctx)
         store_args = ["--store", root] + NIX_OPTIONS
+
+    # store_args: the store that evaluates and builds; the machine cache's when it is on, whose
+    # closure is then brought into the output base's store (machine_cache.bzl).
+    output_base_args = store_args
+    if cache:
+        store_args = cache.args
     store_files = root + "/nix/store"
     digest = inputs_digest(repository_ctx, inputs, store)
     entry = None
@@ -308,19 +316,26 @@ def _nixpkgs_package_impl(repository_ctx):
         entry = read_lock_entry(repository_ctx, inputs.lock, repository_ctx.attr.lock)
     if root:
         init_store(repository_ctx, root, str(nix_store))
+    if cache:
+        init_machine_cache(repository_ctx, cache, str(nix_store))
 
     pinned = False
     if entry and entry.inputs == digest:
         repository_ctx.report_progress("verifying the {} store paths pinned by the lock file".format(len(entry.closure)))
-        pinned = check_pinned(repository_ctx, entry, str(nix_store), store_args, store_files)
+        pinned = check_pinned(repository_ctx, entry, str(nix_store), output_base_args, store_files)
+        if not pinned and cache:
+            pinned = import_pinned(repository_ctx, cache, str(nix_store), root, entry)
     if pinned:
         # No evaluation: the lock names the outputs and their closure, and the store holds them.
         outputs = entry.out
         closure = sorted(entry.closure.keys())
         closure_hashes = entry.closure
-        _add_roots(repository_ctx, str(nix_store), store_args, outputs, "pinned outputs")
+        _add_roots(repository_ctx, str(nix_store), output_base_args, outputs, "pinned outputs")
     else:
-        outputs, closure, closure_hashes = _build(repository_ctx, inputs, str(nix_build), str(nix_store), store_args, root)
+        build_root = cache.root if cache else root
+        outputs, closure, closure_hashes = _build(repository_ctx, inputs, str(nix_build), str(nix_store), store_args, build_root)
+        if cache and not import_closure(repository_ctx, cache, str(nix_store), root, outputs, closure):
+            outputs, closure, closure_hashes = _build(repository_ctx, inputs, str(nix_build), str(nix_store), output_base_args, root)
         if entry:
             check_built(repository_ctx, entry, repository_ctx.attr.lock, outputs, closure_hashes)
     out = outputs[-1]

@@ -1,0 +1,213 @@
+"""The machine cache: a chroot Nix store that outlives output bases, shared by all of the user's.
+
+With `store = "output-base"` a package is evaluated and built in the machine cache
+(`${XDG_CACHE_HOME:-$HOME/.cache}/rules_nixstore/store`, or `$RULES_NIXSTORE_MACHINE_CACHE`,
+given with `--repo_env`; "off" turns it off), and its runtime closure is then brought into the
+output base's own store (`<output_base>/nixstore`), which actions and the package repository use
+as before. A fresh output base (a new checkout, `bazel clean --expunge`, another workspace) so
+gets every path the cache holds without building it again.
+
+Bringing a path in hard-links its files (they are read-only) and recreates its directories, so K
+output bases holding a package cost about one copy; across file systems the files are copied
+(with a note). The cache database's registration of each path (NAR hash, references) is loaded
+into the output base's, so `nix-store --verify-path`, the lock's checks and `nixgen gc` work there.
+
+Before a path is brought in, its copy in the cache is verified against its NAR hash: a modified
+copy is refused, named, and rebuilt in the cache (`nix-store --repair-path`); when that fails
+the package is built in the output base's store instead. `nixgen gc --machine-cache` deletes the
+cache's paths that no package repository of any output base uses any more: every repository's
+`_nixstore/result` link is a garbage-collector root of the cache as well as of its output base.
+"""
+
+load(":constants.bzl", "MACHINE_CACHE_ENV", "MACHINE_CACHE_SUBDIR")
+load(":names.bzl", "apparent_name")
+load(":store.bzl", "NIX_OPTIONS", "init_store", "run_nix")
+
+_OFF = "off"
+
+# Lock of the cache taken by the steps that change its paths (repairs; pruning takes it too).
+_CACHE_LOCK = "nix/var/nix/.rules_nixstore-cache.lock"
+
+def _what(repository_ctx):
+    return "nixpkgs_package(name = \"{}\")".format(apparent_name(repository_ctx))
+
+def _fail(repository_ctx, message):
+    fail("{}: {}".format(_what(repository_ctx), message))
+
+def _note(repository_ctx, message):
+    # buildifier: disable=print
+    print("{}: {}".format(_what(repository_ctx), message))
+
+def machine_cache(repository_ctx):
+    """The machine cache for this fetch, or None when it is off.
+
+    The location is read from the environment without making it a dependency of the
+    repository: where the cache lives changes nothing the repository holds.
+
+    Args:
+      repository_ctx: the repository context.
+
+    Returns:
+      struct(root, args, import_script), or None.
+    """
+    env = repository_ctx.os.environ
+    root = env.get(MACHINE_CACHE_ENV, "")
+    if root == _OFF:
+        return None
+    if not root:
+        base = env.get("XDG_CACHE_HOME", "")
+        if not base.startswith("/"):
+            home = env.get("HOME", "")
+            if not home.startswith("/"):
+                return None
+            base = home + "/.cache"
+        root = "{}/{}".format(base, MACHINE_CACHE_SUBDIR)
+    if not root.startswith("/"):
+        _fail(repository_ctx, "{}={} is not an absolute path; give the machine cache's directory as one (or \"off\").".format(MACHINE_CACHE_ENV, root))
+    return struct(
+        root = root.rstrip("/"),
+        args = ["--store", root.rstrip("/")] + NIX_OPTIONS,
+        import_script = repository_ctx.path(Label("//rules/private:machine_cache_import.sh")),
+    )
+
+def init_machine_cache(repository_ctx, cache, nix_store):
+    """Creates the cache's store once (under a lock, as for the output base's store).
+
+    Args:
+      repository_ctx: the repository context.
+      cache: the machine_cache struct.
+      nix_store: path of the `nix-store` command.
+    """
+    result = repository_ctx.execute(["mkdir", "-p", cache.root])
+    if result.return_code != 0:
+        _fail(repository_ctx, "cannot create the machine cache {} ({}):\n{}\n  Set {} to a writable directory (with --repo_env), or to \"off\".".format(
+            cache.root,
+            MACHINE_CACHE_ENV,
+            result.stderr,
+            MACHINE_CACHE_ENV,
+        ))
+    init_store(repository_ctx, cache.root, nix_store)
+
+def _nix_options(nixopts):
+    """The `--option NAME VALUE` triples of a package's nixopts (nix-store takes those too)."""
+    options = []
+    for i in range(len(nixopts) - 2):
+        if nixopts[i] == "--option":
+            options.extend(nixopts[i:i + 3])
+    return options
+
+def _modified(stderr):
+    """Store paths `nix-store --verify-path` reports as modified."""
+    paths = []
+    for line in stderr.splitlines():
+        if "was modified" in line and "'" in line:
+            paths.append(line.split("'")[1])
+    return paths
+
+def _verify(repository_ctx, cache, nix_store, paths):
+    """The paths whose copy in the cache differs from its NAR hash ([] when all are intact)."""
+    argv = [nix_store] + cache.args + ["--verify-path"] + paths
+    result = run_nix(repository_ctx, argv, timeout = 3600)
+    if result.return_code == 0:
+        return []
+    modified = _modified(result.stderr)
+    if not modified:
+        _fail(repository_ctx, "`{}` failed (exit {}):\n{}".format(" ".join(argv), result.return_code, result.stderr))
+    return modified
+
+def _repair(repository_ctx, cache, nix_store, modified):
+    """Rebuilds (or substitutes) the modified paths in the cache; returns whether they are intact."""
+    _note(repository_ctx, "\n".join([
+        "the machine cache {} holds modified copies of these store paths; they are refused and rebuilt there:".format(cache.root),
+    ] + ["  " + p for p in modified]))
+    argv = [nix_store] + cache.args + _nix_options(repository_ctx.attr.nixopts) + ["--repair-path"] + modified
+    flock = repository_ctx.which("flock")
+    if flock:
+        argv = [str(flock), "{}/{}".format(cache.root, _CACHE_LOCK)] + argv
+    result = run_nix(repository_ctx, argv, quiet = repository_ctx.attr.quiet)
+    if result.return_code == 0 and not _verify(repository_ctx, cache, nix_store, modified):
+        return True
+    _note(repository_ctx, "rebuilding them in the machine cache failed (`{}`, exit {}):\n{}\n  The package is built in the output base's store instead. Delete the machine cache ({}) to start it afresh.".format(
+        " ".join(argv),
+        result.return_code,
+        result.stderr,
+        cache.root,
+    ))
+    return False
+
+def _invalid_in(repository_ctx, nix_store, store_args, paths):
+    """The paths that the store does not hold as valid paths."""
+    argv = [nix_store] + store_args + ["--check-validity", "--print-invalid"] + paths
+    result = run_nix(repository_ctx, argv)
+    if result.return_code != 0:
+        _fail(repository_ctx, "`{}` failed (exit {}):\n{}".format(" ".join(argv), result.return_code, result.stderr))
+    return [line for line in result.stdout.splitlines() if line.startswith("/nix/store/")]
+
+def import_closure(repository_ctx, cache, nix_store, output_base_root, outputs, closure):
+    """Brings a closure built in the cache into the output base's store, and roots its outputs there.
+
+    Args:
+      repository_ctx: the repository context.
+      cache: the machine_cache struct.
+      nix_store: path of the `nix-store` command.
+      output_base_root: the root of the output base's store.
+      outputs: the package's output paths (rooted by the repository's `_nixstore/result`).
+      closure: every store path of their runtime closure.
+
+    Returns:
+      False when the cache's copies were modified and could not be rebuilt (nothing was
+      brought in: build in the output base's store instead), else True.
+    """
+    output_base_args = ["--store", output_base_root] + NIX_OPTIONS
+    missing = _invalid_in(repository_ctx, nix_store, output_base_args, closure)
+    if missing:
+        repository_ctx.report_progress("verifying {} store path(s) of the machine cache".format(len(missing)))
+        modified = _verify(repository_ctx, cache, nix_store, missing)
+        if modified and not _repair(repository_ctx, cache, nix_store, modified):
+            return False
+        repository_ctx.report_progress("bringing {} store path(s) from the machine cache".format(len(missing)))
+        argv = ["sh", str(cache.import_script), cache.root, output_base_root, nix_store] + missing
+        result = repository_ctx.execute(argv, timeout = 3600)
+        if result.return_code != 0:
+            _fail(repository_ctx, "bringing store paths from the machine cache failed: `{}` (exit {}):\n{}".format(
+                " ".join(argv[:5]) + " ...",
+                result.return_code,
+                result.stderr,
+            ))
+        if result.stdout.startswith("copied") and not result.stdout.startswith("copied 0"):
+            _note(repository_ctx, "the machine cache {} and the output base's store {} are on different file systems, so its paths were copied, not hard-linked. Set {} (with --repo_env) to a directory on the output base's file system to share the files.".format(
+                cache.root,
+                output_base_root,
+                MACHINE_CACHE_ENV,
+            ))
+
+    # The repository's result link roots the outputs in the output base's store too.
+    result = run_nix(repository_ctx, [nix_store] + output_base_args + ["--realise", "--add-root", str(repository_ctx.path("_nixstore/result"))] + outputs)
+    if result.return_code != 0:
+        _fail(repository_ctx, "registering the outputs as garbage collector roots of the output base's store failed:\n{}".format(result.stderr))
+    return True
+
+def import_pinned(repository_ctx, cache, nix_store, output_base_root, entry):
+    """Brings a lock-pinned closure from the cache without evaluating, when the cache holds it.
+
+    Args:
+      repository_ctx: the repository context.
+      cache: the machine_cache struct.
+      nix_store: path of the `nix-store` command.
+      output_base_root: the root of the output base's store.
+      entry: the lock entry (struct(inputs, out, closure)).
+
+    Returns:
+      True when the pinned closure is now in the output base's store; False when the cache
+      lacks a path or holds another build of it (the caller builds).
+    """
+    paths = sorted(entry.closure.keys())
+    result = repository_ctx.execute([nix_store] + cache.args + ["--query", "--hash"] + paths)
+    if result.return_code != 0 or result.stdout.splitlines() != [entry.closure[p] for p in paths]:
+        return False
+
+    # Rooted in the cache first, so that a concurrent pruning keeps them.
+    result = run_nix(repository_ctx, [nix_store] + cache.args + ["--realise", "--add-root", str(repository_ctx.path("_nixstore/result"))] + entry.out)
+    if result.return_code != 0:
+        return False
+    return import_closure(repository_ctx, cache, nix_store, output_base_root, entry.out, paths)
