@@ -7,6 +7,7 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     fileParallelism: false,
+    setupFiles: ["test/setup-machine-cache.ts"],
     testTimeout: 15 * 60 * 1000,
     hookTimeout: 15 * 60 * 1000,
   },

@@ -7,6 +7,7 @@ export default defineConfig({
   test: {
     include: ["bench/**/*.bench.test.ts"],
     fileParallelism: false,
+    setupFiles: ["test/setup-machine-cache.ts"],
     testTimeout: 3 * 60 * 60 * 1000,
     hookTimeout: 30 * 60 * 1000,
   },

@@ -15,7 +15,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { execa } from "execa";
-import { STORE_DIRNAME } from "../model/index.js";
+import { MACHINE_CACHE_ENV, MACHINE_CACHE_SUBDIR, STORE_DIRNAME } from "../model/index.js";
 import { workspaceMarker } from "../generate.js";
 import { EXTENSION, LockError, RECORD_PATH, discoverPackages, runBazel, type LockOptions } from "../lock/index.js";
 
@@ -89,12 +89,17 @@ function removeRepository(outputBase: string, dir: string): void {
   fs.rmSync(path.join(outputBase, "external", `@${dir}.marker`), { force: true });
 }
 
-/** Runs nix-store against the store; on failure throws with the command, exit code and stderr. */
-async function nixStore(store: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
-  const argv = ["--store", store, "--option", "build-users-group", "", ...args];
-  const r = await execa("nix-store", argv, { reject: false, stdin: "ignore" });
+/**
+ * Runs nix-store against the store; on failure throws with the command, exit code and stderr.
+ * With `lock`, under an exclusive flock of that file (the machine cache's lock, see
+ * rules/private/machine_cache_import.sh).
+ */
+async function nixStore(store: string, args: string[], lock?: string): Promise<{ stdout: string; stderr: string }> {
+  const nix = ["nix-store", "--store", store, "--option", "build-users-group", "", ...args];
+  const argv = lock === undefined ? nix : ["flock", lock, ...nix];
+  const r = await execa(argv[0]!, argv.slice(1), { reject: false, stdin: "ignore" });
   if (r.failed) {
-    throw new LockError(`\`nix-store ${argv.join(" ")}\` failed (exit ${r.exitCode ?? r.signal}):\n${String(r.stderr).trim()}`);
+    throw new LockError(`\`${argv.join(" ")}\` failed (exit ${r.exitCode ?? r.signal}):\n${String(r.stderr).trim()}`);
   }
   return { stdout: String(r.stdout), stderr: String(r.stderr) };
 }
@@ -124,4 +129,43 @@ export async function gc(options: GcOptions): Promise<GcResult> {
   const { stdout, stderr } = await nixStore(store, ["--gc"]);
   const summary = `${stdout}\n${stderr}`.split("\n").find((l) => /store paths deleted/.test(l))?.trim() ?? "";
   return { store, staleRepositories: stale.map(([, n]) => n), deleted: storePaths(stderr), summary };
+}
+
+/**
+ * The machine cache's directory as the rules find it: $RULES_NIXSTORE_MACHINE_CACHE, else
+ * `${XDG_CACHE_HOME:-$HOME/.cache}/rules_nixstore/store`; null when it is "off".
+ */
+export function machineCacheDir(env: NodeJS.ProcessEnv = process.env): string | null {
+  const set = env[MACHINE_CACHE_ENV];
+  if (set === "off") return null;
+  if (set) {
+    if (!path.isAbsolute(set)) throw new LockError(`${MACHINE_CACHE_ENV}=${set} is not an absolute path`);
+    return set.replace(/\/+$/, "");
+  }
+  const xdg = env.XDG_CACHE_HOME;
+  const base = xdg && path.isAbsolute(xdg) ? xdg : env.HOME ? path.join(env.HOME, ".cache") : null;
+  if (base === null) throw new LockError(`neither ${MACHINE_CACHE_ENV}, XDG_CACHE_HOME nor HOME is set: cannot find the machine cache`);
+  return path.join(base, MACHINE_CACHE_SUBDIR);
+}
+
+/**
+ * Prunes the machine cache: deletes its store paths that no package repository of any output
+ * base uses any more. Each repository's `_nixstore/result` link is a root of the cache (and of
+ * its output base's store), so what an existing output base holds stays; what only expunged or
+ * deleted output bases (or removed packages) held goes. Output bases keep their own hard links
+ * of the files, so pruning never takes a file away from them.
+ */
+export async function gcMachineCache(options: { dir: string; dryRun?: boolean }): Promise<GcResult> {
+  const store = options.dir;
+  if (!fs.existsSync(path.join(store, "nix/var/nix/db"))) {
+    return { store, staleRepositories: [], deleted: [], summary: "" };
+  }
+  const lock = path.join(store, "nix/var/nix/.rules_nixstore-cache.lock");
+  if (options.dryRun) {
+    const { stdout } = await nixStore(store, ["--gc", "--print-dead"], lock);
+    return { store, staleRepositories: [], deleted: storePaths(stdout), summary: "" };
+  }
+  const { stdout, stderr } = await nixStore(store, ["--gc"], lock);
+  const summary = `${stdout}\n${stderr}`.split("\n").find((l) => /store paths deleted/.test(l))?.trim() ?? "";
+  return { store, staleRepositories: [], deleted: storePaths(stderr), summary };
 }

@@ -171,9 +171,18 @@ export function declarations(
     : { file: "WORKSPACE", text: workspaceFile(packages, all, rulesNixstore) };
 }
 
+/** The environment variable naming the machine cache (generator/model). */
+export const MACHINE_CACHE_ENV = "RULES_NIXSTORE_MACHINE_CACHE";
+
 export class Workspace {
   readonly dir: string;
   readonly outputBase: string;
+  /**
+   * The machine cache of this workspace's Bazel and nixgen commands (RULES_NIXSTORE_MACHINE_CACHE
+   * in their environment): its own, so that no test shares built paths with another test or
+   * with the user's real cache. A test may point several workspaces at one cache.
+   */
+  machineCache: string;
   /** Sources besides the fixture's, kept by writePackages. */
   private sources: SourceSpec[] = [];
 
@@ -183,6 +192,7 @@ export class Workspace {
   ) {
     this.dir = join(root, "ws");
     this.outputBase = join(root, "ob");
+    this.machineCache = join(root, "machine-cache");
   }
 
   write(path: string, content: string): void {
@@ -217,7 +227,7 @@ export class Workspace {
       cwd: this.dir,
       reject: false,
       all: true,
-      env: { ...env },
+      env: { [MACHINE_CACHE_ENV]: this.machineCache, ...env },
       stdin: "ignore",
     });
   }
@@ -234,7 +244,7 @@ export class Workspace {
   /** Runs a command on the workspace's machine (the host, or the sid root), in the workspace. */
   async run(argv: string[], env: Record<string, string> = {}): Promise<Result> {
     const [cmd, args] = this.flavor.command(argv);
-    return execa(cmd, args, { cwd: this.dir, reject: false, all: true, env, stdin: "ignore" });
+    return execa(cmd, args, { cwd: this.dir, reject: false, all: true, env: { [MACHINE_CACHE_ENV]: this.machineCache, ...env }, stdin: "ignore" });
   }
 
   /** Runs the built nixgen on the workspace's machine, in the workspace. */
