@@ -84,6 +84,8 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "nixstore-bench-lock-"));
 const ws = path.join(tmp, "ws");
 const ob = path.join(tmp, "ob");
 const counterBin = path.join(tmp, "counter");
+// A machine cache of its own (not the user's): the cold phase then builds, as it must.
+process.env.RULES_NIXSTORE_MACHINE_CACHE = path.join(tmp, "machine-cache");
 const log = path.join(tmp, "evaluations.log");
 
 function setup() {
