@@ -59,7 +59,7 @@ PACKAGE_ATTRS = {
     ),
     "store": attr.string(
         default = "output-base",
-        doc = "Which Nix store to build into: `\"output-base\"`, the chroot store `<output_base>/nixstore` shared by the packages of this output base (nothing is written to the host's `/nix`), or `\"system\"`, the host's own `/nix/store` (no `--store`; the host's Nix configuration applies). Either way the closure is laid out into the repository, so it travels as inputs.",
+        doc = "Which Nix store to build into: `\"output-base\"`, the chroot store `<output_base>/nixstore` shared by the packages of this output base (nothing is written to the host's `/nix`; the package is built in the machine cache shared by all output bases of the user, `${XDG_CACHE_HOME:-$HOME/.cache}/rules_nixstore/store` or `--repo_env=RULES_NIXSTORE_MACHINE_CACHE=<dir>` (`off` to build in the output base), and its closure is hard-linked from there), or `\"system\"`, the host's own `/nix/store` (no `--store`; the host's Nix configuration applies). Either way the closure is laid out into the repository, so it travels as inputs.",
         values = ["output-base", "system"],
     ),
 }
@@ -174,7 +174,7 @@ PACKAGE_TAG_ATTRS = {
     ),
     "store": attr.string(
         default = "output-base",
-        doc = "Which Nix store to build into: `\"output-base\"`, the chroot store `<output_base>/nixstore` shared by the packages of this output base (nothing is written to the host's `/nix`), or `\"system\"`, the host's own `/nix/store` (no `--store`; the host's Nix configuration applies). Either way the closure is laid out into the repository, so it travels as inputs.",
+        doc = "Which Nix store to build into: `\"output-base\"`, the chroot store `<output_base>/nixstore` shared by the packages of this output base (nothing is written to the host's `/nix`; the package is built in the machine cache shared by all output bases of the user, `${XDG_CACHE_HOME:-$HOME/.cache}/rules_nixstore/store` or `--repo_env=RULES_NIXSTORE_MACHINE_CACHE=<dir>` (`off` to build in the output base), and its closure is hard-linked from there), or `\"system\"`, the host's own `/nix/store` (no `--store`; the host's Nix configuration applies). Either way the closure is laid out into the repository, so it travels as inputs.",
         values = ["output-base", "system"],
     ),
 }
