@@ -104,21 +104,32 @@ def _modified(stderr):
             paths.append(line.split("'")[1])
     return paths
 
+def _present(repository_ctx, cache, paths):
+    """The paths whose files are in the cache (a store path may itself be a symlink)."""
+    files = [cache.root + p for p in paths]
+    result = repository_ctx.execute(["find"] + files + ["-maxdepth", "0", "-printf", "%p\\n"])
+    found = {line: True for line in result.stdout.splitlines()}
+    return [p for p, f in zip(paths, files) if f in found]
+
 def _verify(repository_ctx, cache, nix_store, paths):
-    """The paths whose copy in the cache differs from its NAR hash ([] when all are intact)."""
-    argv = [nix_store] + cache.args + ["--verify-path"] + paths
+    """The paths whose copy in the cache is missing or differs from its NAR hash ([] when all are intact)."""
+    present = _present(repository_ctx, cache, paths)
+    missing = [p for p in paths if p not in present]
+    if not present:
+        return missing
+    argv = [nix_store] + cache.args + ["--verify-path"] + present
     result = run_nix(repository_ctx, argv, timeout = 3600)
     if result.return_code == 0:
-        return []
+        return missing
     modified = _modified(result.stderr)
     if not modified:
         _fail(repository_ctx, "`{}` failed (exit {}):\n{}".format(" ".join(argv), result.return_code, result.stderr))
-    return modified
+    return missing + modified
 
 def _repair(repository_ctx, cache, nix_store, modified):
     """Rebuilds (or substitutes) the modified paths in the cache; returns whether they are intact."""
     _note(repository_ctx, "\n".join([
-        "the machine cache {} holds modified copies of these store paths; they are refused and rebuilt there:".format(cache.root),
+        "the machine cache {} holds modified (or lacks the) copies of these store paths; they are refused and rebuilt there:".format(cache.root),
     ] + ["  " + p for p in modified]))
     argv = [nix_store] + cache.args + _nix_options(repository_ctx.attr.nixopts) + ["--repair-path"] + modified
     flock = repository_ctx.which("flock")
