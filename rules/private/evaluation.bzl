@@ -14,6 +14,7 @@ and attribute at fault.
 """
 
 load(":constants.bzl", "REPOSITORY_HEADER")
+load(":machine_cache.bzl", "init_machine_cache", "machine_cache")
 load(":names.bzl", "apparent_name")
 load(":store.bzl", "NIX_OPTIONS", "init_store", "run_nix", "store_root")
 
@@ -110,8 +111,11 @@ def _write(repository_ctx, drvs, note):
         repository_ctx.file(name + ".drv", drv + "\n" if drv else "")
     repository_ctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(apparent_name(repository_ctx)))
 
-def _instantiate(repository_ctx, nix_instantiate):
-    """Runs the one nix-instantiate; returns {package: "<drv>!<output>"}, or None if it failed."""
+def _instantiate(repository_ctx, nix_instantiate, cache):
+    """Runs the one nix-instantiate; returns {package: "<drv>!<output>"}, or None if it failed.
+
+    The derivations go to the store the packages build in: the machine cache when it is on.
+    """
     attr = repository_ctx.attr
     names = sorted(attr.packages.keys())
     argv = [nix_instantiate, "-E", _EXPRESSION]
@@ -119,7 +123,9 @@ def _instantiate(repository_ctx, nix_instantiate):
         argv.extend(["-A", attr.packages[name]])
     for label, nix_name in attr.repositories.items():
         argv.extend(["-I", "{}={}".format(nix_name, repository_ctx.path(label).dirname)])
-    if attr.store != "system":
+    if cache:
+        argv.extend(cache.args)
+    elif attr.store != "system":
         argv.extend(["--store", store_root(repository_ctx)] + NIX_OPTIONS)
     argv.extend(attr.nixopts)
     repository_ctx.report_progress("nix-instantiate: {} package(s) in one evaluation".format(len(names)))
@@ -135,15 +141,18 @@ def _nixpkgs_evaluation_impl(repository_ctx):
     attr = repository_ctx.attr
     for label in attr.repositories:
         repository_ctx.path(label)
+    cache = machine_cache(repository_ctx) if attr.store != "system" else None
     nix_instantiate = repository_ctx.which("nix-instantiate")
     nix_store = repository_ctx.which("nix-store")
     empty = {name: "" for name in attr.packages}
     if not nix_instantiate or not nix_store or repository_ctx.os.name.lower().find("linux") < 0:
         _write(repository_ctx, empty, "No Nix here: each package reports it.")
         return
-    if attr.store != "system":
+    if cache:
+        init_machine_cache(repository_ctx, cache, str(nix_store))
+    elif attr.store != "system":
         init_store(repository_ctx, store_root(repository_ctx), str(nix_store))
-    drvs = _instantiate(repository_ctx, str(nix_instantiate))
+    drvs = _instantiate(repository_ctx, str(nix_instantiate), cache)
     if drvs == None:
         # Each package evaluates on its own, and the one at fault reports Nix's message.
         _write(repository_ctx, empty, "The shared evaluation failed: each package evaluates on its own.")
