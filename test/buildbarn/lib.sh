@@ -60,26 +60,43 @@ all_healthy() {
 	for p in "${PROCESSES[@]}"; do healthy "$(diag_port "$p")" || return 1; done
 }
 
-# stop_all: SIGTERM in STOP_ORDER, SIGKILL after 15 s each.
-stop_all() {
-	local p pid t
-	for p in "${STOP_ORDER[@]}"; do
+# stop_one NAME: SIGTERM, SIGKILL after 15 s.
+stop_one() {
+	local p=$1 pid t
+	if is_running "$p"; then
+		pid=$(pid_of "$p")
+		note "stopping $p (pid $pid)"
+		kill -TERM "$pid" 2>/dev/null || true
+		for ((t = 0; t < 30; t++)); do
+			is_running "$p" || break
+			sleep 0.5
+		done
 		if is_running "$p"; then
-			pid=$(pid_of "$p")
-			note "stopping $p (pid $pid)"
-			kill -TERM "$pid" 2>/dev/null || true
-			for ((t = 0; t < 30; t++)); do
-				is_running "$p" || break
-				sleep 0.5
-			done
-			if is_running "$p"; then
-				note "$p still running after 15s: SIGKILL"
-				kill -KILL "$pid" 2>/dev/null || true
-			fi
+			note "$p still running after 15s: SIGKILL"
+			kill -KILL "$pid" 2>/dev/null || true
 		fi
-		rm -f "$RUN_DIR/pids/$p.pid"
+	fi
+	rm -f "$RUN_DIR/pids/$p.pid"
+	case $p in
+	runner) rm -f "$RUN_DIR/runner/runner.sock" ;;
+	worker) unmount_build_dir ;;
+	esac
+}
+
+# stop_all: every process, in STOP_ORDER.
+stop_all() {
+	local p
+	for p in "${STOP_ORDER[@]}"; do stop_one "$p"; done
+}
+
+# unmount_build_dir: removes what a FUSE worker left mounted on its build
+# directory (a worker that was killed leaves a mount whose every access fails
+# with ENOTCONN); nothing for a native worker.
+unmount_build_dir() {
+	local dir=$RUN_DIR/worker/build
+	while findmnt --mountpoint "$dir" >/dev/null 2>&1; do
+		umount -l "$dir" || die "cannot unmount $dir"
 	done
-	rm -f "$RUN_DIR/runner/runner.sock"
 }
 
 # lock_run_dir: serialize up.sh and down.sh on $RUN_DIR/.lock (fd 8).
@@ -105,6 +122,7 @@ start() {
 
 # fresh_worker_dirs: empty build and cache directories for a starting bb_worker.
 fresh_worker_dirs() {
+	unmount_build_dir
 	rm -rf "$RUN_DIR/worker/build" "$RUN_DIR/worker/cache"
 	mkdir -m 0755 "$RUN_DIR/worker/build"
 	mkdir -m 0700 "$RUN_DIR/worker/cache"
@@ -133,6 +151,22 @@ wait_healthy() {
 			sleep 0.5
 		done
 		note "$p healthy (diagnostics on 127.0.0.1:$port)"
+	done
+}
+
+# wait_fuse_mounted: waits until bb_worker has mounted its FUSE file system on
+# the build directory (before bb_runner starts, whose mount namespace copies it).
+wait_fuse_mounted() {
+	local dir=$RUN_DIR/worker/build deadline
+	deadline=$(($(date +%s) + TIMEOUT))
+	until [[ $(findmnt -rn -o FSTYPE --mountpoint "$dir" 2>/dev/null) == fuse* ]]; do
+		if ! pid_alive worker || [ "$(date +%s)" -ge "$deadline" ]; then
+			note "last lines of $RUN_DIR/logs/worker.log:"
+			tail -n 20 "$RUN_DIR/logs/worker.log" >&2 || true
+			stop_all
+			die "bb_worker did not mount a FUSE file system on $dir (log: $RUN_DIR/logs/worker.log)"
+		fi
+		sleep 0.2
 	done
 }
 

@@ -1,6 +1,54 @@
-// bb_worker (runs as root): fetches inputs into a native (hardlinking) build
+// bb_worker (runs as root): gives each action an input root in its build
 // directory and asks bb_runner, over a UNIX socket, to run the command.
+// NIXSTORE_BB_WORKER picks the build directory:
+// - native: every input is hardlinked from a local cache into a directory per
+//   action, and the directory is deleted afterwards (cost grows with the number
+//   of input files, whether the action reads them or not);
+// - fuse: the build directory is a FUSE file system served by bb_worker itself;
+//   an input root appears at once, and a file's contents are fetched from the
+//   CAS when the action first reads it.
 local common = import 'common.libsonnet';
+
+local kind = std.extVar('NIXSTORE_BB_WORKER');
+
+local native = {
+  native: {
+    buildDirectoryPath: common.buildDirectory,
+    cacheDirectoryPath: common.cacheDirectory,
+    maximumCacheFileCount: 10000,
+    maximumCacheSizeBytes: 1024 * 1024 * 1024,
+    cacheReplacementPolicy: 'LEAST_RECENTLY_USED',
+  },
+};
+
+local fuse = {
+  virtual: {
+    mount: {
+      mountPath: common.buildDirectory,
+      fuse: {
+        // Input roots never change while an action runs: let the kernel
+        // cache names and attributes (bb-deployments uses the same).
+        directoryEntryValidity: '300s',
+        inodeAttributeValidity: '300s',
+        // bb_runner and its actions run as another user than bb_worker.
+        allowOther: true,
+        // mount(2) directly (bb_worker runs as root): no fusermount needed.
+        mountMethod: 'DIRECT',
+      },
+    },
+    // Time an action spends waiting for lazily fetched inputs is given back
+    // to its timeout, up to this much.
+    maximumExecutionTimeoutCompensation: '3600s',
+    maximumWritableFileUploadDelay: '60s',
+  },
+};
+
+// Who owns the directories of a virtual build directory: the runner user,
+// so that actions can create their outputs and temporary files.
+local owner = if kind == 'fuse' then {
+  buildDirectoryOwnerUserId: std.parseInt(std.extVar('NIXSTORE_BB_RUNNER_UID')),
+  buildDirectoryOwnerGroupId: std.parseInt(std.extVar('NIXSTORE_BB_RUNNER_GID')),
+} else {};
 
 {
   blobstore: common.storageBlobstore,
@@ -8,19 +56,12 @@ local common = import 'common.libsonnet';
   maximumMessageSizeBytes: common.maximumMessageSizeBytes,
   scheduler: common.grpcClient(common.ports.schedulerWorkers),
   global: common.global(common.ports.workerDiag) + {
-    // bb_runner runs as another (non-root) user: directories the worker
-    // creates in the build directory must be writable by it (0777).
+    // bb_runner runs as another (non-root) user: directories the native
+    // worker creates in the build directory must be writable by it (0777).
     setUmask: { umask: 0 },
   },
-  buildDirectories: [{
-    native: {
-      buildDirectoryPath: common.buildDirectory,
-      cacheDirectoryPath: common.cacheDirectory,
-      maximumCacheFileCount: 10000,
-      maximumCacheSizeBytes: 1024 * 1024 * 1024,
-      cacheReplacementPolicy: 'LEAST_RECENTLY_USED',
-    },
-    runners: [{
+  buildDirectories: [(if kind == 'fuse' then fuse else native) + {
+    runners: [owner {
       endpoint: { address: 'unix:' + common.runnerSocket },
       concurrency: std.parseInt(std.extVar('NIXSTORE_BB_CONCURRENCY')),
       // Actions must ask for exactly this platform: none (no exec
