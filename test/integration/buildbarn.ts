@@ -17,8 +17,24 @@ export const GRPC_FRONTEND = 8980;
 /** Diagnostics ports (test/buildbarn/common.libsonnet): /-/healthy and /metrics. */
 export const DIAG = { frontend: 9980, storage: 9981, scheduler: 9982, worker: 9986, runner: 9987 } as const;
 
+/** bb_worker's build directory (up.sh's NIXSTORE_BB_WORKER). */
+export type WorkerKind = "native" | "fuse";
+
+/**
+ * The worker kind remote tests run against: NIXSTORE_TEST_BB_WORKER (native, up.sh's default,
+ * unless it says fuse).
+ */
+export const TEST_WORKER: WorkerKind = workerKind(process.env.NIXSTORE_TEST_BB_WORKER ?? "native");
+
+function workerKind(s: string): WorkerKind {
+  if (s !== "native" && s !== "fuse") throw new Error(`NIXSTORE_TEST_BB_WORKER=${s}: say native or fuse`);
+  return s;
+}
+
 /** Variants of the cluster up.sh can start (NIXSTORE_BB_* variables). */
 export interface ClusterVariant {
+  /** The worker's build directory (default: TEST_WORKER). */
+  worker?: WorkerKind;
   /** What actions see at /nix. */
   nix?: "absent" | "empty" | "host";
   /** Whether actions may create user namespaces. */
@@ -30,12 +46,34 @@ export async function up(variant: ClusterVariant = {}): Promise<Result> {
   return execa("bash", [join(REPO_ROOT, "test/buildbarn/up.sh")], {
     all: true,
     reject: false,
-    env: { NIXSTORE_BB_NIX: variant.nix ?? "absent", NIXSTORE_BB_USERNS: variant.userns ?? "allowed" },
+    env: {
+      NIXSTORE_BB_WORKER: variant.worker ?? TEST_WORKER,
+      NIXSTORE_BB_NIX: variant.nix ?? "absent",
+      NIXSTORE_BB_USERNS: variant.userns ?? "allowed",
+    },
   });
+}
+
+/**
+ * Runs up.sh with its default settings (native worker): how other engineers' tests expect to
+ * find the shared cluster when a suite that used a variant releases it.
+ */
+export async function upDefault(): Promise<Result> {
+  return up({ worker: "native" });
 }
 
 export async function down(): Promise<Result> {
   return execa("bash", [join(REPO_ROOT, "test/buildbarn/down.sh")], { all: true, reject: false });
+}
+
+/**
+ * What a suite does with the shared cluster when it finishes: stops it if the suite started it,
+ * else starts it again with up.sh's default settings (a no-op when it runs with them), so that
+ * a suite that ran on a variant (NIXSTORE_TEST_BB_WORKER=fuse, a ClusterVariant) leaves it as
+ * other engineers' tests expect it.
+ */
+export async function release(startedHere: boolean): Promise<Result> {
+  return startedHere ? down() : upDefault();
 }
 
 /** Whether a cluster already answers (then tests leave it running when they finish). */
@@ -204,7 +242,10 @@ function parseDigests(message: Buffer): Digest[] {
 /** A suite's hold on the cluster: its endpoint, and how to hand it back. */
 export interface ClusterLease {
   readonly endpoint: string;
-  /** Stops the cluster if this suite started it; otherwise leaves the default cluster running. */
+  /**
+   * Stops the cluster if this suite started it; otherwise leaves it running with up.sh's default
+   * settings (after a variant, or NIXSTORE_TEST_BB_WORKER=fuse).
+   */
   release(): Promise<void>;
 }
 
@@ -222,8 +263,8 @@ export async function leaseCluster(): Promise<ClusterLease> {
   return {
     endpoint,
     async release() {
-      if (startedHere) await down();
-      else await up();
+      const r = await release(startedHere);
+      if (r.exitCode !== 0) throw new Error(`buildbarn: giving the cluster back failed (logs: ${LOGS})\n${r.all}`);
     },
   };
 }

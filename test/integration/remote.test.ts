@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   LOGS,
+  TEST_WORKER,
   casBytesUploaded,
   executionCalls,
   killWorker,
@@ -144,6 +145,9 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remote execution on Buil
     expect(uid).not.toBe(String(process.getuid?.()));
     expect(nix).toBe("nix-absent");
     expect(mount).toMatch(/ \/nix\/store ro,/);
+    // Bound from the action's input root: on a FUSE worker, a file of bb_worker's FUSE mount.
+    if (TEST_WORKER === "fuse") expect(mount).toMatch(/ - fuse\.\S+ bb_worker /);
+    else expect(mount).not.toMatch(/ - fuse/);
   });
 
   test("workers whose /nix exists but is empty run them too", async () => {
