@@ -114,18 +114,28 @@ start() {
 	local logf=$RUN_DIR/logs/$name.log
 	[ -f "$logf" ] && mv -f "$logf" "$logf.prev"
 	echo "=== $(date -u +%FT%TZ) up.sh: $*" >"$logf"
-	# 8>&-: the cluster must not hold up.sh's lock.
-	(cd "$RUN_DIR" && exec setsid "$@" </dev/null >>"$logf" 2>&1 8>&-) &
+	# The cluster keeps no descriptor but 0-2: not up.sh's lock (fd 8), nor one
+	# a caller holds, e.g. `flock /tmp/nixstore-remote-tests.lock` (fd 3), which
+	# a cluster left running would otherwise hold until it stops.
+	(
+		cd "$RUN_DIR"
+		for fd in /proc/$BASHPID/fd/*; do
+			fd=${fd##*/}
+			[ "$fd" -gt 2 ] && eval "exec $fd>&-"
+		done
+		exec setsid "$@" </dev/null >>"$logf" 2>&1
+	) &
 	echo $! >"$RUN_DIR/pids/$name.pid"
 	note "started $name (pid $!)"
 }
 
-# fresh_worker_dirs: empty build and cache directories for a starting bb_worker.
+# fresh_worker_dirs: empty build, cache and (FUSE worker) local CAS directories
+# for a starting bb_worker.
 fresh_worker_dirs() {
 	unmount_build_dir
-	rm -rf "$RUN_DIR/worker/build" "$RUN_DIR/worker/cache"
+	rm -rf "$RUN_DIR/worker/build" "$RUN_DIR/worker/cache" "$RUN_DIR/worker/cas"
 	mkdir -m 0755 "$RUN_DIR/worker/build"
-	mkdir -m 0700 "$RUN_DIR/worker/cache"
+	mkdir -m 0700 "$RUN_DIR/worker/cache" "$RUN_DIR/worker/cas"
 }
 
 # wait_healthy NAME...: waits until each process answers /-/healthy; on a
