@@ -43,6 +43,43 @@ local fuse = {
   },
 };
 
+// A FUSE worker reads a file's contents when an action reads them, in pages:
+// each read needs random access to the blob. Reads through to the storage
+// process over gRPC restart the blob's stream every time (an action reading
+// glibc spent ~0.7 s in those reads), so, as bb-deployments' FUSE workers do,
+// the worker keeps a local CAS that blobs are copied into on first use
+// (sparse file under worker/cas, emptied at each start like the build directory).
+local workerCas = common.runDir + '/worker/cas';
+local casBytes = std.parseInt(std.extVar('NIXSTORE_BB_CAS_MIB')) * 1024 * 1024;
+local readCachingCas = {
+  readCaching: {
+    slow: common.storageBlobstore.contentAddressableStorage,
+    fast: {
+      'local': {
+        keyLocationMapOnBlockDevice: {
+          file: { path: workerCas + '/key_location_map', sizeBytes: 64 * 1024 * 1024 },
+        },
+        keyLocationMapMaximumGetAttempts: 16,
+        keyLocationMapMaximumPutAttempts: 64,
+        oldBlocks: 2,
+        currentBlocks: 8,
+        newBlocks: 1,
+        blocksOnBlockDevice: {
+          source: { file: { path: workerCas + '/blocks', sizeBytes: casBytes } },
+          spareBlocks: 2,
+          // Without it every read of a page would check the whole blob's hash.
+          dataIntegrityValidationCache: {
+            cacheSize: 100000,
+            cacheDuration: '14400s',
+            cacheReplacementPolicy: 'LEAST_RECENTLY_USED',
+          },
+        },
+      },
+    },
+    replicator: { deduplicating: { 'local': {} } },
+  },
+};
+
 // Who owns the directories of a virtual build directory: the runner user,
 // so that actions can create their outputs and temporary files.
 local owner = if kind == 'fuse' then {
@@ -51,7 +88,9 @@ local owner = if kind == 'fuse' then {
 } else {};
 
 {
-  blobstore: common.storageBlobstore,
+  blobstore: common.storageBlobstore + (
+    if kind == 'fuse' then { contentAddressableStorage: readCachingCas } else {}
+  ),
   browserUrl: 'http://' + common.addr(common.ports.schedulerAdmin),
   maximumMessageSizeBytes: common.maximumMessageSizeBytes,
   scheduler: common.grpcClient(common.ports.schedulerWorkers),
