@@ -113,6 +113,14 @@ describe("nixgen bazelrc: the machine fragment", () => {
     expect((await writeBazelrc(opts)).content).toContain("--override_repository=rules_cc=");
   });
 
+  it("Bazel 7 keeps Merkle trees of inputs across remote actions; Bazel 4 has no such flag", async () => {
+    const remoteLines = (content: string) => content.split("\n").filter((l) => l.startsWith("build:nixstore-remote "));
+    const seven = await writeBazelrc(options({ bazelVersion: "bazel 7.7.1" }).opts);
+    expect(remoteLines(seven.content)).toEqual(["build:nixstore-remote --experimental_remote_merkle_tree_cache"]);
+    const four = await writeBazelrc(options({ bazelVersion: "bazel 4.2.3" }).opts);
+    expect(remoteLines(four.content)).toEqual([]);
+  });
+
   it("adds no overrides for newer Bazel", async () => {
     const { opts } = options({ bazelVersion: "bazel 7.4.1" });
     expect((await writeBazelrc(opts)).content).not.toContain("--override_repository");
