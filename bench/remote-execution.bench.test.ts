@@ -4,38 +4,26 @@
 //   sudo npx vitest run --config bench/vitest.config.ts bench/remote-execution.bench.test.ts
 //   (BENCH_RUNS=N, default 3)
 //
-// 1. examples/remote-buildbarn, remote (--config=nixstore-remote) versus the linux-sandbox,
-//    from a clean output base each time: wall time of the fetch (Nix builds into the output
-//    base's store, launchers compiled) and of `bazel test //...`, and the bytes Bazel uploaded
-//    to the CAS, with the cluster's CAS empty (cold) and already holding the closures (warm).
-// 2. The 5,120-file fixture package `manyfiles` as the tool of 50 remote actions versus the
-//    small `hello` as the tool of 50 otherwise identical actions: wall time, and where it goes
-//    (Bazel's profile on the client: Merkle trees, uploads, remote execution; bb_worker's
-//    stages: fetching inputs, running, uploading outputs).
+// examples/remote-buildbarn, remote (--config=nixstore-remote) versus the linux-sandbox, from a
+// clean output base each time: wall time of the fetch (Nix builds into the output base's store,
+// launchers compiled) and of `bazel test //...`, and the bytes Bazel uploaded to the CAS, with
+// the cluster's CAS empty (cold) and already holding the closures (warm).
+// (The 5,120-file tool versus a small tool, per worker kind and Bazel version, is
+// remote-big-closure.bench.test.ts.)
 //
 // Writes bench/results/remote-execution.json. Needs root (the cluster), and empties the
 // cluster's CAS (down.sh --clean) for the cold runs.
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { execa } from "execa";
 import { cpus, loadavg, release } from "node:os";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DIAG, casBytesUploaded, down, endpointOf, metric, up } from "../test/integration/buildbarn.js";
-import {
-  BAZEL4,
-  REPO_ROOT,
-  copyExample,
-  explain,
-  makeWorkspace,
-  nixgenBazelrc,
-  processes,
-  type Workspace,
-} from "../test/integration/harness.js";
+import { casBytesUploaded, down, endpointOf, up } from "../test/integration/buildbarn.js";
+import { REPO_ROOT, copyExample, explain, nixgenBazelrc, processes } from "../test/integration/harness.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const RESULTS = join(REPO_ROOT, "bench/results/remote-execution.json");
-const ACTIONS = 50;
 
 const results: Record<string, unknown> = {};
 const roots: string[] = [];
@@ -145,120 +133,4 @@ test("examples/remote-buildbarn: remote versus linux-sandbox, clean output base"
   );
   results.example = { targets: "//... of examples/remote-buildbarn (3 genrules/tests, 4 actions)", runs, summary };
   console.table(summary);
-});
-
-/** 50 genrules that each run `tool` once, made unique by `nonce` so that none is cached. */
-function genrules(prefix: string, tool: string, nonce: string): string {
-  const names = Array.from({ length: ACTIONS }, (_, i) => `${prefix}${i}`);
-  return (
-    names
-      .map(
-        (name, i) => `genrule(
-    name = "${name}",
-    outs = ["${name}.txt"],
-    tools = ["${tool}"],
-    cmd = "$(location ${tool}) > $@ && echo ${i} ${nonce} >> $@",
-)
-`,
-      )
-      .join("\n") + `\nfilegroup(name = "${prefix}", srcs = [${names.map((n) => `":${n}"`).join(", ")}])\n`
-  );
-}
-
-/** Sums of Bazel profile events (ms) by what they are, for the remote part of a build. */
-function profileBreakdown(file: string): Record<string, number> {
-  const data = JSON.parse(readFileSync(file, "utf8")) as { traceEvents?: Array<Record<string, unknown>> };
-  const sums: Record<string, number> = {};
-  for (const e of data.traceEvents ?? []) {
-    if (e.ph !== "X" || typeof e.dur !== "number") continue;
-    const name = String(e.name);
-    const key = name.startsWith("MerkleTree.build")
-      ? "merkle_tree_ms"
-      : /upload/i.test(name)
-        ? "upload_ms"
-        : name === "execute remotely"
-          ? "execute_remotely_ms"
-          : name === "download outputs"
-            ? "download_outputs_ms"
-            : name.startsWith("Creating runfiles tree")
-              ? "runfiles_tree_ms"
-              : null;
-    if (key) sums[key] = (sums[key] ?? 0) + e.dur / 1000;
-  }
-  return Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, round(v, 1)]));
-}
-
-/** bb_worker's time per stage (seconds, summed over actions) since `before`. */
-async function workerStages(before?: Record<string, number>): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
-  for (const stage of ["FetchingInputs", "Running", "UploadingOutputs"]) {
-    const v = await metric(DIAG.worker, "buildbarn_builder_build_executor_duration_seconds_sum", { stage });
-    out[stage] = round(v - (before?.[stage] ?? 0), 3);
-  }
-  return out;
-}
-
-test(`the 5,120-file package as the tool of ${ACTIONS} remote actions versus a small tool`, async () => {
-  let ws: Workspace | undefined;
-  try {
-    ws = await makeWorkspace(BAZEL4, { packages: [{ name: "manyfiles" }, { name: "hello" }], build: "" });
-    const remote = [
-      "--remote_executor=grpc://127.0.0.1:8980",
-      "--remote_instance_name=nixstore",
-      "--spawn_strategy=remote",
-      "--remote_local_fallback=false",
-      "--jobs=8",
-    ];
-    const w = ws;
-    const phase = async (label: string, target: string) => {
-      const profile = join(w.root, `${label}.profile.json`);
-      const stages = await workerStages();
-      const uploadedBefore = await casBytesUploaded();
-      const t = process.hrtime.bigint();
-      const r = await w.bazel(["build", ...remote, `--profile=${profile}`, target]);
-      const wall_s = seconds(t);
-      expect(r.exitCode, explain(r)).toBe(0);
-      expect(processes(r.all)).toMatch(new RegExp(`\\b${ACTIONS} remote(,|\\.|$)`));
-      return {
-        wall_s: round(wall_s),
-        uploaded_bytes: (await casBytesUploaded()) - uploadedBefore,
-        client_profile: profileBreakdown(profile),
-        worker_stage_s: await workerStages(stages),
-      };
-    };
-    const measured: Array<Record<string, unknown>> = [];
-    // Run 0 is cold: the cluster's CAS does not hold manyfiles' closure yet.
-    await down();
-    await execa("rm", ["-rf", "/tmp/rules_nixstore-buildbarn/storage"]);
-    expect((await up()).exitCode).toBe(0);
-    for (let run = 0; run <= RUNS; run++) {
-      const nonce = `${process.pid}-${Date.now()}-${run}`;
-      w.write("BUILD.bazel", genrules("big", "@manyfiles//:bin/count-files", nonce) + "\n" + genrules("small", "@hello//:bin/hello", nonce));
-      const analysed = await w.bazel(["build", "--nobuild", ...remote, "//:big", "//:small"]);
-      expect(analysed.exitCode, explain(analysed)).toBe(0);
-      const big = await phase(`big-${run}`, "//:big");
-      const small = await phase(`small-${run}`, "//:small");
-      expect(w.bin("big0.txt")).toBe(`5120\n0 ${nonce}\n`);
-      expect(w.bin("small0.txt")).toBe(`hello from nix\n0 ${nonce}\n`);
-      measured.push({ run, cold: run === 0, big, small, ratio: round(big.wall_s / small.wall_s) });
-    }
-    const warm = measured.filter((m) => !m.cold);
-    const wall = (m: Record<string, unknown>, k: "big" | "small") => (m[k] as { wall_s: number }).wall_s;
-    const summary = {
-      cold_ratio: measured[0]!.ratio,
-      warm_big_wall_s_median: round(median(warm.map((m) => wall(m, "big")))),
-      warm_small_wall_s_median: round(median(warm.map((m) => wall(m, "small")))),
-      warm_ratio_median: round(median(warm.map((m) => m.ratio as number))),
-    };
-    results.manyfiles = {
-      actions: ACTIONS,
-      big_tool: "@manyfiles//:bin/count-files (closure: manyfiles 5,120 files + busybox)",
-      small_tool: "@hello//:bin/hello (closure: hello, libgreet, glibc)",
-      runs: measured,
-      summary,
-    };
-    console.log(JSON.stringify(results.manyfiles, null, 2));
-  } finally {
-    await ws?.close();
-  }
 });

@@ -43,11 +43,11 @@ local fuse = {
   },
 };
 
-// A FUSE worker reads a file's contents when an action reads them, in pages:
-// each read needs random access to the blob. Reads through to the storage
-// process over gRPC restart the blob's stream every time (an action reading
-// glibc spent ~0.7 s in those reads), so, as bb-deployments' FUSE workers do,
-// the worker keeps a local CAS that blobs are copied into on first use
+// A FUSE worker reads a file's contents when an action reads them, in pages,
+// which needs fast random access to blobs. Read straight from the storage
+// process over gRPC, an action of hello (reading glibc) spent ~0.7 s running
+// instead of ~0.03 s (bench/README.md). So, as bb-deployments' FUSE workers
+// do, the worker keeps a local CAS that blobs are copied into on first use
 // (sparse file under worker/cas, emptied at each start like the build directory).
 local workerCas = common.runDir + '/worker/cas';
 local casBytes = std.parseInt(std.extVar('NIXSTORE_BB_CAS_MIB')) * 1024 * 1024;
