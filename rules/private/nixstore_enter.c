@@ -2,7 +2,14 @@
  * nixstore-enter: run one program with a Nix closure mapped read-only at
  * /nix/store, without root and without setuid.
  *
- *   nixstore-enter <closure-dir> <program> [args...]
+ *   enter <closure-dir> <program> [args...]
+ *   <launcher> [args...]
+ *
+ * Started under any name but `enter`, it is the launcher of one executable of a
+ * package (`bin/<exe>`): nixstore_executable makes the launcher a link to this
+ * binary and writes the program to run into a data file beside it (see
+ * "launcher mode" below). A launcher needs no shell: it finds its closure and
+ * maps it as `enter` does, in the same process.
  *
  * <closure-dir> holds one entry per store path (<hash>-<name>), as the
  * package repositories of rules_nixstore lay it out (`nix/store/`). When the
@@ -37,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -47,7 +55,7 @@
 
 static const char *program_path = "";
 
-static void die(const char *fmt, ...) {
+__attribute__((noreturn, format(printf, 1, 2))) static void die(const char *fmt, ...) {
   va_list ap;
   fprintf(stderr, "rules_nixstore launcher: cannot run %s: ", program_path);
   va_start(ap, fmt);
@@ -66,7 +74,7 @@ static int read_int_file(const char *path, long *out) {
 }
 
 /* Explains why unshare(CLONE_NEWUSER) failed, naming the cause and the fix. */
-static void die_no_userns(int err) {
+__attribute__((noreturn)) static void die_no_userns(int err) {
   long v;
   const char *cause = "the kernel or a seccomp/container policy refuses unprivileged user namespaces";
   const char *fix = "allow unprivileged user namespaces on this machine, or run the action where /nix/store is visible";
@@ -255,40 +263,36 @@ static void enter_new_root(int closure) {
   if (chdir("/") != 0) die("chdir / in the new root: %s", strerror(errno));
 }
 
-/* <dir of the resolved executable>/../nix/store, when it is a directory. */
+/* `path`, resolved, into `out` (PATH_MAX bytes) when it is a directory. */
+static int resolved_dir(const char *path, char *out) {
+  char resolved[PATH_MAX];
+  struct stat st;
+  if (realpath(path, resolved) == NULL || stat(resolved, &st) != 0 || !S_ISDIR(st.st_mode)) return 0;
+  strcpy(out, resolved);
+  return 1;
+}
+
+/* <dir of the executable `exe`>/../nix/store, resolved, when it is a directory. */
+static int closure_beside(const char *exe, char *out) {
+  const char *slash = strrchr(exe, '/');
+  if (slash == NULL) return 0;
+  char path[PATH_MAX];
+  if ((size_t)snprintf(path, sizeof(path), "%.*s/../nix/store", (int)(slash - exe), exe) >= sizeof(path)) return 0;
+  return resolved_dir(path, out);
+}
+
+/* <dir of this process's resolved executable>/../nix/store, when it is a directory. */
 static int closure_beside_self(char *out) {
   char exe[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
   if (n <= 0) return 0;
   exe[n] = '\0';
-  char *slash = strrchr(exe, '/');
-  if (slash == NULL) return 0;
-  *slash = '\0';
-  if ((size_t)snprintf(out, PATH_MAX, "%s/../nix/store", exe) >= PATH_MAX) return 0;
-  char resolved[PATH_MAX];
-  struct stat st;
-  if (realpath(out, resolved) == NULL || stat(resolved, &st) != 0 || !S_ISDIR(st.st_mode)) return 0;
-  strcpy(out, resolved);
-  return 1;
+  return closure_beside(exe, out);
 }
 
-int main(int argc, char **argv) {
-  if (argc < 3) {
-    fprintf(stderr, "usage: %s <closure-dir> <program> [args...]\n", argv[0]);
-    return 2;
-  }
-  program_path = argv[2];
-  char *const *prog_argv = &argv[2];
-  if (access(program_path, X_OK) == 0) {
-    execv(program_path, prog_argv);
-    die("exec: %s", strerror(errno));
-  }
-  if (strncmp(program_path, "/nix/store/", 11) != 0)
-    die("not found, and it is not a /nix/store path that could be mapped");
-
-  char closure[PATH_MAX];
-  if (!closure_beside_self(closure) && realpath(argv[1], closure) == NULL)
-    die("closure directory %s: %s", argv[1], strerror(errno));
+/* Maps `closure` read-only at /nix/store in a new user + mount namespace (or, where /nix/store
+ * does not exist, in a new root) and executes program_path with `prog_argv`. */
+__attribute__((noreturn)) static void map_and_exec(const char *closure, char *const *prog_argv) {
   char cwd[PATH_MAX];
   if (getcwd(cwd, sizeof(cwd)) == NULL) die("getcwd: %s", strerror(errno));
 
@@ -328,5 +332,207 @@ int main(int argc, char **argv) {
     die("%s is not in the mapped closure %s (or its interpreter is missing): %s", program_path, closure,
         strerror(errno));
   die("exec: %s", strerror(errno));
+}
+
+/* ---- launcher mode ------------------------------------------------------------------------
+ *
+ * A package's `bin/<exe>` is this very binary (a link to, or a copy of, `_nixstore/enter`),
+ * beside a data file `<launcher>` LAUNCH_SUFFIX that `nixstore_executable` writes:
+ *
+ *   # comment lines
+ *   program=<the program's path, every byte outside [A-Za-z0-9+-._/=?] written as \0ddd>
+ *   runfiles_repo=<the package repository's name in runfiles trees>
+ *   exec_repo=<the repository's path relative to the execution root>
+ *
+ * The launcher is the path the kernel was asked to execute (AT_EXECFN: what a shell script would
+ * see as $0, also when found on PATH), or, where no data file is beside it, the target of that
+ * path if it is a symbolic link (and so on). Where /nix/store shows the program, the launcher
+ * executes it; otherwise it finds the closure as the launcher scripts of earlier versions did
+ * and maps it like `enter` does: no shell runs, so no argument or name is ever evaluated. */
+#define LAUNCH_SUFFIX ".nixstore-launch"
+
+struct launch {
+  char path[PATH_MAX];    /* the launcher whose data file was found */
+  char program[PATH_MAX]; /* /nix/store/<hash>-<name>/bin/<exe>, decoded */
+  char runfiles_repo[PATH_MAX];
+  char exec_repo[PATH_MAX];
+};
+
+/* Prints "rules_nixstore launcher: <what>: <message>" and exits with `code`. */
+__attribute__((noreturn, format(printf, 3, 4))) static void die_launch(int code, const char *what, const char *fmt, ...) {
+  va_list ap;
+  fprintf(stderr, "rules_nixstore launcher: %s: ", what);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  exit(code);
+}
+
+/* Copies `value` (up to the end of its line) into `out`, decoding \0ddd escapes. */
+static int decode_value(const char *value, const char *end, char *out, size_t cap) {
+  size_t n = 0;
+  for (const char *p = value; p < end; p++) {
+    char c = *p;
+    if (c == '\\') {
+      if (end - p < 5 || p[1] != '0' || p[2] < '0' || p[2] > '3' || p[3] < '0' || p[3] > '7' || p[4] < '0' || p[4] > '7')
+        return 0;
+      c = (char)((p[2] - '0') * 64 + (p[3] - '0') * 8 + (p[4] - '0'));
+      if (c == '\0') return 0;
+      p += 4;
+    }
+    if (n + 1 >= cap) return 0;
+    out[n++] = c;
+  }
+  out[n] = '\0';
+  return n > 0;
+}
+
+/* Reads `<path>` LAUNCH_SUFFIX into `l`. Returns 0 when there is no such file; exits 127 naming
+ * the file when it cannot be read or is not what nixstore_executable writes. */
+static int read_launch(const char *path, struct launch *l) {
+  char file[PATH_MAX];
+  if ((size_t)snprintf(file, sizeof(file), "%s%s", path, LAUNCH_SUFFIX) >= sizeof(file)) return 0;
+  int fd = open(file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return 0;
+    die_launch(127, file, "cannot read this launcher's data: %s", strerror(errno));
+  }
+  static char text[4 * PATH_MAX];
+  size_t len = 0;
+  ssize_t n;
+  while ((n = read(fd, text + len, sizeof(text) - len)) > 0) len += (size_t)n;
+  close(fd);
+  if (n < 0 || len == sizeof(text)) die_launch(127, file, "cannot read this launcher's data (too long, or %s)", strerror(errno));
+  struct {
+    const char *key;
+    char *out;
+  } fields[] = {{"program=", l->program}, {"runfiles_repo=", l->runfiles_repo}, {"exec_repo=", l->exec_repo}};
+  int seen = 0;
+  for (const char *line = text, *end; line < text + len; line = end + 1) {
+    end = memchr(line, '\n', (size_t)(text + len - line));
+    if (end == NULL) end = text + len;
+    if (line == end || *line == '#') continue;
+    size_t i;
+    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+      size_t k = strlen(fields[i].key);
+      if ((size_t)(end - line) >= k && memcmp(line, fields[i].key, k) == 0) break;
+    }
+    if (i == sizeof(fields) / sizeof(fields[0]) || !decode_value(line + strlen(fields[i].key), end, fields[i].out, PATH_MAX))
+      die_launch(127, file, "not launcher data of nixstore_executable: bad line \"%.*s\"; rebuild the launcher (bazel clean)",
+                 (int)(end - line), line);
+    seen |= 1 << i;
+  }
+  if (seen != 7) die_launch(127, file, "not launcher data of nixstore_executable: a field is missing; rebuild the launcher (bazel clean)");
+  snprintf(l->path, sizeof(l->path), "%s", path);
+  return 1;
+}
+
+/* Finds the data of the launcher `self` (see above): beside it, or beside what it links to. */
+static int find_launch(const char *self, struct launch *l) {
+  char path[PATH_MAX], target[PATH_MAX];
+  if ((size_t)snprintf(path, sizeof(path), "%s", self) >= sizeof(path)) return 0;
+  for (int hops = 0; hops < 40; hops++) {
+    if (read_launch(path, l)) return 1;
+    ssize_t n = readlink(path, target, sizeof(target) - 1);
+    if (n <= 0) return 0;
+    target[n] = '\0';
+    const char *slash = strrchr(path, '/');
+    if (target[0] == '/' || slash == NULL) {
+      strcpy(path, target);
+    } else {
+      char next[PATH_MAX];
+      if ((size_t)snprintf(next, sizeof(next), "%.*s/%s", (int)(slash - path), path, target) >= sizeof(next)) return 0;
+      strcpy(path, next);
+    }
+  }
+  return 0;
+}
+
+/* The closure of a launcher that does not sit beside one: the first of `$0.runfiles/<repo>`,
+ * `$RUNFILES_DIR/<repo>`, `<dir of $0>/../..` and `<exec_repo>` (relative to the working
+ * directory) that holds both `_nixstore/enter` and `nix/store`; there, the `nix/store` beside
+ * the resolved `_nixstore/enter` (the package repository itself, where runfiles are links to
+ * it), else `nix/store` itself. */
+static int closure_in_bases(const struct launch *l, char *out) {
+  char bases[4][PATH_MAX];
+  int n = 0;
+  const char *runfiles_dir = getenv("RUNFILES_DIR");
+  const char *slash = strrchr(l->path, '/');
+  if ((size_t)snprintf(bases[n], PATH_MAX, "%s.runfiles/%s", l->path, l->runfiles_repo) < PATH_MAX) n++;
+  if (runfiles_dir != NULL && *runfiles_dir != '\0' &&
+      (size_t)snprintf(bases[n], PATH_MAX, "%s/%s", runfiles_dir, l->runfiles_repo) < PATH_MAX)
+    n++;
+  if (slash == NULL) {
+    snprintf(bases[n++], PATH_MAX, "../..");
+  } else if ((size_t)snprintf(bases[n], PATH_MAX, "%.*s/../..", (int)(slash - l->path), l->path) < PATH_MAX) {
+    n++;
+  }
+  if ((size_t)snprintf(bases[n], PATH_MAX, "%s", l->exec_repo) < PATH_MAX) n++;
+  for (int i = 0; i < n; i++) {
+    char enter[PATH_MAX], store[PATH_MAX], resolved[PATH_MAX];
+    struct stat st;
+    if ((size_t)snprintf(enter, sizeof(enter), "%s/_nixstore/enter", bases[i]) >= sizeof(enter) ||
+        (size_t)snprintf(store, sizeof(store), "%s/nix/store", bases[i]) >= sizeof(store))
+      continue;
+    if (access(enter, X_OK) != 0 || stat(store, &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+    if (realpath(enter, resolved) != NULL && closure_beside(resolved, out)) return 1;
+    if (resolved_dir(store, out)) return 1;
+  }
+  return 0;
+}
+
+/* Runs the program of launcher `l` with this process's arguments. */
+__attribute__((noreturn)) static void launch(struct launch *l, int argc, char **argv) {
+  program_path = l->program;
+  /* The program gets its own path as argv[0], as from `exec "$program" "$@"`. */
+  char *no_args[] = {l->program, NULL};
+  char **prog_argv = argc > 0 ? argv : no_args;
+  prog_argv[0] = l->program;
+  if (access(program_path, X_OK) == 0) {
+    execv(program_path, prog_argv);
+    die("exec: %s", strerror(errno));
+  }
+  if (strncmp(program_path, "/nix/store/", 11) != 0)
+    die("not found, and it is not a /nix/store path that could be mapped");
+  char closure[PATH_MAX];
+  if (!closure_beside_self(closure) && !closure_in_bases(l, closure)) {
+    fprintf(stderr,
+            "rules_nixstore launcher: cannot run %s: /nix/store does not show it, and its closure\n"
+            "  (%s/nix/store) is neither in this launcher's runfiles nor under '%s'.\n"
+            "  Depend on the runnable target @%s//:bin/<exe> (not the raw file), so the closure travels with it.\n",
+            program_path, l->runfiles_repo, l->exec_repo, l->runfiles_repo);
+    exit(127);
+  }
+  map_and_exec(closure, prog_argv);
+}
+
+int main(int argc, char **argv) {
+  const char *self = (const char *)getauxval(AT_EXECFN);
+  if (self == NULL || *self == '\0') self = argc > 0 ? argv[0] : "";
+  static struct launch l;
+  if (find_launch(self, &l)) launch(&l, argc, argv);
+  const char *slash = strrchr(self, '/');
+  if (strcmp(slash ? slash + 1 : self, "enter") != 0)
+    die_launch(127, self, "no launcher data %s%s beside it (or beside what it links to), and it is not named enter.\n"
+               "  A launcher of nixstore_executable needs the data file the rule writes beside it: run the target\n"
+               "  (bazel run, or $(location) of @<repo>//:bin/<exe>), not a copy of its file.", self, LAUNCH_SUFFIX);
+  if (argc < 3) {
+    fprintf(stderr, "usage: %s <closure-dir> <program> [args...]\n", argv[0]);
+    return 2;
+  }
+  program_path = argv[2];
+  char *const *prog_argv = &argv[2];
+  if (access(program_path, X_OK) == 0) {
+    execv(program_path, prog_argv);
+    die("exec: %s", strerror(errno));
+  }
+  if (strncmp(program_path, "/nix/store/", 11) != 0)
+    die("not found, and it is not a /nix/store path that could be mapped");
+
+  char closure[PATH_MAX];
+  if (!closure_beside_self(closure) && realpath(argv[1], closure) == NULL)
+    die("closure directory %s: %s", argv[1], strerror(errno));
+  map_and_exec(closure, prog_argv);
   return 126;
 }

@@ -1,7 +1,9 @@
-// nixstore-enter (rules/private/nixstore_enter.c) and the shell launcher (rules/private/launcher.sh.tpl)
-// on the host kernel, with real fixture packages: the mapper maps a closure read-only at /nix/store
-// for an unprivileged user, in every state /nix can be in (absent, empty, store present but empty,
-// store showing the program), and explains itself when user namespaces are refused.
+// nixstore-enter (rules/private/nixstore_enter.c), as the mapper and as a launcher (a link to it
+// beside its data file, as nixstore_executable writes them), on the host kernel, with real fixture
+// packages: the mapper maps a closure read-only at /nix/store for an unprivileged user, in every
+// state /nix can be in (absent, empty, store present but empty, store showing the program), and
+// explains itself when user namespaces are refused; a launcher finds its data and its closure
+// wherever Bazel puts them and runs the program with no shell on the way.
 //
 // Everything is real: the mapper is the checked-in binary every package repository gets
 // (rules/private/enter/<platform>/enter), the packages are built by Nix 2.8 from the fixture
@@ -9,9 +11,9 @@
 // The tests run as root only to *prepare* environments (a private mount namespace with a new root,
 // a user namespace with a limit of 0); the mapper itself always runs as 65534.
 //
-// NIXSTORE_ENTER=<file> and NIXSTORE_LAUNCHER_TPL=<file> test another mapper binary (e.g. one that
-// `scripts/build-enter.sh OUT_DIR SOURCE` built from a changed source) and another launcher
-// template (to check that the tests fail when the behaviour they name is broken).
+// NIXSTORE_ENTER=<file> tests another mapper binary (e.g. one that `scripts/build-enter.sh OUT_DIR
+// SOURCE` built from a changed source, to check that the tests fail when the behaviour they name
+// is broken).
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { execa } from "execa";
 import {
@@ -39,7 +41,6 @@ import { FIXTURE, REPO_ROOT } from "./harness.js";
 /** The platform directory of this machine's prebuilt mapper, and its zig target. */
 const PLATFORM = arch() === "arm64" ? "aarch64-linux" : "x86_64-linux";
 const ENTER = process.env.NIXSTORE_ENTER ?? join(REPO_ROOT, "rules/private/enter", PLATFORM, "enter");
-const LAUNCHER_TPL = process.env.NIXSTORE_LAUNCHER_TPL ?? join(REPO_ROOT, "rules/private/launcher.sh.tpl");
 const NOBODY = 65534;
 const AS_NOBODY = ["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups"];
 
@@ -701,28 +702,34 @@ describe("nixstore-enter stages nothing on a shared file system", () => {
   });
 });
 
-describe("launcher.sh.tpl", () => {
-  /** The template with its placeholders replaced, as Starlark's expand_template does. */
-  function render(program: string, repo: string): string {
-    return readFileSync(LAUNCHER_TPL, "utf8")
-      .replaceAll("%{PROGRAM}", program)
-      .replaceAll("%{RUNFILES_REPO}", repo)
-      .replaceAll("%{EXEC_REPO}", `external/${repo}`);
+describe("launcher mode: a link to the mapper beside its data file, as nixstore_executable writes them", () => {
+  /**
+   * The launcher data nixstore_executable writes (rules/private/executable.bzl): the program path
+   * with every byte outside [A-Za-z0-9+-._/=?] as \0ddd, the runfiles repository, the exec path.
+   */
+  function data(program: string, repo: string, execRepo = `external/${repo}`): string {
+    const escaped = [...Buffer.from(program)]
+      .map((b) => (/[A-Za-z0-9+\-._/=?]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `\\0${b.toString(8).padStart(3, "0")}`))
+      .join("");
+    return `# test data\nprogram=${escaped}\nrunfiles_repo=${repo}\nexec_repo=${execRepo}\n`;
   }
 
-  function place(path: string, text: string): string {
+  /** A launcher at `path`: a symbolic link to `target` (the mapper), and its data beside it. */
+  function place(path: string, target: string, text: string): string {
     mkdirSync(join(path, ".."), { recursive: true });
-    writeFileSync(path, text, { mode: 0o755 });
+    rmSync(path, { force: true });
+    symlinkSync(target, path);
+    writeFileSync(`${path}.nixstore-launch`, text, { mode: 0o644 });
     return path;
   }
 
   test("finds the closure of its package repository and runs the program from any cwd, argv intact", async () => {
-    const h = place(join(pkg, "_nixstore/bin/hello"), render(hello, "hello"));
+    const h = place(join(pkg, "_nixstore/bin/hello"), "../enter", data(hello, "hello"));
     const r = await asNobody([h], { cwd: "/" });
     expect(r.exitCode, explain(r)).toBe(0);
     expect(r.stdout).toBe("hello from nix");
 
-    const g = place(join(pkg, "_nixstore/bin/greet"), render(greet, "greet"));
+    const g = place(join(pkg, "_nixstore/bin/greet"), "../enter", data(greet, "greet"));
     // Double space, empty argument, $HOME, a glob that would match (the cwd has files), $(...):
     // word splitting, globbing or evaluation anywhere on the way would change the output.
     const a = await asNobody([g, "b  c", "", "$HOME", "*", "$(id)"], { cwd: join(pkg, "_nixstore") });
@@ -730,10 +737,45 @@ describe("launcher.sh.tpl", () => {
     expect(a.stdout).toBe("greet from nix b  c  $HOME * $(id)");
   });
 
+  test("no shell on the way: the launcher process is the mapper, which executes the program itself", async () => {
+    const h = place(join(pkg, "_nixstore/bin/hello"), "../enter", data(hello, "hello"));
+    // Every execve of the run, traced: the launcher's, then the program's, and nothing between.
+    const trace = join(userTmp, "execve.trace");
+    const r = await asNobody(["strace", "-f", "-qq", "-s", "4096", "-e", "trace=execve", "-o", trace, h, "a b"], { cwd: "/" });
+    expect(r.exitCode, explain(r)).toBe(0);
+    expect(r.stdout).toBe("hello from nix");
+    const calls = readFileSync(trace, "utf8").split("\n").filter((l) => l.includes("execve("));
+    expect(calls.map((l) => l.replace(/^\d+\s+/, "").replace(/, 0x[0-9a-f]+ \/\* \d+ vars \*\/\)/, ")")), calls.join("\n")).toEqual([
+      `execve("${h}", ["${h}", "a b"]) = 0`,
+      `execve("${hello}", ["${hello}", "a b"]) = 0`,
+    ]);
+  });
+
+  test("found on PATH by its bare name, it still finds its data beside its path", async () => {
+    const h = place(join(pkg, "_nixstore/bin/hello"), "../enter", data(hello, "hello"));
+    const r = await asNobody(["hello"], { cwd: "/", env: nobodyEnv({ PATH: `${join(h, "..")}:/usr/bin:/bin` }) });
+    expect(r.exitCode, explain(r)).toBe(0);
+    expect(r.stdout).toBe("hello from nix");
+  });
+
+  test("run through a link to it (a link with no data beside it), it follows the link to its data", async () => {
+    const h = place(join(pkg, "_nixstore/bin/hello"), "../enter", data(hello, "hello"));
+    const link = join(tmp, "links/hello");
+    mkdirSync(join(link, ".."), { recursive: true });
+    symlinkSync(h, link);
+    const r = await asNobody([link], { cwd: "/" });
+    expect(r.exitCode, explain(r)).toBe(0);
+    expect(r.stdout).toBe("hello from nix");
+  });
+
   test("finds the closure through a runfiles tree of symlinks", async () => {
     // <launcher>.runfiles/<repo>/... as Bazel lays out runfiles: symlinks to the repository's files.
+    // The launcher is a copy here (nothing beside its resolved path), so only the runfiles tell.
     const rf = join(tmp, "rf");
-    const launcher = place(join(rf, "bin/hello"), render(hello, "hello"));
+    const launcher = join(rf, "bin/hello");
+    mkdirSync(join(rf, "bin"), { recursive: true });
+    cpSync(enter, launcher);
+    writeFileSync(`${launcher}.nixstore-launch`, data(hello, "hello"));
     const repo = join(`${launcher}.runfiles`, "hello");
     mkdirSync(join(repo, "_nixstore"), { recursive: true });
     mkdirSync(join(repo, "nix/store"), { recursive: true });
@@ -742,6 +784,60 @@ describe("launcher.sh.tpl", () => {
     const r = await asNobody([launcher], { cwd: "/" });
     expect(r.exitCode, explain(r)).toBe(0);
     expect(r.stdout).toBe("hello from nix");
+    // The package repository behind the runfiles' links is mapped (real files, as in a store).
+    const sh = join(rf, "bin/sh");
+    cpSync(enter, sh);
+    writeFileSync(`${sh}.nixstore-launch`, data(`${busybox}/sh`, "hello"));
+    symlinkSync(`${launcher}.runfiles`, `${sh}.runfiles`);
+    const m = await asNobody([sh, "-c", "grep ' /nix/store ' /proc/self/mountinfo"], { cwd: "/" });
+    expect(m.exitCode, explain(m)).toBe(0);
+    expect(m.stdout.split(" ")[3]).toBe(realpathSync(closure));
+  });
+
+  test("a copy in an execution root finds the closure under exec_repo, relative to the working directory", async () => {
+    // As on a remote worker: the launcher is a regular file under bazel-out, the repository's
+    // files are inputs at external/<repo>.
+    const execroot = join(tmp, "execroot");
+    const launcher = join(execroot, "bazel-out/k8-fastbuild/bin/external/hello/_nixstore/bin/hello");
+    mkdirSync(join(launcher, ".."), { recursive: true });
+    mkdirSync(join(execroot, "external"), { recursive: true });
+    cpSync(enter, launcher);
+    writeFileSync(`${launcher}.nixstore-launch`, data(hello, "hello"));
+    symlinkSync(pkg, join(execroot, "external/hello"));
+    const rel = "bazel-out/k8-fastbuild/bin/external/hello/_nixstore/bin/hello";
+    const r = await asNobody([rel, "x"], { cwd: execroot });
+    expect(r.exitCode, explain(r)).toBe(0);
+    expect(r.stdout).toBe("hello from nix");
+    // Control: from another directory, exec_repo points nowhere.
+    const elsewhere = await asNobody([launcher], { cwd: "/" });
+    expect(elsewhere.exitCode, explain(elsewhere)).toBe(127);
+  });
+
+  test("where /nix/store shows the program: executed directly, no namespace", async () => {
+    const h = place(join(pkg, "_nixstore/bin/readlink"), "../enter", data(`${busybox}/readlink`, "busybox"));
+    const direct = await inNewRoot("store-visible", [h, "/proc/self/ns/user"]);
+    expect(direct.result.exitCode, explain(direct.result)).toBe(0);
+    expect(direct.stdout).toBe(direct.userns);
+    const mapped = await inNewRoot("store-empty", [h, "/proc/self/ns/user"]);
+    expect(mapped.result.exitCode, explain(mapped.result)).toBe(0);
+    expect(mapped.stdout).toMatch(/^user:\[\d+\]$/);
+    expect(mapped.stdout).not.toBe(mapped.userns);
+  });
+
+  test("where /nix is absent: a new root is entered, and the program runs in the caller's cwd", async () => {
+    const h = place(join(pkg, "_nixstore/bin/hello"), "../enter", data(hello, "hello"));
+    const r = await inNewRoot("absent", [h], tmp);
+    expect(r.nix).toBe("absent");
+    expect(r.result.exitCode, explain(r.result)).toBe(0);
+    expect(r.stdout).toBe("hello from nix");
+  });
+
+  test("user namespaces refused: exit 126 and the cause and fix", async () => {
+    const h = place(join(pkg, "_nixstore/bin/hello"), "../enter", data(hello, "hello"));
+    const r = await run(onHost([join(tmp, "userns-limited"), h]));
+    expect(r.exitCode, explain(r)).toBe(126);
+    expect(r.stderr).toContain(`rules_nixstore launcher: cannot run ${hello}: `);
+    expect(r.stderr).toContain("cause: user.max_user_namespaces = 0.");
   });
 
   test("without its closure anywhere it looks: exit 127 and a message naming the closure and the fix", async () => {
@@ -750,12 +846,44 @@ describe("launcher.sh.tpl", () => {
     const bare = join(tmp, "bare");
     mkdirSync(join(bare, "_nixstore"), { recursive: true });
     cpSync(enter, join(bare, "_nixstore/enter"));
-    const h = place(join(bare, "_nixstore/bin/hello"), render(hello, "hello"));
+    const h = place(join(bare, "_nixstore/bin/hello"), "../enter", data(hello, "hello"));
     const r = await asNobody([h], { cwd: "/" });
     expect(r.exitCode, explain(r)).toBe(127);
     expect(r.stdout).toBe("");
     expect(r.stderr).toContain(`rules_nixstore launcher: cannot run ${hello}: /nix/store does not show it`);
     expect(r.stderr).toContain("(hello/nix/store) is neither in this launcher's runfiles nor under 'external/hello'");
     expect(r.stderr).toContain("Depend on the runnable target @hello//:bin/<exe>");
+  });
+
+  test("without its data, or with data it cannot read: exit 127 naming the file, and argv is never run", async () => {
+    // A copy of the mapper under another name, with nothing beside it: not a launcher, and not
+    // `enter` either, so its arguments are not taken as <closure-dir> <program>.
+    const lost = join(tmp, "lost/hello");
+    mkdirSync(join(lost, ".."), { recursive: true });
+    cpSync(enter, lost);
+    const r = await asNobody([lost, closure, `${busybox}/touch`, join(userTmp, "ran")], { cwd: "/" });
+    expect(r.exitCode, explain(r)).toBe(127);
+    expect(r.stderr).toContain(`rules_nixstore launcher: ${lost}: no launcher data ${lost}.nixstore-launch beside it`);
+    expect(existsSync(join(userTmp, "ran"))).toBe(false);
+
+    writeFileSync(`${lost}.nixstore-launch`, "program=/nix/store/x/bin/x\nshell=rm -rf /\n");
+    const bad = await asNobody([lost], { cwd: "/" });
+    expect(bad.exitCode, explain(bad)).toBe(127);
+    expect(bad.stderr).toContain(`${lost}.nixstore-launch: not launcher data of nixstore_executable: bad line "shell=rm -rf /"`);
+  });
+
+  test("a program path with bytes outside the plain alphabet is decoded from its \\0ddd escapes", async () => {
+    // A link in the closure with spaces, quotes, `$`, a backslash and a newline in its name.
+    const name = "we'ird \"$HOME\" \\n\nx";
+    symlinkSync("busybox", join(pkg, `${busybox}/${name}`));
+    try {
+      const h = place(join(pkg, "_nixstore/bin/weird"), "../enter", data(`${busybox}/${name}`, "busybox"));
+      expect(readFileSync(`${h}.nixstore-launch`, "utf8")).toContain("\\0047");
+      const r = await asNobody([h, "echo", "ok"], { cwd: "/" });
+      // busybox runs the applet named by its argv[0]'s basename: an unknown one, named exactly.
+      expect(r.stderr, explain(r)).toContain(`${name}: applet not found`);
+    } finally {
+      rmSync(join(pkg, `${busybox}/${name}`), { force: true });
+    }
   });
 });

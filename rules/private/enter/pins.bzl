@@ -3,6 +3,6 @@
 """The sha256 of each prebuilt `enter` under rules/private/enter/<platform>/enter."""
 
 ENTER_SHA256 = {
-    "aarch64-linux": "aca6bdcb64bd888afa99b9ab7bf8220f4dc3757f2cec748e0578fb0eff35b764",
-    "x86_64-linux": "2e218847e4779b9b29bfad9849025baedd7814f6f7f093280c23abb4e0c00f09",
+    "aarch64-linux": "d5f9d6937db9d354e172ccf5233ed76f0fbf9eefb4992ed9b7d78607b62b2042",
+    "x86_64-linux": "62029eb3ed7e47f8ca922dfaffd0f8ae434e2c0104716ac6074a05ef833f9b45",
 }
