@@ -39,12 +39,6 @@ export const LIBRARY_OUTPUTS: readonly LibraryOutput[] = [
     from: "generator/model",
   },
   {
-    // Starlark's expand_template fills its %{...} placeholders; Handlebars leaves them alone.
-    path: "rules/private/launcher.sh.tpl",
-    template: "launcher.sh.hbs",
-    from: null,
-  },
-  {
     // The module's version is package.json's: one fact in one place. No bazel_dep: the rules
     // load nothing outside @bazel_tools.
     path: "MODULE.bazel",

@@ -1,17 +1,19 @@
 """nixstore_executable: a runnable target for one executable of a Nix package, carrying its closure."""
 
 _DOC = """\
-Runs `program` (a `/nix/store/...` path) through a launcher. Where `/nix/store` shows the
-program (a real store, or the linux-sandbox with the generated `--sandbox_add_mount_pair`),
-the launcher just `exec`s it; anywhere else (remote workers, `--spawn_strategy=local`) it maps
-the closure, which this target carries as runfiles, read-only at `/nix/store` in a user +
-mount namespace. Package repositories declare one per `bin/<exe>`.
+Runs `program` (a `/nix/store/...` path) through a launcher: a link to `enter` (no shell) beside
+a data file naming the program. Where `/nix/store` shows the program (a real store, or the
+linux-sandbox with the generated `--sandbox_add_mount_pair`), the launcher just `exec`s it;
+anywhere else (remote workers, `--spawn_strategy=local`) it maps the closure, which this target
+carries as runfiles, read-only at `/nix/store` in a user + mount namespace. Package
+repositories declare one per `bin/<exe>`.
 """
 
-# The launcher template receives its %{...} values as data, never as shell code: each value is
-# checked here against an alphabet with no shell meaning inside single quotes. The program path
-# (its executable's name may hold quotes, `$`, spaces, ...) is passed with every byte outside
-# _PLAIN written as a `\0ddd` octal escape, which the launcher decodes with `printf '%b'`.
+# The launcher data (`<launcher>.nixstore-launch`, one `key=value` a line) holds the program path
+# and two names; nixstore_enter.c reads it, no shell ever does. Each value is checked here against
+# an alphabet without a newline; the program path (its executable's name may hold quotes, `$`,
+# spaces, newlines, ...) is written with every byte outside _PLAIN as a `\0ddd` octal escape,
+# which the launcher decodes.
 _PLAIN = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+-._/=?"
 
 # Repository names and execution paths: what Bazel's canonical names and paths are made of.
@@ -39,7 +41,7 @@ _BYTES = (
 )
 
 def _octal_escaped(text):
-    """`text` with every character outside _PLAIN written as `\\0ddd` (printf's %b decodes it)."""
+    """`text` with every character outside _PLAIN written as `\\0ddd` (the launcher decodes it)."""
     out = []
     for c in text.elems():
         if c in _PLAIN:
@@ -53,7 +55,7 @@ def _checked(what, value, alphabet, label):
     """`value` if it is non-empty and made of `alphabet` only; fails naming the target otherwise."""
     bad = [c for c in value.elems() if c not in alphabet]
     if not value or bad:
-        fail("{}: {} {} holds {}; the launcher takes only {}".format(label, what, repr(value), repr("".join(bad)) if bad else "nothing", repr(alphabet)))
+        fail("{}: {} {} holds {}; the launcher data takes only {}".format(label, what, repr(value), repr("".join(bad)) if bad else "nothing", repr(alphabet)))
     return value
 
 def _repo_relative_prefix(files, marker):
@@ -64,22 +66,27 @@ def _repo_relative_prefix(files, marker):
             return f.path[:i]
     fail("the closure of this executable holds no file under " + marker)
 
+# The launcher data beside each launcher (nixstore_enter.c reads it; LAUNCH_SUFFIX there).
+_LAUNCH_SUFFIX = ".nixstore-launch"
+
 def _nixstore_executable_impl(ctx):
     launcher = ctx.actions.declare_file("_nixstore/" + ctx.label.name)
+    data = ctx.actions.declare_file("_nixstore/" + ctx.label.name + _LAUNCH_SUFFIX)
     closure = ctx.files.closure
     exec_repo = _repo_relative_prefix(closure, "/nix/store/") if ctx.label.workspace_name else "."
     runfiles_repo = ctx.label.workspace_name or ctx.workspace_name
-    ctx.actions.expand_template(
-        template = ctx.file._template,
-        output = launcher,
-        substitutions = {
-            "%{EXEC_REPO}": _checked("the closure's execution path", exec_repo, _NAME, ctx.label),
-            "%{PROGRAM}": _checked("the escaped program path", _octal_escaped(ctx.attr.program), _PLAIN + "\\", ctx.label),
-            "%{RUNFILES_REPO}": _checked("the repository name", runfiles_repo, _NAME, ctx.label),
-        },
-        is_executable = True,
-    )
-    runfiles = ctx.runfiles(files = closure + [ctx.file.enter])
+
+    # The launcher is `enter` itself (no shell): run under the launcher's path, it reads the data
+    # file beside that path. The link's bytes are enter's, the same on every machine.
+    ctx.actions.symlink(output = launcher, target_file = ctx.file.enter, is_executable = True)
+    ctx.actions.write(data, "\n".join([
+        "# rules_nixstore launcher data of {} (nixstore_executable), read by _nixstore/enter".format(ctx.label),
+        "program=" + _checked("the escaped program path", _octal_escaped(ctx.attr.program), _PLAIN + "\\", ctx.label),
+        "runfiles_repo=" + _checked("the repository name", runfiles_repo, _NAME, ctx.label),
+        "exec_repo=" + _checked("the closure's execution path", exec_repo, _NAME, ctx.label),
+        "",
+    ]))
+    runfiles = ctx.runfiles(files = closure + [ctx.file.enter, data])
     return [DefaultInfo(
         executable = launcher,
         files = depset([launcher]),
@@ -105,10 +112,6 @@ nixstore_executable = rule(
         "program": attr.string(
             doc = "The program's logical path, `/nix/store/<hash>-<name>/bin/<exe>`.",
             mandatory = True,
-        ),
-        "_template": attr.label(
-            default = Label("//rules/private:launcher.sh.tpl"),
-            allow_single_file = True,
         ),
     },
 )

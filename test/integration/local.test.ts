@@ -3,6 +3,8 @@
 // directly), linux-sandbox without it and with /nix hidden (the launcher maps the closure),
 // and --spawn_strategy=local (the launcher maps the closure).
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { EXPECT_OUTPUT_SH, FLAVORS, closureEntries, explain, hasMountTarget, hostStoreEntries, makeWorkspace, type Flavor, type Workspace } from "./harness.js";
 
 const BUILD = (flavor: Flavor) => `
@@ -216,6 +218,23 @@ describe.each(FLAVORS)("fixture packages on one machine, $title", (flavor) => {
     const host = new Set(hostStoreEntries(flavor));
     expect(fixture.filter((e) => host.has(e) && !hostStoreBefore.has(e))).toEqual([]);
     if (hostStoreBefore.size === 0) expect(fixture.filter((e) => host.has(e))).toEqual([]);
+  });
+
+  test("a launcher is _nixstore/enter itself (no shell script), beside the data file naming its program", async () => {
+    const b = await ws.bazel(["build", "@hello//:bin/hello"]);
+    expect(b.exitCode, explain(b)).toBe(0);
+    const launcher = join(ws.dir, "bazel-bin", ws.execPath("hello"), "_nixstore/bin/hello");
+    const bytes = readFileSync(launcher);
+    expect(bytes.subarray(0, 4).toString("latin1")).toBe("\x7fELF");
+    expect(bytes.equals(readFileSync(join(ws.repoDir("hello"), "_nixstore/enter")))).toBe(true);
+    const hello = closureEntries(ws, "hello").find((e) => e.endsWith("-hello"));
+    const data = readFileSync(`${launcher}.nixstore-launch`, "utf8").split("\n");
+    expect(data.filter((l) => !l.startsWith("#"))).toEqual([
+      `program=/nix/store/${hello}/bin/hello`,
+      `runfiles_repo=${flavor.canonical("hello")}`,
+      `exec_repo=${ws.execPath("hello")}`,
+      "",
+    ]);
   });
 
   test("a package repository carries its whole closure, absolute symlinks resolved inside it", async () => {

@@ -96,10 +96,6 @@ describe("rule library outputs", () => {
     expect(fs.readFileSync(path.join(REPO_ROOT, "MODULE.bazel"), "utf8")).toBe(module);
   });
 
-  it("leaves the launcher's %{...} placeholders for expand_template", () => {
-    expect(rendered("rules/private/launcher.sh.tpl")).toContain("%{PROGRAM}");
-  });
-
   it("refuses an inconsistent model instead of rendering it", () => {
     const broken: RuleSpec = {
       ...NIXPKGS_PACKAGE,
