@@ -293,16 +293,19 @@ static int closure_beside_self(char *out) {
 /* Maps `closure` read-only at /nix/store in a new user + mount namespace (or, where /nix/store
  * does not exist, in a new root) and executes program_path with `prog_argv`. */
 __attribute__((noreturn)) static void map_and_exec(const char *closure, char *const *prog_argv) {
-  char cwd[PATH_MAX];
-  if (getcwd(cwd, sizeof(cwd)) == NULL) die("getcwd: %s", strerror(errno));
-
   uid_t uid = getuid();
   gid_t gid = getgid();
   if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) {
     int err = errno;
-    /* root without user namespaces still owns its mount namespace */
+    /* root without user namespaces still owns its mount namespace; its copies of shared mounts
+     * stay shared, so they are made private before anything is mounted. */
     if (geteuid() != 0 || unshare(CLONE_NEWNS) != 0) die_no_userns(err);
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+      die("make mounts private: %s", strerror(errno));
   } else {
+    /* A mount namespace owned by a new user namespace is less privileged than the one it is
+     * copied from: the kernel turns its shared mounts into slaves (mount_namespaces(7)), so no
+     * mount made here propagates out, and there is nothing to make private. */
     char map[64];
     write_file("/proc/self/setgroups", "deny");
     snprintf(map, sizeof(map), "%ld %ld 1\n", (long)uid, (long)uid);
@@ -310,8 +313,6 @@ __attribute__((noreturn)) static void map_and_exec(const char *closure, char *co
     snprintf(map, sizeof(map), "%ld %ld 1\n", (long)gid, (long)gid);
     write_file("/proc/self/gid_map", map);
   }
-  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
-    die("make mounts private: %s", strerror(errno));
   /* Opened once, in the new namespace (a bind must come from one of its own mounts): every
    * mount below uses this very directory, whatever its path may show later. */
   int closure_fd = open(closure, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -323,6 +324,8 @@ __attribute__((noreturn)) static void map_and_exec(const char *closure, char *co
   if (store >= 0) {
     bind_store_readonly(closure_fd, store, AT_FDCWD, "/nix/store");
   } else {
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof(cwd)) == NULL) die("getcwd: %s", strerror(errno));
     enter_new_root(closure_fd);
     if (chdir(cwd) != 0) die("chdir %s in the new root: %s", cwd, strerror(errno));
   }

@@ -3,6 +3,6 @@
 """The sha256 of each prebuilt `enter` under rules/private/enter/<platform>/enter."""
 
 ENTER_SHA256 = {
-    "aarch64-linux": "d5f9d6937db9d354e172ccf5233ed76f0fbf9eefb4992ed9b7d78607b62b2042",
-    "x86_64-linux": "62029eb3ed7e47f8ca922dfaffd0f8ae434e2c0104716ac6074a05ef833f9b45",
+    "aarch64-linux": "62546daf7c95205330aeb1ffed14d86821463e25a10bb6e0f2def8dc6cefd086",
+    "x86_64-linux": "066cb07a0a73ed3aeb53e29ea62e06a3cc261425172067f7912eb22762830870",
 }
