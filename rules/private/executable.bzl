@@ -104,7 +104,7 @@ nixstore_executable = rule(
             allow_files = True,
         ),
         "enter": attr.label(
-            doc = "The `nixstore-enter` binary of the package repository, which maps the closure.",
+            doc = "The `enter` binary of the package repository (`_nixstore/enter`): the launcher is a link to it, and it maps the closure.",
             mandatory = True,
             allow_single_file = True,
             cfg = "target",
