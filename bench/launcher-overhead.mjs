@@ -4,22 +4,29 @@
  * Launcher overhead per invocation (rules_nixstore).
  *
  * Median, p95 and mean wall time of one process spawn, over RUNS timed runs
- * after WARMUP warm-up runs, for:
+ * (after WARMUP warm-up runs) per case, for:
  *   direct           the program's ELF at /nix/store/...-hello/bin/hello, in a
  *                    private mount namespace where the chroot store is bound
  *                    onto /nix/store (root; the host is untouched)
- *   launcher-visible the shell launcher in that same namespace: /nix/store
- *                    shows the program, so it just execs it
- *   launcher-mapped  the shell launcher where /nix/store does not show the
- *                    program: it runs _nixstore/enter, which creates a user +
- *                    mount namespace and binds the closure (uid 65534)
- *   enter-mapped     _nixstore/enter run directly, without the shell launcher
- *                    (uid 65534), to split the cost between sh and the mapping
+ *   launcher-visible the launcher (a link to _nixstore/enter beside its data
+ *                    file, as nixstore_executable writes them) in that same
+ *                    namespace: /nix/store shows the program, so it execs it
+ *   launcher-mapped  the launcher where /nix/store does not show the program:
+ *                    it creates a user + mount namespace, binds the closure and
+ *                    execs the program (uid 65534)
+ *   enter-mapped     _nixstore/enter run as `enter <closure> <program>`
+ *                    (uid 65534), as the shell launcher of earlier versions ran it
+ *   shell-launcher-visible, shell-launcher-mapped
+ *                    the shell launcher of earlier versions (SHELL_LAUNCHER
+ *                    below: /bin/sh, then enter), for comparison in the same run
  *   launcher-mapped-root  launcher-mapped, run as root (for reference)
  *
- * Every run's stdout must be "hello from nix"; any failure aborts.
+ * The runs are spread over ROUNDS rounds; in each, every group of cases runs
+ * RUNS/ROUNDS times, its cases alternating run by run, so that load from other
+ * work falls on every case alike. Every run's stdout must be "hello from nix";
+ * any failure aborts.
  *
- *   sudo node bench/launcher-overhead.mjs [--runs N] [--warmup N] [--keep]
+ *   sudo node bench/launcher-overhead.mjs [--runs N] [--warmup N] [--rounds N] [--keep]
  *
  * Needs root (bind mount for the baseline; setpriv to an unprivileged uid),
  * nix-build, unshare and setpriv (util-linux), and
@@ -35,6 +42,28 @@ const SELF = fileURLToPath(import.meta.url);
 const REPO = path.resolve(path.dirname(SELF), "..");
 const EXPECTED = "hello from nix";
 const UNPRIVILEGED = ["--reuid=65534", "--regid=65534", "--clear-groups"];
+
+/**
+ * The shell launcher of rules_nixstore before issue 10 (rules/private/launcher.sh.tpl, as
+ * expand_template rendered it), kept here only to compare it with the native launcher.
+ */
+const SHELL_LAUNCHER = `#!/bin/sh
+program='%{PROGRAM}'
+case $program in
+  *\\\\*) program=$(printf '%bx' "$program") && program=\${program%x} ;;
+esac
+if [ -e "$program" ]; then
+  exec "$program" "$@"
+fi
+self=$0
+for base in "$self.runfiles/%{RUNFILES_REPO}" "\${RUNFILES_DIR:+$RUNFILES_DIR/%{RUNFILES_REPO}}" "\${self%/*}/../.." '%{EXEC_REPO}'; do
+  if [ -n "$base" ] && [ -x "$base/_nixstore/enter" ] && [ -d "$base/nix/store" ]; then
+    exec "$base/_nixstore/enter" "$base/nix/store" "$program" "$@"
+  fi
+done
+echo "rules_nixstore launcher: cannot run $program" >&2
+exit 127
+`;
 
 /**
  * @typedef {{ case: string, description: string, uid: number, runs: number, warmup: number,
@@ -67,29 +96,11 @@ function quantile(sorted, q) {
 /** @param {number} x */
 const r3 = (x) => Math.round(x * 1000) / 1000;
 
-/**
- * Times `runs` spawns of argv after `warmup` untimed ones, checking stdout.
- * @param {string[]} argv @param {number} runs @param {number} warmup @param {string} cwd
- */
-function timeSpawns(argv, runs, warmup, cwd) {
-  const env = { PATH: "/usr/bin:/bin", LANG: "C" };
-  const [cmd, ...args] = argv;
-  /** @type {number[]} */
-  const samples = [];
-  for (let i = 0; i < warmup + runs; i++) {
-    const t0 = process.hrtime.bigint();
-    const r = spawnSync(cmd, args, { encoding: "utf8", env, cwd });
-    const t1 = process.hrtime.bigint();
-    if (r.error || r.status !== 0 || r.stdout.trim() !== EXPECTED) {
-      const why = r.error ? r.error.message : `exit ${r.status}, stdout ${JSON.stringify(r.stdout)}`;
-      throw new Error(`run ${i} of ${argv.join(" ")} failed (${why}):\n${r.stderr}`);
-    }
-    if (i >= warmup) samples.push(Number(t1 - t0) / 1e6);
-  }
+/** @param {number[]} samples */
+function stats(samples) {
   const sorted = [...samples].sort((a, b) => a - b);
   return {
-    runs,
-    warmup,
+    runs: samples.length,
     median_ms: r3(quantile(sorted, 0.5)),
     p95_ms: r3(quantile(sorted, 0.95)),
     mean_ms: r3(samples.reduce((a, b) => a + b, 0) / samples.length),
@@ -99,9 +110,27 @@ function timeSpawns(argv, runs, warmup, cwd) {
 }
 
 /**
+ * Times one spawn of argv (ms), checking its stdout.
+ * @param {string[]} argv @param {string} cwd
+ */
+function timeSpawn(argv, cwd) {
+  const env = { PATH: "/usr/bin:/bin", LANG: "C" };
+  const [cmd, ...args] = argv;
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { encoding: "utf8", env, cwd });
+  const t1 = process.hrtime.bigint();
+  if (r.error || r.status !== 0 || r.stdout.trim() !== EXPECTED) {
+    const why = r.error ? r.error.message : `exit ${r.status}, stdout ${JSON.stringify(r.stdout)}`;
+    throw new Error(`${argv.join(" ")} failed (${why}):\n${r.stderr}`);
+  }
+  return Number(t1 - t0) / 1e6;
+}
+
+/**
  * Inner mode: runs inside the namespace / as the uid the outer process chose,
- * optionally binds the chroot store onto /nix/store, times each case and
- * prints the results as JSON on stdout.
+ * optionally binds the chroot store onto /nix/store, runs `warmup` untimed and
+ * `runs` timed spawns of each case, alternating the cases run by run, and
+ * prints each case's samples (ms) as JSON on stdout.
  * @param {{ cases: InnerCase[], runs: number, warmup: number, cwd: string, bindStore?: string }} spec
  */
 function inner(spec) {
@@ -113,27 +142,30 @@ function inner(spec) {
     }
     run("mount", ["--bind", spec.bindStore, "/nix/store"]);
   }
-  const out = [];
-  for (const c of spec.cases) {
-    try {
-      out.push({ case: c.name, description: c.description, uid: process.getuid?.() ?? -1, ...timeSpawns(c.argv, spec.runs, spec.warmup, spec.cwd) });
-    } catch (e) {
-      die(/** @type {Error} */ (e).message);
+  /** @type {Record<string, number[]>} */
+  const samples = Object.fromEntries(spec.cases.map((c) => [c.name, []]));
+  for (let i = 0; i < spec.warmup + spec.runs; i++) {
+    for (const c of spec.cases) {
+      const ms = timeSpawn(c.argv, spec.cwd);
+      if (i >= spec.warmup) samples[c.name].push(ms);
     }
   }
-  process.stdout.write(JSON.stringify(out));
+  process.stdout.write(JSON.stringify({ uid: process.getuid?.() ?? -1, samples }));
 }
 
 /** @param {string[]} argv */
 function parseArgs(argv) {
-  const o = { runs: 1000, warmup: 50, keep: false };
+  const o = { runs: 1000, warmup: 50, rounds: 5, keep: false };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--runs") o.runs = Number(argv[++i]);
     else if (argv[i] === "--warmup") o.warmup = Number(argv[++i]);
+    else if (argv[i] === "--rounds") o.rounds = Number(argv[++i]);
     else if (argv[i] === "--keep") o.keep = true;
     else die(`unknown argument ${argv[i]}`);
   }
-  if (!(o.runs > 0 && o.warmup >= 0)) die("--runs must be > 0 and --warmup >= 0");
+  if (!(o.runs > 0 && o.warmup >= 0 && o.rounds > 0 && o.runs % o.rounds === 0)) {
+    die("--runs must be > 0 and a multiple of --rounds (> 0), and --warmup >= 0");
+  }
   return o;
 }
 
@@ -167,20 +199,25 @@ function setup(tmp) {
     fs.symlinkSync(path.join(store, "nix/store", name), path.join(pkg, "nix/store", name));
   }
   const program = `${outs.hello}/bin/hello`;
-  const tpl = fs.readFileSync(path.join(REPO, "rules/private/launcher.sh.tpl"), "utf8");
+  // The launcher as nixstore_executable writes it: a link to enter, and its data beside it.
   const launcher = path.join(pkg, "_nixstore/bin/hello");
-  fs.writeFileSync(launcher, tpl.replaceAll("%{PROGRAM}", program).replaceAll("%{RUNFILES_REPO}", "pkg")
+  fs.symlinkSync("../enter", launcher);
+  fs.writeFileSync(`${launcher}.nixstore-launch`, `# launcher data\nprogram=${program}\nrunfiles_repo=pkg\nexec_repo=external/pkg\n`);
+  // The shell launcher of earlier versions, for comparison.
+  const shellLauncher = path.join(pkg, "_nixstore/bin/hello.sh");
+  fs.writeFileSync(shellLauncher, SHELL_LAUNCHER.replaceAll("%{PROGRAM}", program).replaceAll("%{RUNFILES_REPO}", "pkg")
     .replaceAll("%{EXEC_REPO}", "external/pkg"));
-  fs.chmodSync(launcher, 0o755);
+  fs.chmodSync(shellLauncher, 0o755);
+  fs.chmodSync(`${launcher}.nixstore-launch`, 0o644);
   for (const d of [tmp, pkg, path.join(pkg, "_nixstore"), path.join(pkg, "_nixstore/bin"), path.join(pkg, "nix"),
     path.join(pkg, "nix/store")]) fs.chmodSync(d, 0o755);
-  return { store, pkg, enter, launcher, program, outs, closure };
+  return { store, pkg, enter, launcher, shellLauncher, program, outs, closure };
 }
 
 /**
  * Re-runs this file in inner mode under `prefix` (unshare / setpriv).
  * @param {string[]} prefix @param {object} spec @param {string} innerScript
- * @returns {CaseResult[]}
+ * @returns {{ uid: number, samples: Record<string, number[]> }}
  */
 function runInner(prefix, spec, innerScript) {
   const r = spawnSync(prefix[0], [...prefix.slice(1), process.execPath, innerScript, "--inner", JSON.stringify(spec)], {
@@ -206,48 +243,66 @@ function main() {
     const innerScript = path.join(tmp, "launcher-overhead.mjs");
     fs.copyFileSync(SELF, innerScript);
     fs.chmodSync(innerScript, 0o644);
-    const common = { runs: opts.runs, warmup: opts.warmup, cwd: tmp };
     const storeDir = path.join(s.store, "nix/store");
-
-    process.stderr.write("timing direct and launcher-visible (root, private mount namespace)\n");
-    const visible = runInner(["unshare", "--mount", "--propagation", "private", "--"], {
-      ...common,
-      bindStore: storeDir,
-      cases: [
-        { name: "direct", description: "ELF at /nix/store run directly (store bound on /nix/store)", argv: [s.program] },
-        { name: "launcher-visible", description: "shell launcher, /nix/store shows the program: exec", argv: [s.launcher] },
-      ],
-    }, innerScript);
-    process.stderr.write("timing launcher-mapped and enter-mapped (uid 65534)\n");
-    const mapped = runInner(["setpriv", ...UNPRIVILEGED, "--"], {
-      ...common,
-      cases: [
-        { name: "launcher-mapped", description: "shell launcher -> enter: user+mount namespace, bind closure", argv: [s.launcher] },
-        { name: "enter-mapped", description: "enter run directly (no sh): user+mount namespace, bind closure", argv: [s.enter, path.join(s.pkg, "nix/store"), s.program] },
-      ],
-    }, innerScript);
-    process.stderr.write("timing launcher-mapped as root\n");
-    const mappedRoot = runInner(["env", "--"], {
-      ...common,
-      cases: [{ name: "launcher-mapped-root", description: "launcher-mapped, run as root", argv: [s.launcher] }],
-    }, innerScript);
-
-    const results = [...visible, ...mapped, ...mappedRoot];
+    const closureDir = path.join(s.pkg, "nix/store");
+    /** Groups of cases, each run by one inner process: how it is started, and what it times. */
+    const groups = [
+      {
+        prefix: ["unshare", "--mount", "--propagation", "private", "--"],
+        bindStore: storeDir,
+        cases: [
+          { name: "direct", description: "ELF at /nix/store run directly (store bound on /nix/store)", argv: [s.program] },
+          { name: "launcher-visible", description: "launcher (link to enter + data), /nix/store shows the program: exec", argv: [s.launcher] },
+          { name: "shell-launcher-visible", description: "shell launcher of earlier versions, /nix/store shows the program: exec", argv: [s.shellLauncher] },
+        ],
+      },
+      {
+        prefix: ["setpriv", ...UNPRIVILEGED, "--"],
+        cases: [
+          { name: "launcher-mapped", description: "launcher (link to enter + data): user+mount namespace, bind closure, exec", argv: [s.launcher] },
+          { name: "enter-mapped", description: "enter <closure> <program>: user+mount namespace, bind closure, exec", argv: [s.enter, closureDir, s.program] },
+          { name: "shell-launcher-mapped", description: "shell launcher of earlier versions -> enter: user+mount namespace, bind closure", argv: [s.shellLauncher] },
+        ],
+      },
+      {
+        prefix: ["env", "--"],
+        cases: [{ name: "launcher-mapped-root", description: "launcher-mapped, run as root", argv: [s.launcher] }],
+      },
+    ];
+    /** @type {Record<string, { uid: number, samples: number[] }>} */
+    const collected = {};
+    const perRound = opts.runs / opts.rounds;
+    /** @type {number[][]} */
+    const loads = []; // the 1/5/15-minute load average as each round starts
+    for (let round = 0; round < opts.rounds; round++) {
+      loads.push(os.loadavg().map((l) => Math.round(l * 100) / 100));
+      process.stderr.write(`round ${round + 1}/${opts.rounds} (load ${loads[round].join(" ")})\n`);
+      for (const g of groups) {
+        const spec = { runs: perRound, warmup: round === 0 ? opts.warmup : Math.min(opts.warmup, 10), cwd: tmp, bindStore: g.bindStore, cases: g.cases };
+        const got = runInner(g.prefix, spec, innerScript);
+        for (const c of g.cases) {
+          collected[c.name] ??= { uid: got.uid, samples: [] };
+          collected[c.name].samples.push(...got.samples[c.name]);
+        }
+      }
+    }
+    /** @type {CaseResult[]} */
+    const results = groups.flatMap((g) => g.cases).map((c) => ({
+      case: c.name,
+      description: c.description,
+      uid: collected[c.name].uid,
+      warmup: opts.warmup,
+      ...stats(collected[c.name].samples),
+    }));
     const by = Object.fromEntries(results.map((r) => [r.case, r]));
-    const overhead = {
-      "launcher-mapped_vs_direct": {
-        median_ms: r3(by["launcher-mapped"].median_ms - by.direct.median_ms),
-        p95_ms: r3(by["launcher-mapped"].p95_ms - by.direct.p95_ms),
-      },
-      "launcher-visible_vs_direct": {
-        median_ms: r3(by["launcher-visible"].median_ms - by.direct.median_ms),
-        p95_ms: r3(by["launcher-visible"].p95_ms - by.direct.p95_ms),
-      },
-      "enter-mapped_vs_direct": {
-        median_ms: r3(by["enter-mapped"].median_ms - by.direct.median_ms),
-        p95_ms: r3(by["enter-mapped"].p95_ms - by.direct.p95_ms),
-      },
-    };
+    /** @param {string} name */
+    const overDirect = (name) => ({
+      median_ms: r3(by[name].median_ms - by.direct.median_ms),
+      p95_ms: r3(by[name].p95_ms - by.direct.p95_ms),
+    });
+    const overhead = Object.fromEntries(
+      ["launcher-mapped", "launcher-visible", "enter-mapped", "shell-launcher-mapped", "shell-launcher-visible"].map((n) => [`${n}_vs_direct`, overDirect(n)]),
+    );
 
     const pad = (/** @type {string|number} */ v, /** @type {number} */ n) => String(v).padStart(n);
     console.log(`${"case".padEnd(22)} ${pad("uid", 5)} ${pad("runs", 5)} ${pad("median ms", 10)} ${pad("p95 ms", 8)} ${pad("mean ms", 8)}`);
@@ -267,9 +322,13 @@ function main() {
         cpu: os.cpus()[0]?.model ?? "unknown",
         node: process.version,
       },
+      load_average_per_round: loads,
+      load_average_at_end: os.loadavg().map((l) => Math.round(l * 100) / 100),
       method: "wall time of one spawnSync (Node child_process) per run, process.hrtime.bigint() around it; " +
-        `${opts.warmup} warm-up runs, then ${opts.runs} timed runs per case; stdout checked to be "${EXPECTED}"; ` +
-        "p95 is nearest-rank. direct/launcher-visible run as root in unshare --mount with the chroot store bound on /nix/store; " +
+        `${opts.runs} timed runs per case in ${opts.rounds} rounds (${opts.warmup} warm-up runs before the first, ` +
+        `${Math.min(opts.warmup, 10)} before each other), the cases of a group alternating run by run; ` +
+        `stdout checked to be "${EXPECTED}"; ` +
+        "p95 is nearest-rank. direct and the *-visible cases run as root in unshare --mount with the chroot store bound on /nix/store; " +
         "mapped cases run outside it (host /nix/store does not show the program).",
       program: s.program,
       closure: s.closure,
