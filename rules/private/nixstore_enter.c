@@ -348,8 +348,9 @@ __attribute__((noreturn)) static void map_and_exec(const char *closure, char *co
  *   exec_repo=<the repository's path relative to the execution root>
  *
  * The launcher is the path the kernel was asked to execute (AT_EXECFN: what a shell script would
- * see as $0, also when found on PATH), or, where no data file is beside it, the target of that
- * path if it is a symbolic link (and so on). Where /nix/store shows the program, the launcher
+ * see as $0, also when found on PATH). Its data file is beside it (in a runfiles tree, or an
+ * execution root where runfiles are inputs at their own paths), else beside what it links to
+ * (and so on), else in its own runfiles tree (a remote worker's input root). Where /nix/store shows the program, the launcher
  * executes it; otherwise it finds the closure as the launcher scripts of earlier versions did
  * and maps it like `enter` does: no shell runs, so no argument or name is ever evaluated. */
 #define LAUNCH_SUFFIX ".nixstore-launch"
@@ -431,25 +432,67 @@ static int read_launch(const char *path, struct launch *l) {
   return 1;
 }
 
-/* Finds the data of the launcher `self` (see above): beside it, or beside what it links to. */
+/* Reads the data of launcher `self` from its own runfiles tree, `<self>.runfiles/`, where a
+ * remote executor puts it (runfiles are not inputs at their execution paths there). The data's
+ * runfiles path is `<repo>/<path in repo>.nixstore-launch`, and `self` is
+ * `.../external/<repo>/<path in repo>` for a repository's launcher, `bazel-out/<cfg>/bin/<path
+ * in repo>` for one of the main repository (whose runfiles name is not known here): each split
+ * is tried, the first from the right. That tree holds the runfiles of this launcher only. */
+static int read_launch_in_runfiles(const char *self, struct launch *l) {
+  char runfiles[PATH_MAX], base[PATH_MAX];
+  if ((size_t)snprintf(runfiles, sizeof(runfiles), "%s.runfiles", self) >= sizeof(runfiles)) return 0;
+  DIR *d = NULL;
+  for (const char *p = self + strlen(self); p > self; p--) {
+    if (p[-1] != '/') continue;
+    /* p: the part of `self` after a slash. "external/<repo>/<rest>" names the repository. */
+    if (strncmp(p, "external/", 9) == 0) {
+      const char *repo = p + 9, *rest = strchr(repo, '/');
+      if (rest != NULL && rest > repo &&
+          (size_t)snprintf(base, sizeof(base), "%s/%.*s%s", runfiles, (int)(rest - repo), repo, rest) < sizeof(base) &&
+          read_launch(base, l))
+        goto found;
+    }
+    /* "bin/<rest>": <rest> in each repository of the tree. */
+    if (strncmp(p, "bin/", 4) == 0 && p[4] != '\0') {
+      if (d == NULL && (d = opendir(runfiles)) == NULL) return 0;
+      rewinddir(d);
+      struct dirent *e;
+      while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' ||
+            (size_t)snprintf(base, sizeof(base), "%s/%s/%s", runfiles, e->d_name, p + 4) >= sizeof(base))
+          continue;
+        if (read_launch(base, l)) goto found;
+      }
+    }
+  }
+  if (d != NULL) closedir(d);
+  return 0;
+found:
+  if (d != NULL) closedir(d);
+  snprintf(l->path, sizeof(l->path), "%s", self);
+  return 1;
+}
+
+/* Finds the data of the launcher `self` (see above): beside it, beside what it links to, or in
+ * its runfiles tree. */
 static int find_launch(const char *self, struct launch *l) {
   char path[PATH_MAX], target[PATH_MAX];
   if ((size_t)snprintf(path, sizeof(path), "%s", self) >= sizeof(path)) return 0;
   for (int hops = 0; hops < 40; hops++) {
     if (read_launch(path, l)) return 1;
     ssize_t n = readlink(path, target, sizeof(target) - 1);
-    if (n <= 0) return 0;
+    if (n <= 0) break;
     target[n] = '\0';
     const char *slash = strrchr(path, '/');
     if (target[0] == '/' || slash == NULL) {
       strcpy(path, target);
     } else {
       char next[PATH_MAX];
-      if ((size_t)snprintf(next, sizeof(next), "%.*s/%s", (int)(slash - path), path, target) >= sizeof(next)) return 0;
+      if ((size_t)snprintf(next, sizeof(next), "%.*s/%s", (int)(slash - path), path, target) >= sizeof(next)) break;
       strcpy(path, next);
     }
   }
-  return 0;
+  return read_launch_in_runfiles(self, l);
 }
 
 /* The closure of a launcher that does not sit beside one: the first of `$0.runfiles/<repo>`,
@@ -517,7 +560,7 @@ int main(int argc, char **argv) {
   if (find_launch(self, &l)) launch(&l, argc, argv);
   const char *slash = strrchr(self, '/');
   if (strcmp(slash ? slash + 1 : self, "enter") != 0)
-    die_launch(127, self, "no launcher data %s%s beside it (or beside what it links to), and it is not named enter.\n"
+    die_launch(127, self, "no launcher data %s%s beside it, beside what it links to or in its runfiles, and it is not named enter.\n"
                "  A launcher of nixstore_executable needs the data file the rule writes beside it: run the target\n"
                "  (bazel run, or $(location) of @<repo>//:bin/<exe>), not a copy of its file.", self, LAUNCH_SUFFIX);
   if (argc < 3) {

@@ -813,6 +813,33 @@ describe("launcher mode: a link to the mapper beside its data file, as nixstore_
     expect(elsewhere.exitCode, explain(elsewhere)).toBe(127);
   });
 
+  test("a copy in a remote worker's input root finds its data and closure in its own runfiles tree", async () => {
+    // As Bazel lays out a tool on a remote worker: the launcher a regular file at its execution
+    // path, nothing beside it; its runfiles (data file, enter, closure) only under <launcher>.runfiles.
+    const execroot = join(tmp, "remote-root");
+    const layouts = [
+      // a package repository's launcher: .../bin/external/<repo>/<path>
+      { launcher: "bazel-out/k8-opt-exec/bin/external/hello/_nixstore/bin/hello", repo: "hello", inRepo: "_nixstore/bin/hello" },
+      // a launcher of the main repository: .../bin/<path>, its runfiles under the workspace's name
+      { launcher: "bazel-out/k8-fastbuild/bin/tools/_nixstore/hi", repo: "_main", inRepo: "tools/_nixstore/hi" },
+    ];
+    for (const { launcher, repo, inRepo } of layouts) {
+      const path = join(execroot, launcher);
+      mkdirSync(join(path, ".."), { recursive: true });
+      cpSync(enter, path);
+      const rf = join(`${path}.runfiles`, repo);
+      mkdirSync(join(rf, inRepo, ".."), { recursive: true });
+      writeFileSync(join(rf, `${inRepo}.nixstore-launch`), data(hello, repo, `external/${repo}`));
+      mkdirSync(join(rf, "_nixstore"), { recursive: true });
+      cpSync(enter, join(rf, "_nixstore/enter"));
+      for (const p of closurePaths) cpSync(join(pkg, p), join(rf, p), { recursive: true, verbatimSymlinks: true });
+      writeFileSync(join(`${path}.runfiles`, "_repo_mapping"), "");
+      const r = await asNobody([launcher, "x"], { cwd: execroot });
+      expect(r.exitCode, explain(r)).toBe(0);
+      expect(r.stdout).toBe("hello from nix");
+    }
+  });
+
   test("where /nix/store shows the program: executed directly, no namespace", async () => {
     const h = place(join(pkg, "_nixstore/bin/readlink"), "../enter", data(`${busybox}/readlink`, "busybox"));
     const direct = await inNewRoot("store-visible", [h, "/proc/self/ns/user"]);
@@ -863,7 +890,7 @@ describe("launcher mode: a link to the mapper beside its data file, as nixstore_
     cpSync(enter, lost);
     const r = await asNobody([lost, closure, `${busybox}/touch`, join(userTmp, "ran")], { cwd: "/" });
     expect(r.exitCode, explain(r)).toBe(127);
-    expect(r.stderr).toContain(`rules_nixstore launcher: ${lost}: no launcher data ${lost}.nixstore-launch beside it`);
+    expect(r.stderr).toContain(`rules_nixstore launcher: ${lost}: no launcher data ${lost}.nixstore-launch beside it, beside what it links to or in its runfiles`);
     expect(existsSync(join(userTmp, "ran"))).toBe(false);
 
     writeFileSync(`${lost}.nixstore-launch`, "program=/nix/store/x/bin/x\nshell=rm -rf /\n");

@@ -3,6 +3,6 @@
 """The sha256 of each prebuilt `enter` under rules/private/enter/<platform>/enter."""
 
 ENTER_SHA256 = {
-    "aarch64-linux": "62546daf7c95205330aeb1ffed14d86821463e25a10bb6e0f2def8dc6cefd086",
-    "x86_64-linux": "066cb07a0a73ed3aeb53e29ea62e06a3cc261425172067f7912eb22762830870",
+    "aarch64-linux": "3b65104ec18ebe50f80fbe82c4138c3377bf139bab0e4c1970d14580438f834a",
+    "x86_64-linux": "310f8a350a8c460ba2b6333fd240a06d81a4a35382b29846984285ac27907f52",
 }
