@@ -193,7 +193,7 @@ describe("nixgen add", () => {
     expect(read(ws, "nixgen.config.ts")).toBe(
       config.replace("// the JSON tool\n", '// the JSON tool\n    numpy: { attributePath: "python3Packages.numpy" },\n'),
     );
-    expect(read(ws, "nixstore/repositories.bzl")).toContain('        name = "numpy",\n        attribute_path = "python3Packages.numpy",\n');
+    expect(read(ws, "nixstore/repositories.bzl")).toContain('            name = "numpy",\n            attribute_path = "python3Packages.numpy",\n');
     expect((await nixgen(["--check"], ws)).exitCode).toBe(0);
   });
 
