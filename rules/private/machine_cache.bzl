@@ -29,7 +29,9 @@ _OFF = "off"
 _CACHE_LOCK = "nix/var/nix/.rules_nixstore-cache.lock"
 
 def _what(repository_ctx):
-    return "nixpkgs_package(name = \"{}\")".format(apparent_name(repository_ctx))
+    # The shared evaluation (evaluation.bzl) uses the cache too; only it has `packages`.
+    rule = "nixpkgs_evaluation" if hasattr(repository_ctx.attr, "packages") else "nixpkgs_package"
+    return "{}(name = \"{}\")".format(rule, apparent_name(repository_ctx))
 
 def _fail(repository_ctx, message):
     fail("{}: {}".format(_what(repository_ctx), message))
