@@ -111,6 +111,9 @@ interface CallForm {
 /** A call in `def nixstore_repositories():` of repositories.bzl. */
 const WORKSPACE_FORM: CallForm = { indent: "        ", type: "bzl" };
 
+/** A package's `dict(...)` in the `nixpkgs_packages([...])` of repositories.bzl. */
+const PACKAGE_FORM: CallForm = { indent: "            ", type: "bzl" };
+
 /** A tag at the top level of nixstore.MODULE.bazel. */
 const TAG_FORM: CallForm = { indent: "    ", type: "module" };
 
@@ -153,7 +156,7 @@ function call(
     tag: spec.tag.name,
     name,
     comment,
-    kwargs: kwargsOf(spec, name, { ...attrs, repositories: labels }, WORKSPACE_FORM),
+    kwargs: kwargsOf(spec, name, { ...attrs, repositories: labels }, rule === "nixpkgs_package" ? PACKAGE_FORM : WORKSPACE_FORM),
     tagKwargs: kwargsOf(spec, name, { ...attrs, repositories }, TAG_FORM),
   };
 }

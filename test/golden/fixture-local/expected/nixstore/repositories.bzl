@@ -9,7 +9,7 @@ In WORKSPACE:
     nixstore_repositories()
 """
 
-load("@rules_nixstore//rules:defs.bzl", "nixpkgs_local_repository", "nixpkgs_package")
+load("@rules_nixstore//rules:defs.bzl", "nixpkgs_local_repository", "nixpkgs_packages")
 
 def nixstore_repositories():
     """Declares the nixpkgs sources and the packages of nixgen.config.ts."""
@@ -23,20 +23,23 @@ def nixstore_repositories():
             "@rules_nixstore//test/fixtures/nixpkgs:elf/mkelf.sh",
         ],
     )
-    nixpkgs_package(
-        name = "hello",
-        attribute_path = "hello",
-        repositories = {"nixpkgs": "@nixpkgs"},
-    )
-    nixpkgs_package(
-        name = "greet",
-        attribute_path = "greet",
-        repositories = {"nixpkgs": "@nixpkgs"},
-    )
-    nixpkgs_package(
-        name = "linked",
-        attribute_path = "linked",
-        build_file_content = """\
+
+    # One nixpkgs_package each; those of one nixpkgs share one Nix evaluation.
+    nixpkgs_packages([
+        dict(
+            name = "hello",
+            attribute_path = "hello",
+            repositories = {"nixpkgs": "@nixpkgs"},
+        ),
+        dict(
+            name = "greet",
+            attribute_path = "greet",
+            repositories = {"nixpkgs": "@nixpkgs"},
+        ),
+        dict(
+            name = "linked",
+            attribute_path = "linked",
+            build_file_content = """\
 package(default_visibility = ["//visibility:public"])
 
 filegroup(
@@ -49,5 +52,6 @@ filegroup(
     srcs = glob(["share/greet/*"]),
 )
 """,
-        repositories = {"nixpkgs": "@nixpkgs"},
-    )
+            repositories = {"nixpkgs": "@nixpkgs"},
+        ),
+    ])

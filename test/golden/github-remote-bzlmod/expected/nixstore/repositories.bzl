@@ -9,7 +9,7 @@ In WORKSPACE:
     nixstore_repositories()
 """
 
-load("@rules_nixstore//rules:defs.bzl", "nixpkgs_http_repository", "nixpkgs_package")
+load("@rules_nixstore//rules:defs.bzl", "nixpkgs_http_repository", "nixpkgs_packages")
 
 def nixstore_repositories():
     """Declares the nixpkgs sources and the packages of nixgen.config.ts."""
@@ -21,23 +21,27 @@ def nixstore_repositories():
         strip_prefix = "nixpkgs-e6f23dc08d3624daab7094b701aa3954923c6bbb",
         url = "https://github.com/NixOS/nixpkgs/archive/e6f23dc08d3624daab7094b701aa3954923c6bbb.tar.gz",
     )
-    nixpkgs_package(
-        name = "jq",
-        attribute_path = "jq",
-        repositories = {"nixpkgs": "@nixpkgs"},
-    )
-    nixpkgs_package(
-        name = "numpy",
-        attribute_path = "python3Packages.numpy",
-        repositories = {"nixpkgs": "@nixpkgs"},
-    )
-    nixpkgs_package(
-        name = "python3.11",
-        attribute_path = "python311",
-        nixopts = [
-            "--argstr",
-            "system",
-            "x86_64-linux",
-        ],
-        repositories = {"nixpkgs": "@nixpkgs"},
-    )
+
+    # One nixpkgs_package each; those of one nixpkgs share one Nix evaluation.
+    nixpkgs_packages([
+        dict(
+            name = "jq",
+            attribute_path = "jq",
+            repositories = {"nixpkgs": "@nixpkgs"},
+        ),
+        dict(
+            name = "numpy",
+            attribute_path = "python3Packages.numpy",
+            repositories = {"nixpkgs": "@nixpkgs"},
+        ),
+        dict(
+            name = "python3.11",
+            attribute_path = "python311",
+            nixopts = [
+                "--argstr",
+                "system",
+                "x86_64-linux",
+            ],
+            repositories = {"nixpkgs": "@nixpkgs"},
+        ),
+    ])

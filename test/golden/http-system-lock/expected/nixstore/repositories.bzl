@@ -9,7 +9,7 @@ In WORKSPACE:
     nixstore_repositories()
 """
 
-load("@rules_nixstore//rules:defs.bzl", "nixpkgs_http_repository", "nixpkgs_local_repository", "nixpkgs_package")
+load("@rules_nixstore//rules:defs.bzl", "nixpkgs_http_repository", "nixpkgs_local_repository", "nixpkgs_packages")
 
 def nixstore_repositories():
     """Declares the nixpkgs sources and the packages of nixgen.config.ts."""
@@ -27,31 +27,35 @@ def nixstore_repositories():
         name = "overlay",
         nix_file_content = "import <stable> { overlays = [ (import ./overlay.nix) ]; }",
     )
-    nixpkgs_package(
-        name = "hello",
-        attribute_path = "hello",
-        lock = "//:nixstore.lock.json",
-        quiet = True,
-        repositories = {"nixpkgs": "@stable"},
-        store = "system",
-    )
-    nixpkgs_package(
-        name = "custom",
-        build_file = "//nix:custom.BUILD.bazel",
-        fail_not_supported = False,
-        lock = "//:nixstore.lock.json",
-        nix_file = "//nix:custom.nix",
-        nix_file_deps = ["//nix:lib.nix"],
-        repositories = {"nixpkgs": "@stable", "overlay": "@overlay"},
-        store = "system",
-    )
-    nixpkgs_package(
-        name = "inline",
-        lock = "//:nixstore.lock.json",
-        nix_file_content = """\
+
+    # One nixpkgs_package each; those of one nixpkgs share one Nix evaluation.
+    nixpkgs_packages([
+        dict(
+            name = "hello",
+            attribute_path = "hello",
+            lock = "//:nixstore.lock.json",
+            quiet = True,
+            repositories = {"nixpkgs": "@stable"},
+            store = "system",
+        ),
+        dict(
+            name = "custom",
+            build_file = "//nix:custom.BUILD.bazel",
+            fail_not_supported = False,
+            lock = "//:nixstore.lock.json",
+            nix_file = "//nix:custom.nix",
+            nix_file_deps = ["//nix:lib.nix"],
+            repositories = {"nixpkgs": "@stable", "overlay": "@overlay"},
+            store = "system",
+        ),
+        dict(
+            name = "inline",
+            lock = "//:nixstore.lock.json",
+            nix_file_content = """\
 with import <nixpkgs> {};
 hello
 """,
-        repositories = {"nixpkgs": "@stable"},
-        store = "system",
-    )
+            repositories = {"nixpkgs": "@stable"},
+            store = "system",
+        ),
+    ])
