@@ -39,6 +39,8 @@ def nixpkgs_package(name, repository = None, repositories = {}, **kwargs):
         `-I <name>=<repository root>`.
       **kwargs: the other attributes of the repository rule.
     """
+    if "remotable" in kwargs or "exec_properties" in kwargs:
+        fail("nixpkgs_package(name = \"{}\"): remotable packages are declared by the nixpkgs_package of @rules_nixstore//rules:remotable.bzl; load it from there and build with --experimental_repo_remote_exec.".format(name))
     nixpkgs_package_rule(
         name = name,
         repositories = repositories_by_label("nixpkgs_package(name = \"{}\")".format(name), repository, repositories),

@@ -36,6 +36,9 @@ function attr(name: string, type: StarlarkAttrType, options: AttrOptions): AttrS
 // Attribute names and meanings follow tweag/rules_nixpkgs (core/nixpkgs.bzl), so users of that
 // library find what they know.
 
+/** `PATH` of a remotable package's build on the executor: Nix's usual places, then the OS's. */
+const REMOTE_PATH = "/nix/var/nix/profiles/default/bin:/run/current-system/sw/bin:/usr/local/bin:/usr/bin:/bin";
+
 export const NIXPKGS_PACKAGE: RuleSpec = {
   name: "nixpkgs_package",
   starlarkPrefix: "PACKAGE",
@@ -154,6 +157,30 @@ export const NIXPKGS_PACKAGE: RuleSpec = {
         'to `"nixpkgs"`. The `nixpkgs_package` macro takes the readable form ' +
         '`repositories = {"nixpkgs": "@nixpkgs"}` and inverts it into this attribute.',
     }),
+    attr("remote_build", "string", {
+      doc:
+        "Set by the remotable `nixpkgs_package` (`@rules_nixstore//rules:remotable.bzl`), not " +
+        "by hand: the name of the `nixpkgs_remote_build` repository, declared beside this one, " +
+        "that built the package with Nix where Bazel runs remotable repository rules (a remote " +
+        "executor). The package then lays out the closure that build sent back and runs no Nix " +
+        "command itself.",
+    }),
+    attr("remote_path", "string", {
+      default: REMOTE_PATH,
+      doc:
+        "For a remotable package: `PATH` of its build on the remote executor, where " +
+        "`nix-build`, `nix-store`, GNU tar, gzip and base64 must be found (a remotable rule's " +
+        "commands get no `PATH` from the client). The default covers Nix's multi-user " +
+        "installation, NixOS and distribution packages.",
+    }),
+    attr("max_closure_mib", "int", {
+      default: 256,
+      doc:
+        "For a remotable package: the largest runtime closure, as a gzip-compressed tar " +
+        "archive in MiB, that the remote executor sends back; a bigger one fails the fetch, " +
+        "naming its size. The client holds about four times the archive in memory while it " +
+        "decodes it (Bazel's heap: `--host_jvm_args=-Xmx...`).",
+    }),
     attr("repository", "label", {
       default: null,
       doc:
@@ -164,7 +191,7 @@ export const NIXPKGS_PACKAGE: RuleSpec = {
   ],
   tag: {
     name: "package",
-    omit: ["evaluation"],
+    omit: ["evaluation", "remote_build", "remote_path", "max_closure_mib"],
     doc:
       "A Nix package as the repository `@<name>`, with `nixpkgs_package`'s attributes and " +
       "meanings; bring it into scope with `use_repo(nixstore, \"<name>\")`. Two modules " +

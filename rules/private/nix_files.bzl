@@ -7,6 +7,9 @@ references between the declared files resolve, and undeclared files are not ther
 
 load(":names.bzl", "portable_repo_name")
 
+# A nixpkgs_local_repository's list of its Nix files (paths relative to its root, one a line).
+NIX_FILES_LIST = "nix_files.txt"
+
 def nix_file_dest(prefix, label):
     """Where a file label lands inside the repository.
 

@@ -16,13 +16,13 @@ load(
 )
 load(":constants.bzl", "REPOSITORY_HEADER")
 load(":names.bzl", "apparent_name")
-load(":nix_files.bzl", "lay_out_nix_files")
+load(":nix_files.bzl", "NIX_FILES_LIST", "lay_out_nix_files", "nix_file_dest")
 
 _BUILD = """\
 # {header} (rules_nixstore {rule})
 package(default_visibility = ["//visibility:public"])
 
-exports_files(["nixpkgs", "default.nix"])
+exports_files(["nixpkgs", "default.nix", "{files}"])
 
 filegroup(
     name = "srcs",
@@ -42,7 +42,7 @@ def _digest(repository_ctx, rule, paths):
 def _finish(repository_ctx, rule, marker):
     """Writes the marker file `nixpkgs` (a digest of every input), BUILD.bazel and WORKSPACE."""
     repository_ctx.file("nixpkgs", marker)
-    repository_ctx.file("BUILD.bazel", _BUILD.format(header = REPOSITORY_HEADER, rule = rule))
+    repository_ctx.file("BUILD.bazel", _BUILD.format(header = REPOSITORY_HEADER, rule = rule, files = NIX_FILES_LIST))
     repository_ctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(apparent_name(repository_ctx)))
 
 def _nixpkgs_local_repository_impl(repository_ctx):
@@ -59,6 +59,10 @@ def _nixpkgs_local_repository_impl(repository_ctx):
     else:
         repository_ctx.file("src/default.nix", attr.nix_file_content)
         repository_ctx.file("default.nix", "import ./src/default.nix\n")
+
+    # Every Nix file of the repository, for remotable packages, which upload them one by one.
+    files = ["default.nix", nix_file_at or "src/default.nix"] + [nix_file_dest("src", label) for label, _ in deps]
+    repository_ctx.file(NIX_FILES_LIST, "\n".join(sorted({f: True for f in files}.keys())) + "\n")
     hashed = ([nix_file] if nix_file else [repository_ctx.path("src/default.nix")]) + [p for _, p in deps]
     _finish(repository_ctx, rule, _digest(repository_ctx, rule, hashed))
 

@@ -283,9 +283,45 @@ def _build(repository_ctx, inputs, nix_build, nix_store, store_args, root):
         _fail(repository_ctx, "nix-store --query --hash failed for the closure of {}:\n{}".format(out, result.stderr))
     return outputs, closure, {path: hash for path, hash in zip(closure, hashes)}
 
+def _read_remote_build(repository_ctx):
+    """The outputs and closure that the package's remote build recorded, and its archive's path."""
+    remote = repository_ctx.attr.remote_build
+    header = repository_ctx.read(sibling_file(repository_ctx, remote, "closure.txt"))
+    archive = sibling_file(repository_ctx, remote, "closure.tar.gz.b64")
+    outputs = []
+    closure = []
+    for line in header.splitlines():
+        fields = line.split(" ")
+        if fields[0] == "out" and len(fields) == 2:
+            outputs.append(fields[1])
+        elif fields[0] == "path" and len(fields) == 3:
+            closure.append(fields[1])
+    if not outputs or not closure:
+        _fail(repository_ctx, "the remote build {} recorded no output or no closure:\n{}".format(remote, header[:2000]))
+    return outputs, sorted(closure), archive
+
+def _remote_package(repository_ctx, inputs):
+    """Lays out the closure that a remote build sent back: no Nix command runs here."""
+    outputs, closure, archive = _read_remote_build(repository_ctx)
+    repository_ctx.report_progress("unpacking the closure of {} ({} store paths)".format(outputs[-1], len(closure)))
+    tarball = "closure.tar.gz"
+    result = repository_ctx.execute(
+        ["/bin/sh", "-c", "exec base64 -d -- \"$1\" > \"$2\"", "decode", str(archive), str(repository_ctx.path(tarball))],
+        timeout = 3600,
+    )
+    if result.return_code != 0:
+        _fail(repository_ctx, "decoding the closure sent by the remote build failed (exit {}):\n{}".format(result.return_code, result.stderr))
+    repository_ctx.extract(tarball, "_nixstore/remote")
+    repository_ctx.delete(tarball)
+    root = str(repository_ctx.path("_nixstore/remote"))
+    _lay_out_package(repository_ctx, inputs, root, outputs, closure, _plan_layout(repository_ctx, root, closure))
+
 def _nixpkgs_package_impl(repository_ctx):
     _validate(repository_ctx)
     inputs = _resolve_inputs(repository_ctx)
+    if repository_ctx.attr.remote_build:
+        _remote_package(repository_ctx, inputs)
+        return
     cache = machine_cache(repository_ctx) if repository_ctx.attr.store != "system" else None
     if repository_ctx.os.name.lower().find("linux") < 0:
         _not_supported(repository_ctx, "rules_nixstore supports Linux only (this is {}).".format(repository_ctx.os.name))
@@ -338,10 +374,13 @@ def _nixpkgs_package_impl(repository_ctx):
             outputs, closure, closure_hashes = _build(repository_ctx, inputs, str(nix_build), str(nix_store), output_base_args, root)
         if entry:
             check_built(repository_ctx, entry, repository_ctx.attr.lock, outputs, closure_hashes)
-    out = outputs[-1]
     plan = _plan_layout(repository_ctx, root, closure)
     write_record(repository_ctx, digest, outputs, closure_hashes)
+    _lay_out_package(repository_ctx, inputs, root, outputs, closure, plan)
 
+def _lay_out_package(repository_ctx, inputs, root, outputs, closure, plan):
+    """Lays out the closure (from the store at root), the package's files, launchers and BUILD."""
+    out = outputs[-1]
     lay_out_closure(repository_ctx, root, closure, plan)
     repository_ctx.file("nix/closure.txt", "\n".join(closure) + "\n")
 

@@ -1,0 +1,122 @@
+#!/bin/sh
+# Builds a remotable nixpkgs_package where Bazel runs it: on the remote executor chosen by the
+# package's exec_properties (with --experimental_repo_remote_exec and --remote_executor), or on
+# the client without an executor. It runs nix-build against the node's own Nix store and sends
+# the package's runtime closure back on stdout, the only channel a remote repository action has
+# (see rules/private/remotable.bzl):
+#
+#   nixstore-remote-build 1
+#   out <store path>                 one line per output nix-build printed, in its order
+#   path <store path> <NAR hash>     one line per path of the last output's closure, sorted
+#   archive <bytes>                  size of the archive below
+#   data
+#   <base64 of a gzip-compressed tar of nix/store/<path>... of the closure>
+#
+# Usage: remote_build.sh <package> <max archive bytes> [options] -- <nix-build arguments>
+#   --search <name> <file>   -I <name>=<directory of file> (a repository's marker file)
+#   --file <file>            the Nix file to build (its absolute path goes to nix-build)
+#   --input <file>           a file nix-build reads through the others (named only so that
+#                            Bazel uploads it; nothing is done with it here)
+# Files arrive as paths relative to the input root (remote) or absolute (local). The package's
+# name and attribute are the caller's strings: they only ever appear as arguments, never as
+# shell code. Needs a POSIX shell, nix-build, nix-store, GNU tar, gzip and base64 on PATH.
+set -eu
+
+package=$1
+limit=$2
+shift 2
+
+fail() {
+	code=$1
+	shift
+	echo "rules_nixstore remote build of $package: $*" >&2
+	exit "$code"
+}
+
+# The absolute directory holding a file.
+directory_of() {
+	[ -e "$1" ] || fail 2 "input file '$1' is missing on the executor"
+	(cd -- "$(dirname -- "$1")" && pwd)
+}
+
+absolute() {
+	echo "$(directory_of "$1")/$(basename -- "$1")"
+}
+
+for tool in nix-build nix-store tar gzip base64; do
+	command -v "$tool" >/dev/null 2>&1 ||
+		fail 127 "'$tool' is not on PATH ($PATH) here. Remotable packages build on an executor with Nix: pick a Nix pool with exec_properties, set remote_path to where Nix is installed there, and build with --experimental_repo_remote_exec and --remote_executor (without an executor this runs on the client, which then needs Nix)."
+done
+
+# Rewrite the options into nix-build arguments, in place: each turn takes the first argument
+# off and appends what it becomes, so the original arguments go round once.
+count=$#
+while [ "$count" -gt 0 ]; do
+	case $1 in
+	--search)
+		[ "$count" -ge 3 ] || fail 2 "--search needs a name and a file"
+		dir=$(directory_of "$3") || exit $?
+		set -- "$@" -I "$2=$dir"
+		shift 3
+		count=$((count - 3))
+		;;
+	--file)
+		[ "$count" -ge 2 ] || fail 2 "--file needs a file"
+		file=$(absolute "$2") || exit $?
+		set -- "$@" "$file"
+		shift 2
+		count=$((count - 2))
+		;;
+	--input)
+		[ "$count" -ge 2 ] || fail 2 "--input needs a file"
+		[ -e "$2" ] || fail 2 "input file '$2' is missing on the executor"
+		shift 2
+		count=$((count - 2))
+		;;
+	--)
+		shift
+		count=$((count - 1))
+		;;
+	*)
+		set -- "$@" "$1"
+		shift
+		count=$((count - 1))
+		;;
+	esac
+done
+
+# Nix wants a home for its caches; actions may have none.
+if [ -z "${HOME:-}" ] || ! [ -w "${HOME:-/nonexistent}" ]; then
+	HOME=${TMPDIR:-$PWD}
+	export HOME
+fi
+work=$(mktemp -d "${TMPDIR:-/tmp}/nixstore-remote-build.XXXXXX")
+trap 'rm -rf -- "$work"' EXIT
+
+nix-build --no-out-link "$@" >"$work/outputs" || fail $? "nix-build failed (see Nix's message above)"
+grep '^/nix/store/' "$work/outputs" >"$work/outs" || fail 1 "nix-build printed no store path"
+out=$(tail -n 1 "$work/outs")
+nix-store --query --requisites "$out" | LC_ALL=C sort >"$work/closure"
+# shellcheck disable=SC2046 # store paths hold no spaces or glob characters
+nix-store --query --hash $(cat "$work/closure") >"$work/hashes"
+[ "$(wc -l <"$work/closure")" = "$(wc -l <"$work/hashes")" ] || fail 1 "nix-store --query --hash gave a hash count that differs from the closure's path count"
+
+# Paths relative to / in a fixed order, with fixed owners and times: the same closure gives the
+# same archive. Hard links (an optimised store) are stored as files.
+sed 's|^/||' "$work/closure" >"$work/members"
+tar -C / --create --file=- --format=gnu --sort=name --mtime=@1 --owner=0 --group=0 \
+	--numeric-owner --hard-dereference --no-recursion --files-from=/dev/null \
+	>/dev/null 2>&1 || fail 1 "this tar is not GNU tar 1.28 or later (--sort=name)"
+tar -C / --create --file=- --format=gnu --sort=name --mtime=@1 --owner=0 --group=0 \
+	--numeric-owner --hard-dereference --files-from="$work/members" | gzip -n >"$work/closure.tar.gz"
+size=$(wc -c <"$work/closure.tar.gz")
+if [ "$size" -gt "$limit" ]; then
+	fail 3 "the closure of $out is $size bytes as a compressed archive, more than the limit of $limit bytes (max_closure_mib). The client holds about four times the archive in memory while it decodes it: raise max_closure_mib if the client has the memory (and Bazel the heap: --host_jvm_args=-Xmx...), or use a smaller package."
+fi
+
+echo "nixstore-remote-build 1"
+sed 's/^/out /' "$work/outs"
+paste -d ' ' "$work/closure" "$work/hashes" | sed 's/^/path /'
+echo "archive $size"
+echo "data"
+base64 <"$work/closure.tar.gz"
