@@ -29,7 +29,7 @@ load(
     "repositories_by_label",
 )
 load(
-    "//rules/private:remotable.bzl",
+    "//rules/private:remote_build.bzl",
     "REMOTE_BUILD_SUFFIX",
     "nixpkgs_remote_build",
 )

@@ -21,23 +21,35 @@ def nix_file_dest(prefix, label):
     parts = [prefix] + ([repo] if repo else []) + ([label.package] if label.package else []) + [label.name]
     return "/".join(parts)
 
-def lay_out_nix_files(repository_ctx, prefix, nix_file, deps):
-    """Symlinks nix_file and deps at their label paths under prefix.
+# Copies (source, destination) pairs given as arguments, creating directories: one process.
+_COPY = 'while [ $# -gt 1 ]; do mkdir -p -- "$(dirname -- "$2")" && cp -L -- "$1" "$2" || exit 1; shift 2; done'
+
+def lay_out_nix_files(repository_ctx, prefix, nix_file, deps, copy = False):
+    """Symlinks (or copies) nix_file and deps at their label paths under prefix.
 
     Args:
       repository_ctx: the repository context.
       prefix: directory inside the repository.
       nix_file: a (label, path) pair, or None.
       deps: a list of (label, path) pairs.
+      copy: copy the files instead of linking them: a remote repository action uploads only
+        regular files (Bazel refuses a symlink as its input).
 
     Returns:
       The path inside the repository of nix_file, or None.
     """
     nix_file_at = nix_file_dest(prefix, nix_file[0]) if nix_file else None
-    for label, path in deps:
-        dest = nix_file_dest(prefix, label)
-        if dest != nix_file_at:
-            repository_ctx.symlink(path, dest)
+    pairs = [(path, dest) for path, dest in [(p, nix_file_dest(prefix, label)) for label, p in deps] if dest != nix_file_at]
     if nix_file:
-        repository_ctx.symlink(nix_file[1], nix_file_at)
+        pairs.append((nix_file[1], nix_file_at))
+    if not copy:
+        for path, dest in pairs:
+            repository_ctx.symlink(path, dest)
+        return nix_file_at
+    argv = ["/bin/sh", "-c", _COPY, "copy"]
+    for path, dest in pairs:
+        argv.extend([str(path), str(repository_ctx.path(dest))])
+    result = repository_ctx.execute(argv)
+    if result.return_code != 0:
+        fail("rules_nixstore: copying the Nix files into {} failed:\n{}".format(repository_ctx.path(prefix), result.stderr))
     return nix_file_at

@@ -53,7 +53,8 @@ def _nixpkgs_local_repository_impl(repository_ctx):
     deps = [(label, repository_ctx.path(label)) for label in attr.nix_file_deps]
     nix_file = repository_ctx.path(attr.nix_file) if attr.nix_file else None
 
-    nix_file_at = lay_out_nix_files(repository_ctx, "src", (attr.nix_file, nix_file) if nix_file else None, deps)
+    # Copies: remotable packages upload them, and Bazel uploads no symlink.
+    nix_file_at = lay_out_nix_files(repository_ctx, "src", (attr.nix_file, nix_file) if nix_file else None, deps, copy = True)
     if nix_file:
         repository_ctx.file("default.nix", "import ./{}\n".format(nix_file_at))
     else:

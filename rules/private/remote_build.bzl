@@ -23,6 +23,10 @@ load(":nix_files.bzl", "NIX_FILES_LIST")
 # Suffix of the remote build's repository name: `<package>` + this.
 REMOTE_BUILD_SUFFIX = "__nixstore_remote_build"
 
+# Seconds a build may take: it becomes the remote action's timeout, which executors bound
+# (bb-deployments' schedulers allow 2 hours, this one included).
+_TIMEOUT = 7200
+
 # Where stdout's header ends and the base64 archive begins.
 _DATA = "\ndata\n"
 
@@ -93,8 +97,9 @@ def _nixpkgs_remote_build_impl(repository_ctx):
     result = repository_ctx.execute(
         argv,
         environment = {"PATH": attr.remote_path, "LC_ALL": "C"},
-        quiet = attr.quiet,
-        timeout = 86400,
+        # stdout is the closure; stderr (Nix's log) is shown when the build fails.
+        quiet = True,
+        timeout = _TIMEOUT,
     )
     if result.return_code != 0:
         fail("{}: the build of attribute_path '{}' failed where remotable rules run (exit {}). It said:\n{}".format(

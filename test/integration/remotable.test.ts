@@ -1,0 +1,186 @@
+// Remotable packages (rules/remotable.bzl) on the real Buildbarn cluster of test/buildbarn: the
+// Nix build runs on its Nix pool (exec_properties {"pool": "nix"}: a runner with Nix on PATH and
+// a store of its own), the closure comes back to the client as the remote command's stdout, and
+// the consumers run on the default pool, which has no Nix, through the launcher. The client's
+// Nix commands are replaced by failing stand-ins that log their calls: none may run.
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { DIAG, LOGS, leaseCluster, metric, type ClusterLease } from "./buildbarn.js";
+import { EXPECT_OUTPUT_SH, FLAVORS, declarations, explain, makeWorkspace, processes, starlarkList, type Flavor, type Workspace } from "./harness.js";
+
+const OFFLINE = ["--option", "substituters", ""];
+
+const BUILD = `
+genrule(
+    name = "hello_out",
+    outs = ["hello.txt"],
+    tools = ["@hello//:bin/hello"],
+    cmd = "$(location @hello//:bin/hello) > $@",
+)
+
+# Where the action ran: whether /nix exists outside the launcher.
+genrule(
+    name = "worker_view",
+    outs = ["worker_view.txt"],
+    cmd = "(id -u; test -e /nix && echo nix-present || echo nix-absent) > $@",
+)
+
+# buildifier: disable=native-sh-test
+sh_test(
+    name = "hello_test",
+    srcs = ["expect_output.sh"],
+    data = ["@hello//:bin/hello"],
+    args = ["'hello from nix'", "$(rootpath @hello//:bin/hello)"],
+)
+`;
+
+interface Remotable {
+  name: string;
+  attribute_path: string;
+  /** Extra Starlark keyword arguments. */
+  extra?: string;
+}
+
+/** WORKSPACE (Bazel 4) or MODULE.bazel (Bazel 7): the fixture nixpkgs, and remotable packages. */
+function remotableDeclarations(flavor: Flavor, dir: string, packages: Remotable[]): { file: string; text: string } {
+  const base = declarations(flavor, dir, []);
+  const attrs = (p: Remotable) =>
+    [
+      `name = ${JSON.stringify(p.name)}`,
+      `attribute_path = ${JSON.stringify(p.attribute_path)}`,
+      `repository = "@nixpkgs"`,
+      `exec_properties = {"pool": "nix"}`,
+      `nixopts = ${starlarkList(OFFLINE)}`,
+      ...(p.extra ? [p.extra] : []),
+    ].join(",\n    ");
+  if (flavor.bzlmod) {
+    const use = `nixstore_remotable = use_extension("@rules_nixstore//rules:remotable_extensions.bzl", "nixstore_remotable")`;
+    const tags = packages.map((p) => `nixstore_remotable.package(\n    ${attrs(p)},\n)`);
+    const repos = `use_repo(nixstore_remotable, ${packages.map((p) => JSON.stringify(p.name)).join(", ")})`;
+    return { file: base.file, text: [base.text, use, ...tags, repos, ""].join("\n") };
+  }
+  const load = `load("@rules_nixstore//rules:remotable.bzl", "nixpkgs_package")`;
+  const calls = packages.map((p) => `nixpkgs_package(\n    ${attrs(p)},\n    remotable = True,\n)`);
+  return { file: base.file, text: [base.text, load, ...calls, ""].join("\n") };
+}
+
+/** Failing stand-ins for the client's Nix commands, which log each call to `log`. */
+function fakeNix(dir: string, log: string): string {
+  const bin = join(dir, "fake-nix-bin");
+  mkdirSync(bin, { recursive: true });
+  for (const tool of ["nix", "nix-build", "nix-instantiate", "nix-store", "nix-env", "nix-hash"]) {
+    writeFileSync(join(bin, tool), `#!/bin/sh\necho "${tool} $*" >> '${log}'\necho "${tool}: the client must run no Nix command" >&2\nexit 97\n`);
+    chmodSync(join(bin, tool), 0o755);
+  }
+  return bin;
+}
+
+/** Actions the cluster's worker ran (both pools); during a fetch, only remote repository builds run. */
+function workerRuns(): Promise<number> {
+  return metric(DIAG.worker, "buildbarn_builder_build_executor_duration_seconds_count", { stage: "Running" });
+}
+
+// up.sh creates the runners' users and mount namespaces: it needs root (CI runs as root).
+describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remotable packages built on the Nix pool of Buildbarn, $title", (flavor) => {
+  let cluster: ClusterLease | undefined;
+  const workspaces: Workspace[] = [];
+  const remote = () => [`--remote_executor=${cluster!.endpoint}`, "--remote_instance_name=nixstore"];
+  const remotable = () => ["--experimental_repo_remote_exec", ...remote()];
+
+  async function workspace(packages: Remotable[] = [{ name: "hello", attribute_path: "hello" }]): Promise<{ ws: Workspace; log: string; path: string }> {
+    const ws = await makeWorkspace(flavor, { packages: [], build: BUILD, files: { "expect_output.sh": EXPECT_OUTPUT_SH } });
+    workspaces.push(ws);
+    const { file, text } = remotableDeclarations(flavor, ws.dir, packages);
+    ws.write(file, text);
+    const log = join(ws.root, "client-nix-calls.log");
+    const path = `${fakeNix(ws.root, log)}:/usr/local/bin:/usr/bin:/bin`;
+    return { ws, log, path };
+  }
+
+  beforeAll(async () => {
+    cluster = await leaseCluster();
+  });
+  afterAll(async () => {
+    for (const ws of workspaces) await ws.close();
+    await cluster?.release();
+  });
+
+  test("the pool builds the package; consumers run on the default pool, in the sandbox and locally; the client runs no Nix", async () => {
+    const { ws, log, path } = await workspace();
+    // A change no earlier run made, so that the pool builds (its cache outlives test runs).
+    ws.write("nixpkgs/elf/hello.sh", ws.read("nixpkgs/elf/hello.sh") + `\n# remotable.test.ts ${process.pid}-${Date.now()}\n`);
+    const runs = await workerRuns();
+    const fetched = await ws.bazel(["build", "--nobuild", ...remotable(), `--repo_env=PATH=${path}`, "//:hello_out"]);
+    expect(fetched.exitCode, `${explain(fetched)}\n(cluster logs: ${LOGS})`).toBe(0);
+    expect(existsSync(log) ? readFileSync(log, "utf8") : "").toBe("");
+    expect(await workerRuns()).toBe(runs + 1);
+
+    // Laid out as a local package: files at the root, the closure under nix/store, launchers.
+    const closure = readFileSync(join(ws.repoDir("hello"), "nix/closure.txt"), "utf8").trim().split("\n");
+    expect(closure.map((p) => p.replace(/^\/nix\/store\/[a-z0-9]{32}-/, "")).sort()).toEqual(["glibc", "hello", "libgreet"]);
+
+    const onRemote = await ws.bazel(["test", ...remotable(), "--spawn_strategy=remote", "--remote_local_fallback=false", "--noremote_accept_cached", "//:hello_out", "//:worker_view", "//:hello_test"]);
+    expect(onRemote.exitCode, explain(onRemote)).toBe(0);
+    expect(processes(onRemote.all)).toMatch(/\d+ remote(,|\.|$)/);
+    expect(ws.bin("hello.txt")).toBe("hello from nix\n");
+    // The consumers ran on the default pool: no /nix there.
+    expect(ws.bin("worker_view.txt").trim().split("\n")[1]).toBe("nix-absent");
+
+    for (const strategy of ["linux-sandbox", "local"]) {
+      await ws.bazel(["clean"]);
+      const local = await ws.bazel(["test", ...remotable(), `--spawn_strategy=${strategy}`, "--noremote_accept_cached", "//:hello_out", "//:hello_test"]);
+      expect(local.exitCode, `${strategy}\n${explain(local)}`).toBe(0);
+      expect(ws.bin("hello.txt")).toBe("hello from nix\n");
+    }
+    expect(existsSync(log) ? readFileSync(log, "utf8") : "").toBe("");
+  });
+
+  test("a second client with a fresh output base gets the package without a build on the pool", async () => {
+    const { ws, log, path } = await workspace();
+    const runs = await workerRuns();
+    const r = await ws.bazel(["build", ...remotable(), "--spawn_strategy=remote", "--remote_local_fallback=false", `--repo_env=PATH=${path}`, "//:hello_out"]);
+    expect(r.exitCode, explain(r)).toBe(0);
+    expect(ws.bin("hello.txt")).toBe("hello from nix\n");
+    // The genrule is a cache hit as well (the first test ran it): nothing ran on the worker.
+    expect(await workerRuns()).toBe(runs);
+    expect(existsSync(log) ? readFileSync(log, "utf8") : "").toBe("");
+  });
+
+  test("a change to a Nix file of the workspace builds again on the pool", async () => {
+    const { ws, path } = await workspace();
+    const first = await ws.bazel(["build", "--nobuild", ...remotable(), `--repo_env=PATH=${path}`, "//:hello_out"]);
+    expect(first.exitCode, explain(first)).toBe(0);
+    const before = readFileSync(join(ws.repoDir("hello"), "nix/closure.txt"), "utf8");
+    const runs = await workerRuns();
+    // elf/hello.sh writes the hello ELF: a comment there changes the derivation.
+    ws.write("nixpkgs/elf/hello.sh", ws.read("nixpkgs/elf/hello.sh") + `\n# changed by remotable.test.ts ${process.pid}-${Date.now()}\n`);
+    const again = await ws.bazel(["build", ...remotable(), "--spawn_strategy=remote", "--remote_local_fallback=false", `--repo_env=PATH=${path}`, "//:hello_out"]);
+    expect(again.exitCode, explain(again)).toBe(0);
+    expect(await workerRuns()).toBeGreaterThanOrEqual(runs + 1);
+    expect(readFileSync(join(ws.repoDir("hello"), "nix/closure.txt"), "utf8")).not.toBe(before);
+    expect(ws.bin("hello.txt")).toBe("hello from nix\n");
+  });
+
+  test("a Nix error on the pool reaches the user with Nix's message, the package and the attribute", async () => {
+    const { ws } = await workspace([{ name: "hello", attribute_path: "no_such_attribute" }]);
+    const r = await ws.bazel(["build", "--nobuild", ...remotable(), "//:hello_out"]);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.all).toMatch(/nixpkgs_package\(name = "hello", remotable = True\): the build of attribute_path 'no_such_attribute' failed/);
+    expect(r.all).toMatch(/attribute 'no_such_attribute' in selection path 'no_such_attribute' not found/);
+  });
+
+  test("a closure over max_closure_mib fails with its size, not an out-of-memory crash", async () => {
+    const { ws } = await workspace([{ name: "hello", attribute_path: "hello", extra: "max_closure_mib = 0" }]);
+    const r = await ws.bazel(["build", "--nobuild", ...remotable(), "//:hello_out"]);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.all).toMatch(/the closure of \/nix\/store\/[a-z0-9]{32}-hello is \d+ bytes as a compressed archive, more than the limit of 0 bytes \(max_closure_mib\)/);
+  });
+
+  test("without --experimental_repo_remote_exec, loading fails naming the flag", async () => {
+    const { ws } = await workspace();
+    const r = await ws.bazel(["build", "--nobuild", ...remote(), "//:hello_out"]);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.all).toMatch(/--experimental_repo_remote_exec/);
+  });
+});
