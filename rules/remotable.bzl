@@ -44,6 +44,7 @@ _BUILD_ATTRS = [
     "nix_file_deps",
     "nixopts",
     "quiet",
+    "remote_closure",
     "remote_path",
     "repositories",
 ]

@@ -34,6 +34,7 @@ _TAG_ATTRS = dict(
         doc = "The platform of the remote build, selecting the executor's Nix pool, e.g. `{\"pool\": \"nix\"}`. An empty dict sends no platform.",
     ),
     max_closure_mib = PACKAGE_ATTRS["max_closure_mib"],
+    remote_closure = PACKAGE_ATTRS["remote_closure"],
     remote_path = PACKAGE_ATTRS["remote_path"],
     repositories = attr.label_keyed_string_dict(
         doc = "Nix search path entries: each label (a repository of the `nixstore` extension, e.g. `@nixpkgs`, in scope through `use_repo`) maps to the name under which Nix code finds it. Mutually exclusive with `repository`.",

@@ -165,6 +165,17 @@ export const NIXPKGS_PACKAGE: RuleSpec = {
         "executor). The package then lays out the closure that build sent back and runs no Nix " +
         "command itself.",
     }),
+    attr("remote_closure", "string", {
+      default: "fetch",
+      values: ["fetch", "shared-store"],
+      doc:
+        "For a remotable package: where its closure goes. `\"fetch\"`: back to the client, " +
+        "into the repository, so it travels as action inputs and runs anywhere (the launcher " +
+        "strategy). `\"shared-store\"`: it stays in the store of the executor that built it, " +
+        "which the executors running its consumers must share (send those actions there with " +
+        "`exec_properties`); the repository holds only `bin/<exe>` wrappers that run the store " +
+        "paths, so no closure bytes are uploaded or fetched.",
+    }),
     attr("remote_path", "string", {
       default: REMOTE_PATH,
       doc:
@@ -191,7 +202,7 @@ export const NIXPKGS_PACKAGE: RuleSpec = {
   ],
   tag: {
     name: "package",
-    omit: ["evaluation", "remote_build", "remote_path", "max_closure_mib"],
+    omit: ["evaluation", "remote_build", "remote_closure", "remote_path", "max_closure_mib"],
     doc:
       "A Nix package as the repository `@<name>`, with `nixpkgs_package`'s attributes and " +
       "meanings; bring it into scope with `use_repo(nixstore, \"<name>\")`. Two modules " +

@@ -58,6 +58,11 @@ PACKAGE_ATTRS = {
     "remote_build": attr.string(
         doc = "Set by the remotable `nixpkgs_package` (`@rules_nixstore//rules:remotable.bzl`), not by hand: the name of the `nixpkgs_remote_build` repository, declared beside this one, that built the package with Nix where Bazel runs remotable repository rules (a remote executor). The package then lays out the closure that build sent back and runs no Nix command itself.",
     ),
+    "remote_closure": attr.string(
+        default = "fetch",
+        doc = "For a remotable package: where its closure goes. `\"fetch\"`: back to the client, into the repository, so it travels as action inputs and runs anywhere (the launcher strategy). `\"shared-store\"`: it stays in the store of the executor that built it, which the executors running its consumers must share (send those actions there with `exec_properties`); the repository holds only `bin/<exe>` wrappers that run the store paths, so no closure bytes are uploaded or fetched.",
+        values = ["fetch", "shared-store"],
+    ),
     "remote_path": attr.string(
         default = "/nix/var/nix/profiles/default/bin:/run/current-system/sw/bin:/usr/local/bin:/usr/bin:/bin",
         doc = "For a remotable package: `PATH` of its build on the remote executor, where `nix-build`, `nix-store`, GNU tar, gzip and base64 must be found (a remotable rule's commands get no `PATH` from the client). The default covers Nix's multi-user installation, NixOS and distribution packages.",

@@ -68,6 +68,8 @@ def _argv(repository_ctx):
         _package_name(repository_ctx),
         str(attr.max_closure_mib * 1024 * 1024),
     ]
+    if attr.remote_closure == "shared-store":
+        argv.append("--shared-store")
     for name, label in sorted([(name, label) for label, name in attr.repositories.items()]):
         argv.extend(["--search", name, label])
         for file in _repository_files(repository_ctx, label):

@@ -8,11 +8,17 @@
 #   nixstore-remote-build 1
 #   out <store path>                 one line per output nix-build printed, in its order
 #   path <store path> <NAR hash>     one line per path of the last output's closure, sorted
+#   exe <name>                       one line per executable of <last output>/bin
+#   closure shared-store             with --shared-store only
 #   archive <bytes>                  size of the archive below
 #   data
 #   <base64 of a gzip-compressed tar of nix/store/<path>... of the closure>
 #
-# Usage: remote_build.sh <package> <max archive bytes> [options] -- <nix-build arguments>
+# With --shared-store, no archive is made (archive 0, nothing after `data`): the closure stays
+# in the executor's store, which the executors that run the package's consumers share; it is
+# registered as a garbage collector root there (/nix/var/nix/gcroots/rules_nixstore/).
+#
+# Usage: remote_build.sh <package> <max archive bytes> [--shared-store] [options] -- <nix-build arguments>
 #   --search <name> <file>   -I <name>=<directory of file> (a repository's marker file)
 #   --file <file>            the Nix file to build (its absolute path goes to nix-build)
 #   --input <file>           a file nix-build reads through the others (named only so that
@@ -25,6 +31,11 @@ set -eu
 package=$1
 limit=$2
 shift 2
+shared_store=
+if [ "${1:-}" = --shared-store ]; then
+	shared_store=1
+	shift
+fi
 
 fail() {
 	code=$1
@@ -101,6 +112,37 @@ nix-store --query --requisites "$out" | LC_ALL=C sort >"$work/closure"
 nix-store --query --hash $(cat "$work/closure") >"$work/hashes"
 [ "$(wc -l <"$work/closure")" = "$(wc -l <"$work/hashes")" ] || fail 1 "nix-store --query --hash gave a hash count that differs from the closure's path count"
 
+# Executables with names that need no quoting (what the package repository gives bin/ targets).
+list_executables() {
+	[ -d "$out/bin" ] || return 0
+	for exe in "$out"/bin/*; do
+		[ -f "$exe" ] && [ -x "$exe" ] || continue
+		name=$(basename -- "$exe")
+		case $name in *[!A-Za-z0-9._+-]*) continue ;; esac
+		echo "exe $name"
+	done
+}
+
+print_header() {
+	echo "nixstore-remote-build 1"
+	sed 's/^/out /' "$work/outs"
+	paste -d ' ' "$work/closure" "$work/hashes" | sed 's/^/path /'
+	list_executables
+	[ -z "$shared_store" ] || echo "closure shared-store"
+	echo "archive $1"
+	echo "data"
+}
+
+if [ -n "$shared_store" ]; then
+	# Keep the closure in the shared store (best effort: the store may be read-only to us).
+	roots=/nix/var/nix/gcroots/rules_nixstore
+	if mkdir -p "$roots" 2>/dev/null; then
+		ln -sfn "$out" "$roots/$(basename -- "$out")" 2>/dev/null || true
+	fi
+	print_header 0
+	exit 0
+fi
+
 # Paths relative to / in a fixed order, with fixed owners and times: the same closure gives the
 # same archive. Hard links (an optimised store) are stored as files.
 sed 's|^/||' "$work/closure" >"$work/members"
@@ -114,9 +156,5 @@ if [ "$size" -gt "$limit" ]; then
 	fail 3 "the closure of $out is $size bytes as a compressed archive, more than the limit of $limit bytes (max_closure_mib). The client holds about four times the archive in memory while it decodes it: raise max_closure_mib if the client has the memory (and Bazel the heap: --host_jvm_args=-Xmx...), or use a smaller package."
 fi
 
-echo "nixstore-remote-build 1"
-sed 's/^/out /' "$work/outs"
-paste -d ' ' "$work/closure" "$work/hashes" | sed 's/^/path /'
-echo "archive $size"
-echo "data"
+print_header "$size"
 base64 <"$work/closure.tar.gz"
