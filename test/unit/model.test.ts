@@ -31,11 +31,15 @@ describe("the rule model", () => {
       "evaluation",
       "fail_not_supported",
       "lock",
+      "max_closure_mib",
       "nix_file",
       "nix_file_content",
       "nix_file_deps",
       "nixopts",
       "quiet",
+      "remote_build",
+      "remote_closure",
+      "remote_path",
       "repositories",
       "repository",
       "store",
@@ -52,7 +56,11 @@ describe("the rule model", () => {
     expect(byName.escaping_symlinks).toMatchObject({ type: "string", default: "drop", values: ["drop", "fail"] });
     // Set by nixpkgs_packages and the module extension; no tag attribute.
     expect(byName.evaluation).toMatchObject({ type: "string", default: "" });
-    expect(NIXPKGS_PACKAGE.tag.omit).toEqual(["evaluation"]);
+    // Remote builds: the remotable extension (rules/remotable_extensions.bzl) takes these, the
+    // nixstore extension, which cannot declare remotable rules, does not.
+    expect(byName.remote_closure).toMatchObject({ type: "string", default: "fetch", values: ["fetch", "shared-store"] });
+    expect(byName.max_closure_mib).toMatchObject({ type: "int", default: 256 });
+    expect(NIXPKGS_PACKAGE.tag.omit).toEqual(["evaluation", "remote_build", "remote_closure", "remote_path", "max_closure_mib"]);
   });
 
   it("declares the local and http repository attributes", () => {

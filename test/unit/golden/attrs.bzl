@@ -35,6 +35,10 @@ PACKAGE_ATTRS = {
         allow_single_file = [".json"],
         doc = "The workspace's lock file written by `nixgen lock` (e.g. `//:nixstore.lock.json`). When it pins this repository and the pinned store paths are in the store with the pinned NAR hashes, no Nix evaluation runs; a pinned path whose content was modified fails the fetch, and a build whose output differs from the pin fails with advice to run `nixgen lock` again.",
     ),
+    "max_closure_mib": attr.int(
+        default = 256,
+        doc = "For a remotable package: the largest runtime closure, as a gzip-compressed tar archive in MiB, that the remote executor sends back; a bigger one fails the fetch, naming its size. The client holds about four times the archive in memory while it decodes it (Bazel's heap: `--host_jvm_args=-Xmx...`).",
+    ),
     "nix_file": attr.label(
         allow_single_file = [".nix"],
         doc = "A `.nix` file whose expression is evaluated; `attribute_path` selects the derivation from it. Mutually exclusive with `nix_file_content`.",
@@ -50,6 +54,18 @@ PACKAGE_ATTRS = {
     ),
     "quiet": attr.bool(
         doc = "If True, hide the output of the Nix commands unless they fail.",
+    ),
+    "remote_build": attr.string(
+        doc = "Set by the remotable `nixpkgs_package` (`@rules_nixstore//rules:remotable.bzl`), not by hand: the name of the `nixpkgs_remote_build` repository, declared beside this one, that built the package with Nix where Bazel runs remotable repository rules (a remote executor). The package then lays out the closure that build sent back and runs no Nix command itself.",
+    ),
+    "remote_closure": attr.string(
+        default = "fetch",
+        doc = "For a remotable package: where its closure goes. `\"fetch\"`: back to the client, into the repository, so it travels as action inputs and runs anywhere (the launcher strategy). `\"shared-store\"`: it stays in the store of the executor that built it, which the executors running its consumers must share (send those actions there with `exec_properties`); the repository holds only `bin/<exe>` wrappers that run the store paths, so no closure bytes are uploaded or fetched.",
+        values = ["fetch", "shared-store"],
+    ),
+    "remote_path": attr.string(
+        default = "/nix/var/nix/profiles/default/bin:/run/current-system/sw/bin:/usr/local/bin:/usr/bin:/bin",
+        doc = "For a remotable package: `PATH` of its build on the remote executor, where `nix-build`, `nix-store`, GNU tar, gzip and base64 must be found (a remotable rule's commands get no `PATH` from the client). The default covers Nix's multi-user installation, NixOS and distribution packages.",
     ),
     "repositories": attr.label_keyed_string_dict(
         doc = "Nix expressions to put on `NIX_PATH`: each label maps to the name under which the expression resolves, so `<nixpkgs>` in Nix code means the file of the label mapped to `\"nixpkgs\"`. The `nixpkgs_package` macro takes the readable form `repositories = {\"nixpkgs\": \"@nixpkgs\"}` and inverts it into this attribute.",
