@@ -48,16 +48,26 @@ def _sibling_label(label, relpath):
         return label.same_package_label(relpath)
     return label.relative(":" + relpath)
 
-def _repository_files(repository_ctx, marker):
-    """Labels of every Nix file of the repository whose marker file is `marker`.
+def _search_args(repository_ctx, name, marker):
+    """remote_build.sh's arguments that make a nixpkgs repository `<name>` on the executor.
 
-    A remote action uploads only files named by Label arguments, one by one; a
-    nixpkgs_local_repository lists its files (NIX_FILES_LIST).
+    A nixpkgs_local_repository's files are uploaded one by one (a remote action uploads only
+    files named by Label arguments); it lists them in NIX_FILES_LIST. An http or git nixpkgs
+    is fetched on the executor by URL and SHA-256, which its marker file records (first line:
+    the URLs, second line: the archive's SHA-256).
     """
-    listing = repository_ctx.path(marker).dirname.get_child(NIX_FILES_LIST)
-    if not listing.exists:
-        fail("{}: {} is not a nixpkgs_local_repository; a remotable package takes its Nix files from nixpkgs_local_repository (they are uploaded to the executor).".format(_what(repository_ctx), marker))
-    return [_sibling_label(marker, f) for f in repository_ctx.read(listing).splitlines() if f]
+    root = repository_ctx.path(marker).dirname
+    listing = root.get_child(NIX_FILES_LIST)
+    if listing.exists:
+        args = ["--search", name, marker]
+        for f in repository_ctx.read(listing).splitlines():
+            if f:
+                args.extend(["--input", _sibling_label(marker, f)])
+        return args
+    lines = repository_ctx.read(marker).splitlines()
+    if len(lines) < 2 or len(lines[1]) != 64:
+        fail("{}: {} is neither a nixpkgs_local_repository nor a downloaded nixpkgs (its marker file holds no URLs and SHA-256).".format(_what(repository_ctx), marker))
+    return ["--search-archive", name, lines[1], lines[0]]
 
 def _argv(repository_ctx):
     """remote_build.sh's command line: Labels for every file it needs, then nix-build's arguments."""
@@ -71,10 +81,7 @@ def _argv(repository_ctx):
     if attr.remote_closure == "shared-store":
         argv.append("--shared-store")
     for name, label in sorted([(name, label) for label, name in attr.repositories.items()]):
-        argv.extend(["--search", name, label])
-        for file in _repository_files(repository_ctx, label):
-            if file != label:
-                argv.extend(["--input", file])
+        argv.extend(_search_args(repository_ctx, name, label))
     attribute_path = attr.attribute_path
     if attr.nix_file:
         argv.extend(["--file", attr.nix_file])

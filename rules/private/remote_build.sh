@@ -20,12 +20,17 @@
 #
 # Usage: remote_build.sh <package> <max archive bytes> [--shared-store] [options] -- <nix-build arguments>
 #   --search <name> <file>   -I <name>=<directory of file> (a repository's marker file)
+#   --search-archive <name> <sha256> <urls>
+#                            -I <name>=<the archive>: fetched here (nix-prefetch-url, from the
+#                            first of the space-separated URLs that works, checked against the
+#                            SHA-256), then unpacked by Nix (its single top directory stripped)
 #   --file <file>            the Nix file to build (its absolute path goes to nix-build)
 #   --input <file>           a file nix-build reads through the others (named only so that
 #                            Bazel uploads it; nothing is done with it here)
 # Files arrive as paths relative to the input root (remote) or absolute (local). The package's
 # name and attribute are the caller's strings: they only ever appear as arguments, never as
-# shell code. Needs a POSIX shell, nix-build, nix-store, GNU tar, gzip and base64 on PATH.
+# shell code. Needs a POSIX shell, Nix (nix-build, nix-store, nix-prefetch-url), GNU tar, gzip
+# and base64 on PATH.
 set -eu
 
 package=$1
@@ -54,10 +59,30 @@ absolute() {
 	echo "$(directory_of "$1")/$(basename -- "$1")"
 }
 
-for tool in nix-build nix-store tar gzip base64; do
+for tool in nix-build nix-store nix-prefetch-url tar gzip base64; do
 	command -v "$tool" >/dev/null 2>&1 ||
 		fail 127 "'$tool' is not on PATH ($PATH) here. Remotable packages build on an executor with Nix: pick a Nix pool with exec_properties, set remote_path to where Nix is installed there, and build with --experimental_repo_remote_exec and --remote_executor (without an executor this runs on the client, which then needs Nix)."
 done
+
+# Nix wants a home for its caches; actions may have none.
+if [ -z "${HOME:-}" ] || ! [ -w "${HOME:-/nonexistent}" ]; then
+	HOME=${TMPDIR:-$PWD}
+	export HOME
+fi
+work=$(mktemp -d "${TMPDIR:-/tmp}/nixstore-remote-build.XXXXXX")
+trap 'rm -rf -- "$work"' EXIT
+
+# The archive at one of the URLs ($2, space-separated) with SHA-256 $1, in the store; prints its path.
+fetch_archive() {
+	for url in $2; do
+		if nix-prefetch-url --print-path "$url" "$1" >"$work/prefetch" 2>>"$work/prefetch.log"; then
+			tail -n 1 "$work/prefetch"
+			return 0
+		fi
+	done
+	cat "$work/prefetch.log" >&2
+	fail 1 "none of these URLs gave an archive with SHA-256 $1: $2"
+}
 
 # Rewrite the options into nix-build arguments, in place: each turn takes the first argument
 # off and appends what it becomes, so the original arguments go round once.
@@ -70,6 +95,13 @@ while [ "$count" -gt 0 ]; do
 		set -- "$@" -I "$2=$dir"
 		shift 3
 		count=$((count - 3))
+		;;
+	--search-archive)
+		[ "$count" -ge 4 ] || fail 2 "--search-archive needs a name, a SHA-256 and URLs"
+		archive=$(fetch_archive "$3" "$4") || exit $?
+		set -- "$@" -I "$2=file://$archive"
+		shift 4
+		count=$((count - 4))
 		;;
 	--file)
 		[ "$count" -ge 2 ] || fail 2 "--file needs a file"
@@ -95,14 +127,6 @@ while [ "$count" -gt 0 ]; do
 		;;
 	esac
 done
-
-# Nix wants a home for its caches; actions may have none.
-if [ -z "${HOME:-}" ] || ! [ -w "${HOME:-/nonexistent}" ]; then
-	HOME=${TMPDIR:-$PWD}
-	export HOME
-fi
-work=$(mktemp -d "${TMPDIR:-/tmp}/nixstore-remote-build.XXXXXX")
-trap 'rm -rf -- "$work"' EXIT
 
 nix-build --no-out-link "$@" >"$work/outputs" || fail $? "nix-build failed (see Nix's message above)"
 grep '^/nix/store/' "$work/outputs" >"$work/outs" || fail 1 "nix-build printed no store path"

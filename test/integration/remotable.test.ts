@@ -4,10 +4,13 @@
 // the consumers run on the default pool, which has no Nix, through the launcher. The client's
 // Nix commands are replaced by failing stand-ins that log their calls: none may run.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { execa } from "execa";
+import { createHash } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DIAG, LOGS, leaseCluster, metric, type ClusterLease } from "./buildbarn.js";
-import { EXPECT_OUTPUT_SH, FLAVORS, declarations, explain, makeWorkspace, processes, starlarkList, type Flavor, type Workspace } from "./harness.js";
+import { EXPECT_OUTPUT_SH, FIXTURE, FLAVORS, declarations, explain, makeWorkspace, processes, starlarkList, type Flavor, type SourceSpec, type Workspace } from "./harness.js";
 
 const OFFLINE = ["--option", "substituters", ""];
 
@@ -38,18 +41,20 @@ sh_test(
 interface Remotable {
   name: string;
   attribute_path: string;
+  /** The nixpkgs repository (default "nixpkgs", the fixture as a nixpkgs_local_repository). */
+  repository?: string;
   /** Extra Starlark keyword arguments. */
   extra?: string;
 }
 
 /** WORKSPACE (Bazel 4) or MODULE.bazel (Bazel 7): the fixture nixpkgs, and remotable packages. */
-function remotableDeclarations(flavor: Flavor, dir: string, packages: Remotable[]): { file: string; text: string } {
-  const base = declarations(flavor, dir, []);
+function remotableDeclarations(flavor: Flavor, dir: string, packages: Remotable[], sources: SourceSpec[]): { file: string; text: string } {
+  const base = declarations(flavor, dir, [], sources);
   const attrs = (p: Remotable) =>
     [
       `name = ${JSON.stringify(p.name)}`,
       `attribute_path = ${JSON.stringify(p.attribute_path)}`,
-      `repository = "@nixpkgs"`,
+      `repository = "@${p.repository ?? "nixpkgs"}"`,
       `exec_properties = {"pool": "nix"}`,
       `nixopts = ${starlarkList(OFFLINE)}`,
       ...(p.extra ? [p.extra] : []),
@@ -88,10 +93,13 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remotable packages built
   const remote = () => [`--remote_executor=${cluster!.endpoint}`, "--remote_instance_name=nixstore"];
   const remotable = () => ["--experimental_repo_remote_exec", ...remote()];
 
-  async function workspace(packages: Remotable[] = [{ name: "hello", attribute_path: "hello" }]): Promise<{ ws: Workspace; log: string; path: string }> {
-    const ws = await makeWorkspace(flavor, { packages: [], build: BUILD, files: { "expect_output.sh": EXPECT_OUTPUT_SH } });
+  async function workspace(
+    packages: Remotable[] = [{ name: "hello", attribute_path: "hello" }],
+    sources: SourceSpec[] = [],
+  ): Promise<{ ws: Workspace; log: string; path: string }> {
+    const ws = await makeWorkspace(flavor, { packages: [], sources, build: BUILD, files: { "expect_output.sh": EXPECT_OUTPUT_SH } });
     workspaces.push(ws);
-    const { file, text } = remotableDeclarations(flavor, ws.dir, packages);
+    const { file, text } = remotableDeclarations(flavor, ws.dir, packages, sources);
     ws.write(file, text);
     const log = join(ws.root, "client-nix-calls.log");
     const path = `${fakeNix(ws.root, log)}:/usr/local/bin:/usr/bin:/bin`;
@@ -162,6 +170,27 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remotable packages built
     expect(ws.bin("hello.txt")).toBe("hello from nix\n");
   });
 
+  test("a nixpkgs archive (nixpkgs_http_repository) is fetched on the pool by URL and SHA-256", async () => {
+    // Where both the client and the pool's runner (another user) can read it.
+    const dir = mkdtempSync(join(tmpdir(), "nixstore-remotable-archive-"));
+    chmodSync(dir, 0o755);
+    const tarball = join(dir, "nixpkgs-fixture.tar.gz");
+    const made = await execa("tar", ["-czf", tarball, "--transform", "s|^\\.|nixpkgs-fixture|", "-C", FIXTURE, "."], { reject: false, all: true });
+    expect(made.exitCode, made.all).toBe(0);
+    chmodSync(tarball, 0o644);
+    const sha256 = createHash("sha256").update(readFileSync(tarball)).digest("hex");
+    const http: SourceSpec = { kind: "http_repository", name: "nixpkgs_http", attrs: `url = "file://${tarball}",\n    sha256 = "${sha256}",\n    strip_prefix = "nixpkgs-fixture"` };
+    try {
+      const { ws, log, path } = await workspace([{ name: "hello", attribute_path: "hello", repository: "nixpkgs_http" }], [http]);
+      const r = await ws.bazel(["build", ...remotable(), "--spawn_strategy=remote", "--remote_local_fallback=false", `--repo_env=PATH=${path}`, "//:hello_out"]);
+      expect(r.exitCode, explain(r)).toBe(0);
+      expect(ws.bin("hello.txt")).toBe("hello from nix\n");
+      expect(existsSync(log) ? readFileSync(log, "utf8") : "").toBe("");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("a Nix error on the pool reaches the user with Nix's message, the package and the attribute", async () => {
     const { ws } = await workspace([{ name: "hello", attribute_path: "no_such_attribute" }]);
     const r = await ws.bazel(["build", "--nobuild", ...remotable(), "//:hello_out"]);
@@ -175,6 +204,16 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remotable packages built
     const r = await ws.bazel(["build", "--nobuild", ...remotable(), "//:hello_out"]);
     expect(r.exitCode).not.toBe(0);
     expect(r.all).toMatch(/the closure of \/nix\/store\/[a-z0-9]{32}-hello is \d+ bytes as a compressed archive, more than the limit of 0 bytes \(max_closure_mib\)/);
+  });
+
+  test("without --remote_executor, the build runs on the client's own Nix", async () => {
+    const { ws } = await workspace();
+    const runs = await workerRuns();
+    // Into the machine's Nix store (as root here: no build users, no binary cache).
+    const r = await ws.bazel(["build", "--experimental_repo_remote_exec", "--repo_env=NIX_CONFIG=build-users-group =\nsubstituters =", "//:hello_out"]);
+    expect(r.exitCode, explain(r)).toBe(0);
+    expect(ws.bin("hello.txt")).toBe("hello from nix\n");
+    expect(await workerRuns()).toBe(runs);
   });
 
   test("without --experimental_repo_remote_exec, loading fails naming the flag", async () => {
