@@ -56,8 +56,11 @@ def _search_args(repository_ctx, name, marker):
     is fetched on the executor by URL and SHA-256, which its marker file records (first line:
     the URLs, second line: the archive's SHA-256).
     """
-    root = repository_ctx.path(marker).dirname
-    listing = root.get_child(NIX_FILES_LIST)
+
+    # `@nixpkgs_http` given as a label attribute means `@nixpkgs_http//:nixpkgs_http`: the marker
+    # file is `nixpkgs` at the root of that label's repository, whatever its name.
+    marker = _sibling_label(marker, "nixpkgs")
+    listing = repository_ctx.path(marker).dirname.get_child(NIX_FILES_LIST)
     if listing.exists:
         args = ["--search", name, marker]
         for f in repository_ctx.read(listing).splitlines():

@@ -81,6 +81,11 @@ function fakeNix(dir: string, log: string): string {
   return bin;
 }
 
+/** The directory of remotable package `name` (under bzlmod, a repository of the nixstore_remotable extension). */
+function packageDir(ws: Workspace, name: string): string {
+  return join(ws.outputBase, "external", ws.flavor.bzlmod ? `rules_nixstore~~nixstore_remotable~${name}` : name);
+}
+
 /** Actions the cluster's worker ran (both pools); during a fetch, only remote repository builds run. */
 function workerRuns(): Promise<number> {
   return metric(DIAG.worker, "buildbarn_builder_build_executor_duration_seconds_count", { stage: "Running" });
@@ -125,7 +130,7 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remotable packages built
     expect(await workerRuns()).toBe(runs + 1);
 
     // Laid out as a local package: files at the root, the closure under nix/store, launchers.
-    const closure = readFileSync(join(ws.repoDir("hello"), "nix/closure.txt"), "utf8").trim().split("\n");
+    const closure = readFileSync(join(packageDir(ws, "hello"), "nix/closure.txt"), "utf8").trim().split("\n");
     expect(closure.map((p) => p.replace(/^\/nix\/store\/[a-z0-9]{32}-/, "")).sort()).toEqual(["glibc", "hello", "libgreet"]);
 
     const onRemote = await ws.bazel(["test", ...remotable(), "--spawn_strategy=remote", "--remote_local_fallback=false", "--noremote_accept_cached", "//:hello_out", "//:worker_view", "//:hello_test"]);
@@ -145,13 +150,26 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remotable packages built
   });
 
   test("a second client with a fresh output base gets the package without a build on the pool", async () => {
-    const { ws, log, path } = await workspace();
+    // Two clients with the same Nix files, which no earlier run built (the cluster's cache
+    // outlives test runs).
+    const nonce = `\n# remotable.test.ts second client ${process.pid}-${Date.now()}\n`;
+    const build = ["build", ...remotable(), "--spawn_strategy=remote", "--remote_local_fallback=false", "//:hello_out"];
+    const first = await workspace();
+    first.ws.write("nixpkgs/elf/hello.sh", first.ws.read("nixpkgs/elf/hello.sh") + nonce);
     const runs = await workerRuns();
-    const r = await ws.bazel(["build", ...remotable(), "--spawn_strategy=remote", "--remote_local_fallback=false", `--repo_env=PATH=${path}`, "//:hello_out"]);
+    const r1 = await first.ws.bazel([...build, `--repo_env=PATH=${first.path}`]);
+    expect(r1.exitCode, explain(r1)).toBe(0);
+    // The package's build on the pool, and the genrule on the default pool.
+    expect(await workerRuns()).toBe(runs + 2);
+
+    const { ws, log, path } = await workspace();
+    ws.write("nixpkgs/elf/hello.sh", ws.read("nixpkgs/elf/hello.sh") + nonce);
+    const r = await ws.bazel([...build, `--repo_env=PATH=${path}`]);
     expect(r.exitCode, explain(r)).toBe(0);
     expect(ws.bin("hello.txt")).toBe("hello from nix\n");
-    // The genrule is a cache hit as well (the first test ran it): nothing ran on the worker.
-    expect(await workerRuns()).toBe(runs);
+    // Remote cache hits for both: nothing ran on the worker.
+    expect(await workerRuns()).toBe(runs + 2);
+    expect(processes(r.all)).toMatch(/1 remote cache hit/);
     expect(existsSync(log) ? readFileSync(log, "utf8") : "").toBe("");
   });
 
@@ -159,14 +177,14 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remotable packages built
     const { ws, path } = await workspace();
     const first = await ws.bazel(["build", "--nobuild", ...remotable(), `--repo_env=PATH=${path}`, "//:hello_out"]);
     expect(first.exitCode, explain(first)).toBe(0);
-    const before = readFileSync(join(ws.repoDir("hello"), "nix/closure.txt"), "utf8");
+    const before = readFileSync(join(packageDir(ws, "hello"), "nix/closure.txt"), "utf8");
     const runs = await workerRuns();
     // elf/hello.sh writes the hello ELF: a comment there changes the derivation.
     ws.write("nixpkgs/elf/hello.sh", ws.read("nixpkgs/elf/hello.sh") + `\n# changed by remotable.test.ts ${process.pid}-${Date.now()}\n`);
     const again = await ws.bazel(["build", ...remotable(), "--spawn_strategy=remote", "--remote_local_fallback=false", `--repo_env=PATH=${path}`, "//:hello_out"]);
     expect(again.exitCode, explain(again)).toBe(0);
     expect(await workerRuns()).toBeGreaterThanOrEqual(runs + 1);
-    expect(readFileSync(join(ws.repoDir("hello"), "nix/closure.txt"), "utf8")).not.toBe(before);
+    expect(readFileSync(join(packageDir(ws, "hello"), "nix/closure.txt"), "utf8")).not.toBe(before);
     expect(ws.bin("hello.txt")).toBe("hello from nix\n");
   });
 
