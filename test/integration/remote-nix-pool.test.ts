@@ -49,13 +49,15 @@ genrule(
 )
 
 # Two actions at once on the pool's two runners, building the same new derivation in the one
-# single-user store (Nix's path locks make one wait for the other).
+# single-user store (Nix's path locks make one wait for the other). Each records when it ran.
 [genrule(
     name = "twin_%d" % i,
     srcs = ["probe.nix", "nonce.txt", "//nixpkgs:default.nix"],
     outs = ["twin_%d.txt" % i],
     exec_properties = ${POOL},
-    cmd = "nix-build --no-out-link ./$(location probe.nix) --argstr nonce twin-$$(cat $(location nonce.txt)) > $@",
+    cmd = "date +%s%N > $@ && " +
+          "nix-build --no-out-link ./$(location probe.nix) --argstr nonce twin-$$(cat $(location nonce.txt)) >> $@ && " +
+          "date +%s%N >> $@",
 ) for i in [1, 2]]
 
 # On the default pool: no /nix, and nix-build (the host's /usr/bin is visible) cannot work.
@@ -126,10 +128,14 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("the Nix pool of the Buil
     const r = await ws!.bazel(["build", ...remoteFlags(), "--jobs=4", "//:twin_1", "//:twin_2"]);
     expect(r.exitCode, `${explain(r)}\n(cluster logs: ${LOGS})`).toBe(0);
     expect(processes(r.all)).toMatch(/\b2 remote(,|\.|$)/);
-    const one = ws!.bin("twin_1.txt").trim();
+    const [start1, one, end1] = ws!.bin("twin_1.txt").trim().split("\n");
+    const [start2, two, end2] = ws!.bin("twin_2.txt").trim().split("\n");
     expect(one).toMatch(new RegExp(`^/nix/store/[0-9a-z]{32}-nix-pool-probe-twin-${nonce}$`));
-    expect(ws!.bin("twin_2.txt").trim()).toBe(one);
-    expect(readFileSync(join(NIX_POOL_STORE, one), "utf8")).toBe(`built twin-${nonce}\nusr-hidden\n`);
+    expect(two).toBe(one);
+    expect(readFileSync(join(NIX_POOL_STORE, one!), "utf8")).toBe(`built twin-${nonce}\nusr-hidden\n`);
+    // They ran at the same time (the build takes 2 s): each started before the other ended.
+    expect(BigInt(start1!)).toBeLessThan(BigInt(end2!));
+    expect(BigInt(start2!)).toBeLessThan(BigInt(end1!));
   });
 
   test("an action without exec_properties runs on the default pool: no /nix, no working nix-build", async () => {
