@@ -20,6 +20,7 @@ local runDir = std.extVar('NIXSTORE_BB_RUN_DIR');
     schedulerDiag: 9982,
     workerDiag: 9986,
     runnerDiag: 9987,
+    runnerNixDiag: 9988,
   },
   addr(port):: self.host + ':' + port,
 
@@ -51,4 +52,25 @@ local runDir = std.extVar('NIXSTORE_BB_RUN_DIR');
   buildDirectory: runDir + '/worker/build',
   cacheDirectory: runDir + '/worker/cache',
   runnerSocket: runDir + '/runner/runner.sock',
+
+  // The Nix pool (NIXSTORE_BB_NIX_POOL=on): a second build directory of the
+  // same bb_worker, whose actions a second bb_runner (runner-nix) runs.
+  nixPool: {
+    buildDirectory: runDir + '/worker-nix/build',
+    cacheDirectory: runDir + '/worker-nix/cache',
+    runnerSocket: runDir + '/runner-nix/runner.sock',
+  },
+
+  // A bb_runner configuration: actions run directly in the runner's file
+  // system view (no chroot into the input root), with TMPDIR in the action's
+  // own directory, which is removed after the action.
+  runner(buildDirectory, socket, diagPort):: {
+    buildDirectoryPath: buildDirectory,
+    global: $.global(diagPort),
+    grpcServers: [{
+      listenPaths: [socket],
+      authenticationPolicy: $.allow,
+    }],
+    setTmpdirEnvironmentVariable: true,
+  },
 }

@@ -6,13 +6,17 @@ case $RUN_DIR in /*) ;; *) RUN_DIR=$PWD/$RUN_DIR ;; esac
 CACHE=${NIXSTORE_BB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rules_nixstore/buildbarn}
 ENDPOINT=grpc://127.0.0.1:8980
 SCHEDULER_ADMIN_PORT=7982
-# Start order.
-PROCESSES=(storage frontend scheduler worker runner)
+# The Nix pool's persistent store (holds nix/store and nix/var/nix); outlives
+# $RUN_DIR: only `down.sh --wipe-nix-store` deletes it.
+NIX_STORE_DIR=${NIXSTORE_BB_NIX_STORE:-/var/lib/rules_nixstore-buildbarn/nix-pool}
+case $NIX_STORE_DIR in /*) ;; *) NIX_STORE_DIR=$PWD/$NIX_STORE_DIR ;; esac
+# Start order (up.sh drops runner-nix when NIXSTORE_BB_NIX_POOL=off).
+PROCESSES=(storage frontend scheduler worker runner runner-nix)
 # Stop order: the worker first, while the scheduler can still take its last
-# synchronization and the runner can still finish an action.
-STOP_ORDER=(worker runner scheduler frontend storage)
+# synchronization and the runners can still finish an action.
+STOP_ORDER=(worker runner runner-nix scheduler frontend storage)
 # Every port the cluster listens on (keep in sync with common.libsonnet).
-ALL_PORTS=(8980 8981 8982 8983 7982 9980 9981 9982 9986 9987)
+ALL_PORTS=(8980 8981 8982 8983 7982 9980 9981 9982 9986 9987 9988)
 
 note() { echo "buildbarn: $*" >&2; }
 die() {
@@ -23,14 +27,14 @@ die() {
 diag_port() {
 	case $1 in
 	frontend) echo 9980 ;; storage) echo 9981 ;; scheduler) echo 9982 ;;
-	worker) echo 9986 ;; runner) echo 9987 ;;
+	worker) echo 9986 ;; runner) echo 9987 ;; runner-nix) echo 9988 ;;
 	esac
 }
 # Name the kernel gives each process (/proc/PID/comm), to avoid acting on a
 # recycled pid.
 comm_of() {
 	case $1 in
-	storage | frontend) echo bb_storage ;; *) echo "bb_$1" ;;
+	storage | frontend) echo bb_storage ;; runner-nix) echo bb_runner ;; *) echo "bb_$1" ;;
 	esac
 }
 
@@ -78,7 +82,7 @@ stop_one() {
 	fi
 	rm -f "$RUN_DIR/pids/$p.pid"
 	case $p in
-	runner) rm -f "$RUN_DIR/runner/runner.sock" ;;
+	runner | runner-nix) rm -f "$RUN_DIR/$p/runner.sock" ;;
 	worker) unmount_build_dir ;;
 	esac
 }
@@ -130,12 +134,14 @@ start() {
 }
 
 # fresh_worker_dirs: empty build, cache and (FUSE worker) local CAS directories
-# for a starting bb_worker.
+# for a starting bb_worker, for both pools.
 fresh_worker_dirs() {
 	unmount_build_dir
-	rm -rf "$RUN_DIR/worker/build" "$RUN_DIR/worker/cache" "$RUN_DIR/worker/cas"
-	mkdir -m 0755 "$RUN_DIR/worker/build"
-	mkdir -m 0700 "$RUN_DIR/worker/cache" "$RUN_DIR/worker/cas"
+	rm -rf "$RUN_DIR/worker/build" "$RUN_DIR/worker/cache" "$RUN_DIR/worker/cas" \
+		"$RUN_DIR/worker-nix/build" "$RUN_DIR/worker-nix/cache"
+	mkdir -p "$RUN_DIR/worker" "$RUN_DIR/worker-nix"
+	mkdir -m 0755 "$RUN_DIR/worker/build" "$RUN_DIR/worker-nix/build"
+	mkdir -m 0700 "$RUN_DIR/worker/cache" "$RUN_DIR/worker/cas" "$RUN_DIR/worker-nix/cache"
 }
 
 # wait_healthy NAME...: waits until each process answers /-/healthy; on a
@@ -180,17 +186,28 @@ wait_fuse_mounted() {
 	done
 }
 
-# wait_registered: the worker must also have registered with the scheduler, or
-# the first Execute fails with "No workers exist for instance name prefix".
-# The admin page lists each platform queue's instance name prefix, quoted.
+# wait_registered QUEUES: the worker must also have registered with the
+# scheduler, or the first Execute fails with "No workers exist for instance
+# name prefix". The admin page lists each platform queue's instance name
+# prefix, quoted: QUEUES of them (one per pool), one of whose links names the
+# property "pool" when there are two.
 wait_registered() {
-	local deadline
+	local queues=$1 deadline
 	deadline=$(($(date +%s) + TIMEOUT))
-	until curl -fsS "http://127.0.0.1:$SCHEDULER_ADMIN_PORT/" 2>/dev/null | grep -qF "&#34;$INSTANCE&#34;"; do
+	until registered "$queues"; do
 		if [ "$(date +%s)" -ge "$deadline" ]; then
 			stop_all
 			die "the worker did not register with the scheduler within ${TIMEOUT}s (logs: $RUN_DIR/logs/worker.log, scheduler.log)"
 		fi
 		sleep 0.5
 	done
+}
+
+# registered QUEUES: whether the scheduler's admin page shows QUEUES platform
+# queues of our instance name (and, for two, the Nix pool's).
+registered() {
+	local page
+	page=$(curl -fsS "http://127.0.0.1:$SCHEDULER_ADMIN_PORT/" 2>/dev/null) || return 1
+	[ "$(grep -oF "&#34;$INSTANCE&#34;" <<<"$page" | wc -l)" -ge "$1" ] || return 1
+	[ "$1" = 1 ] || grep -qF '%22pool%22' <<<"$page"
 }

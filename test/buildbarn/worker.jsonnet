@@ -7,6 +7,9 @@
 // - fuse: the build directory is a FUSE file system served by bb_worker itself;
 //   an input root appears at once, and a file's contents are fetched from the
 //   CAS when the action first reads it.
+// With NIXSTORE_BB_NIX_POOL=on, a second (native) build directory serves the
+// Nix pool: actions whose platform is exactly {pool: nix} run there, through
+// runner-nix, which sees Nix on PATH and the pool's persistent store at /nix.
 local common = import 'common.libsonnet';
 
 local kind = std.extVar('NIXSTORE_BB_WORKER');
@@ -87,6 +90,34 @@ local owner = if kind == 'fuse' then {
   buildDirectoryOwnerGroupId: std.parseInt(std.extVar('NIXSTORE_BB_RUNNER_GID')),
 } else {};
 
+// The Nix pool's build directory: always native (hardlinked inputs), whatever
+// NIXSTORE_BB_WORKER says.
+local nixPool = std.extVar('NIXSTORE_BB_NIX_POOL') == 'on';
+local nixBuildDirectory = {
+  native: native.native {
+    buildDirectoryPath: common.nixPool.buildDirectory,
+    cacheDirectoryPath: common.nixPool.cacheDirectory,
+  },
+  runners: [{
+    endpoint: { address: 'unix:' + common.nixPool.runnerSocket },
+    concurrency: std.parseInt(std.extVar('NIXSTORE_BB_NIX_CONCURRENCY')),
+    // Actions reach this pool with exec_properties = {"pool": "nix"} (and
+    // nothing else: the scheduler matches the whole property set).
+    platform: { properties: [{ name: 'pool', value: 'nix' }] },
+    instanceNamePrefix: common.instanceName,
+    maximumFilePoolFileCount: 10000,
+    maximumFilePoolSizeBytes: 1024 * 1024 * 1024,
+    workerId: { host: 'localhost', runner: 'nixstore-runner-nix' },
+    // The environment every action of the pool starts from; an action's own
+    // variables (Bazel's Command) override these one by one. PATH finds the
+    // host's Nix; NIX_CONF_DIR holds up.sh's nix.conf for single-user Nix.
+    environmentVariables: {
+      PATH: std.extVar('NIXSTORE_BB_NIX_PATH'),
+      NIX_CONF_DIR: common.runDir + '/nix-conf',
+    },
+  }],
+};
+
 {
   blobstore: common.storageBlobstore + (
     if kind == 'fuse' then { contentAddressableStorage: readCachingCas } else {}
@@ -112,7 +143,7 @@ local owner = if kind == 'fuse' then {
       maximumFilePoolSizeBytes: 1024 * 1024 * 1024,
       workerId: { host: 'localhost', runner: 'nixstore-runner' },
     }],
-  }],
+  }] + (if nixPool then [nixBuildDirectory] else []),
   filePool: {
     blockDevice: {
       file: { path: common.runDir + '/worker/filepool', sizeBytes: 1024 * 1024 * 1024 },

@@ -15,7 +15,16 @@ export const LOGS = join(RUN_DIR, "logs");
 export const GRPC_FRONTEND = 8980;
 
 /** Diagnostics ports (test/buildbarn/common.libsonnet): /-/healthy and /metrics. */
-export const DIAG = { frontend: 9980, storage: 9981, scheduler: 9982, worker: 9986, runner: 9987 } as const;
+export const DIAG = { frontend: 9980, storage: 9981, scheduler: 9982, worker: 9986, runner: 9987, runnerNix: 9988 } as const;
+
+/**
+ * The Nix pool's persistent store on the host (up.sh's NIXSTORE_BB_NIX_STORE): its `nix/` is
+ * /nix for the pool's actions, and it outlives `down.sh` and `down.sh --clean`.
+ */
+export const NIX_POOL_STORE = process.env.NIXSTORE_BB_NIX_STORE ?? "/var/lib/rules_nixstore-buildbarn/nix-pool";
+
+/** The exec properties that send an action to the Nix pool (and nothing else does). */
+export const NIX_POOL_EXEC_PROPERTIES = { pool: "nix" } as const;
 
 /** bb_worker's build directory (up.sh's NIXSTORE_BB_WORKER). */
 export type WorkerKind = "native" | "fuse";
