@@ -62,9 +62,10 @@ def _search_args(repository_ctx, name, marker):
     marker = _sibling_label(marker, "nixpkgs")
     listing = repository_ctx.path(marker).dirname.get_child(NIX_FILES_LIST)
     if listing.exists:
-        args = ["--search", name, marker]
+        # Not the marker: it names the client's paths, which must not enter the action's key.
+        args = ["--search", name, _sibling_label(marker, "default.nix")]
         for f in repository_ctx.read(listing).splitlines():
-            if f:
+            if f and f != "default.nix":
                 args.extend(["--input", _sibling_label(marker, f)])
         return args
     lines = repository_ctx.read(marker).splitlines()

@@ -157,9 +157,13 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remotable packages built
     const first = await workspace();
     first.ws.write("nixpkgs/elf/hello.sh", first.ws.read("nixpkgs/elf/hello.sh") + nonce);
     const runs = await workerRuns();
+    const f1 = await first.ws.bazel([...build, "--nobuild", `--repo_env=PATH=${first.path}`]);
+    expect(f1.exitCode, explain(f1)).toBe(0);
+    // The package's build on the pool.
+    expect(await workerRuns()).toBe(runs + 1);
     const r1 = await first.ws.bazel([...build, `--repo_env=PATH=${first.path}`]);
     expect(r1.exitCode, explain(r1)).toBe(0);
-    // The package's build on the pool, and the genrule on the default pool.
+    // The genrule, on the default pool.
     expect(await workerRuns()).toBe(runs + 2);
 
     const { ws, log, path } = await workspace();
