@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DIAG, LOGS, leaseCluster, metric, type ClusterLease } from "./buildbarn.js";
+import { DIAG, LOGS, casBytesUploaded, leaseCluster, metric, type ClusterLease } from "./buildbarn.js";
 import { EXPECT_OUTPUT_SH, FIXTURE, FLAVORS, declarations, explain, makeWorkspace, processes, starlarkList, type Flavor, type SourceSpec, type Workspace } from "./harness.js";
 
 const OFFLINE = ["--option", "substituters", ""];
@@ -40,7 +40,7 @@ sh_test(
 
 interface Remotable {
   name: string;
-  attribute_path: string;
+  attribute_path?: string;
   /** The nixpkgs repository (default "nixpkgs", the fixture as a nixpkgs_local_repository). */
   repository?: string;
   /** Extra Starlark keyword arguments. */
@@ -53,7 +53,7 @@ function remotableDeclarations(flavor: Flavor, dir: string, packages: Remotable[
   const attrs = (p: Remotable) =>
     [
       `name = ${JSON.stringify(p.name)}`,
-      `attribute_path = ${JSON.stringify(p.attribute_path)}`,
+      ...(p.attribute_path ? [`attribute_path = ${JSON.stringify(p.attribute_path)}`] : []),
       `repository = "@${p.repository ?? "nixpkgs"}"`,
       `exec_properties = {"pool": "nix"}`,
       `nixopts = ${starlarkList(OFFLINE)}`,
@@ -211,6 +211,61 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remotable packages built
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test("shared-store: consumers on the Nix pool run the store paths, and no closure bytes are uploaded", async () => {
+    // 2 MB of new random bytes in the closure, so that the launcher strategy has something the
+    // CAS has never held to upload (bytes other closures hold are found there, not uploaded).
+    const blob = [
+      `let pkgs = import <nixpkgs> { }; in`,
+      `pkgs.runCommand "blob" { nonce = "${process.pid}-${Date.now()}"; } ''`,
+      `  mkdir -p $out/bin $out/share`,
+      `  head -c 2000000 /dev/urandom > $out/share/blob`,
+      `  { echo "#!\${pkgs.busybox}/bin/sh"; echo "echo blob"; } > $out/bin/blob`,
+      `  chmod 0555 $out/bin/blob`,
+      `''`,
+    ].join("\n");
+    const content = `nix_file_content = ${JSON.stringify(blob)}`;
+    const { ws, log, path } = await workspace([
+      { name: "blob", extra: content },
+      { name: "blob_shared", extra: `${content},\n    remote_closure = "shared-store"` },
+    ]);
+    const genrule = (name: string, pkg: string, pool: boolean) => `genrule(
+    name = "${name}",
+    outs = ["${name}.txt"],
+    tools = ["@${pkg}//:bin/blob"],
+    cmd = "$(location @${pkg}//:bin/blob) > $@",${pool ? `\n    exec_properties = {"pool": "nix"},` : ""}
+)
+`;
+    ws.write("shared/BUILD.bazel", [genrule("on_pool", "blob_shared", true), genrule("on_default_pool", "blob_shared", false), genrule("launcher", "blob", false)].join("\n"));
+    const onRemote = [...remotable(), "--spawn_strategy=remote", "--remote_local_fallback=false", `--repo_env=PATH=${path}`];
+    const fetched = await ws.bazel(["build", "--nobuild", ...onRemote, "//shared:launcher", "//shared:on_pool"]);
+    expect(fetched.exitCode, explain(fetched)).toBe(0);
+    // The shared-store repository holds no closure: only the wrappers and the list of paths.
+    expect(existsSync(join(packageDir(ws, "blob_shared"), "_nixstore"))).toBe(false);
+    expect(readFileSync(join(packageDir(ws, "blob_shared"), "bin/blob"), "utf8")).toMatch(/^p=\/nix\/store\/[a-z0-9]{32}-blob\/bin\/blob$/m);
+
+    const before = await casBytesUploaded();
+    const shared = await ws.bazel(["build", ...onRemote, "//shared:on_pool"]);
+    expect(shared.exitCode, explain(shared)).toBe(0);
+    expect(processes(shared.all)).toMatch(/1 remote(,|\.|$)/);
+    expect(ws.bin("shared/on_pool.txt")).toBe("blob\n");
+    const sharedBytes = (await casBytesUploaded()) - before;
+
+    const launcher = await ws.bazel(["build", ...onRemote, "//shared:launcher"]);
+    expect(launcher.exitCode, explain(launcher)).toBe(0);
+    expect(ws.bin("shared/launcher.txt")).toBe("blob\n");
+    const launcherBytes = (await casBytesUploaded()) - before - sharedBytes;
+    // The action's Action and Command messages only, against the closure's new 2 MB.
+    expect(sharedBytes).toBeLessThan(16 * 1024);
+    expect(launcherBytes).toBeGreaterThan(2_000_000);
+    console.log(`shared-store: ${sharedBytes} bytes uploaded; launcher: ${launcherBytes} bytes`);
+
+    // On the default pool, whose workers do not share the Nix pool's store, the wrapper says so.
+    const elsewhere = await ws.bazel(["build", ...onRemote, "//shared:on_default_pool"]);
+    expect(elsewhere.exitCode).not.toBe(0);
+    expect(elsewhere.all).toMatch(/is not in this machine's \/nix\/store\. Actions that use a shared-store package run on the executors that share the Nix pool's store/);
+    expect(existsSync(log) ? readFileSync(log, "utf8") : "").toBe("");
   });
 
   test("a Nix error on the pool reaches the user with Nix's message, the package and the attribute", async () => {
