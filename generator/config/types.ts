@@ -100,8 +100,9 @@ export interface RemoteConfig {
    *   with `--config=nixstore-remote`, on a remote worker with Nix that `nixBuildExecProperties`
    *   selects, which sends the closure back (the client needs no Nix); without an executor, on
    *   the client's Nix. Consumers then run as with `launcher`. Needs `--experimental_repo_remote_exec`
-   *   (nixstore/nixstore.bazelrc sets it), nixpkgs sources that are `local` or
-   *   `nixFileContent`, and takes no `store`, `failNotSupported` or lock file (`nixgen lock`).
+   *   (nixstore/nixstore.bazelrc sets it), and takes no `store`, `failNotSupported` or lock
+   *   file (`nixgen lock`). A `local` nixpkgs is sent to the worker file by file; a downloaded
+   *   one (`url`, `git`) is fetched there by URL and SHA-256.
    * - `shared-store`: closures are copied to a store every worker mounts (planned).
    */
   readonly strategy: "launcher" | "remotable" | "shared-store";

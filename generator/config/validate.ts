@@ -413,35 +413,13 @@ function readSource(r: Reader, prop: Property): ResolvedSource | null {
   return null;
 }
 
-/** What remote strategy "remotable" asks of a package: no failNotSupported, local sources only. */
-function checkRemotablePackage(
-  r: Reader,
-  prop: Property,
-  props: Map<string, Property>,
-  repositories: Readonly<Record<string, string>>,
-  resolved: ReadonlyMap<string, ResolvedSource>,
-): void {
-  const what = `package "${prop.key}"`;
+/** What remote strategy "remotable" asks of a package: no failNotSupported. */
+function checkRemotablePackage(r: Reader, prop: Property, props: Map<string, Property>): void {
   if (props.has("failNotSupported")) {
     r.error(
       props.get("failNotSupported")!.keyPos,
-      `${what}: "failNotSupported" does not apply with remote strategy "remotable"`,
+      `package "${prop.key}": "failNotSupported" does not apply with remote strategy "remotable"`,
       "remove it: the package's Nix build runs where Bazel runs remotable repository rules",
-    );
-  }
-  const given = props.get("repositories")?.value;
-  const entries = given?.kind === "object" ? given.props : [];
-  for (const [nixName, sourceName] of Object.entries(repositories)) {
-    const source = resolved.get(sourceName);
-    if (source === undefined || source.kind === "local") continue;
-    const entry = entries.find((e) => e.key === nixName);
-    const kind = source.git ? `a GitHub archive (${source.git.repository})` : "an archive downloaded over HTTP";
-    r.error(
-      entry ? entry.value.pos : prop.keyPos,
-      `${what} builds from the nixpkgs source "${sourceName}", ${kind}; remote strategy "remotable" ` +
-        "builds only from local sources (their files are sent to the worker)",
-      `make "${sourceName}" a local source, e.g. { local: "//nix:nixpkgs.nix" } on a checkout of that ` +
-        'nixpkgs in the workspace, or use strategy "launcher"',
     );
   }
 }
@@ -450,7 +428,7 @@ function readPackage(
   r: Reader,
   prop: Property,
   sources: ReadonlyMap<string, Property>,
-  remotable: ReadonlyMap<string, ResolvedSource> | null,
+  remotable: boolean,
 ): ResolvedPackage | null {
   const name = prop.key;
   const what = `package "${name}"`;
@@ -513,7 +491,7 @@ function readPackage(
       );
     }
   }
-  if (remotable !== null) checkRemotablePackage(r, prop, props, repositories, remotable);
+  if (remotable) checkRemotablePackage(r, prop, props);
   return {
     name,
     attributePath: attributePath ?? (hasNixFile ? null : name),
@@ -667,7 +645,7 @@ export function resolveConfig(
 
   // Read before the packages: strategy "remotable" asks more of them.
   const { remote, strategy } = top.has("remote") ? readRemote(r, top.get("remote")!) : { remote: null, strategy: null };
-  const remotable = strategy === "remotable" ? new Map(sources.map((s) => [s.name, s])) : null;
+  const remotable = strategy === "remotable";
 
   const packages: ResolvedPackage[] = [];
   if (top.has("packages")) {
@@ -687,7 +665,7 @@ export function resolveConfig(
   }
 
   const store = r.oneOf(top.get("store"), "the config", STORES) ?? "output-base";
-  if (remotable !== null && top.has("store")) {
+  if (remotable && top.has("store")) {
     r.error(
       top.get("store")!.keyPos,
       `the config: "store" does not apply with remote strategy "remotable"`,

@@ -276,7 +276,7 @@ describe("reading nixgen.config.ts", () => {
     expect(minimal.remote).toMatchObject({ nixBuildExecProperties: {}, remotePath: null, maxClosureMib: null });
   });
 
-  it("reports remotable settings that do not fit, and what remotable asks of the rest of the config", () => {
+  it("reports remotable settings that do not fit, and what remotable asks of the rest of the config (not a local source)", () => {
     const message = errors(
       config(`{
   nixpkgs: {
@@ -299,19 +299,14 @@ describe("reading nixgen.config.ts", () => {
   },
 }`),
     );
-    expect(message).toContain(
-      'package "jq" builds from the nixpkgs source "nixpkgs", a GitHub archive (https://github.com/NixOS/nixpkgs); ' +
-        'remote strategy "remotable" builds only from local sources (their files are sent to the worker)\n' +
-        '  hint: make "nixpkgs" a local source, e.g. { local: "//nix:nixpkgs.nix" } on a checkout of that nixpkgs in the workspace, or use strategy "launcher"',
-    );
-    expect(message).toContain('package "tool" builds from the nixpkgs source "mirror", an archive downloaded over HTTP;');
-    expect(message).not.toContain('package "ok"');
+    // Downloaded sources are fine: the worker fetches them by URL and SHA-256.
+    expect(message).not.toContain('package "jq"');
     expect(message).toContain('package "tool": "failNotSupported" does not apply with remote strategy "remotable"\n  hint: remove it');
     expect(message).toContain('the config: "store" does not apply with remote strategy "remotable"\n  hint: remove it');
     expect(message).toContain("remote: exec property \"a=b=c\" cannot be written as the packages' exec_properties\n  hint: names cannot be empty or contain = or white space\n");
     expect(message).toContain('remote: "remotePath" is "bin:/usr/bin", not a PATH of absolute directories');
     expect(message).toContain('remote: "maxClosureMib" must be a whole number of MiB above 0\n  hint: e.g. maxClosureMib: 512');
-    expect(message).toContain("7 errors in nixgen.config.ts");
+    expect(message).toContain("5 errors in nixgen.config.ts");
 
     const launcher = errors(
       config(`{ remote: { strategy: "launcher", executor: "grpc://bb:8980", nixBuildExecProperties: { pool: "nix" }, maxClosureMib: 1 } }`),

@@ -9,7 +9,7 @@ In WORKSPACE:
     nixstore_repositories()
 """
 
-load("@rules_nixstore//rules:defs.bzl", "nixpkgs_local_repository")
+load("@rules_nixstore//rules:defs.bzl", "nixpkgs_http_repository", "nixpkgs_local_repository")
 load("@rules_nixstore//rules:remotable.bzl", "nixpkgs_package")
 
 def nixstore_repositories():
@@ -23,6 +23,14 @@ def nixstore_repositories():
     nixpkgs_local_repository(
         name = "tools",
         nix_file_content = "import <pinned> { overlays = []; }",
+    )
+
+    # https://github.com/NixOS/nixpkgs at e6f23dc08d3624daab7094b701aa3954923c6bbb
+    nixpkgs_http_repository(
+        name = "upstream",
+        sha256 = "0b5ae42f1ab2ee68f3a2c2e2b4cf8de7b2e0a1a3f7c4e0c54a0f0a6c3f0e4d17",
+        strip_prefix = "nixpkgs-e6f23dc08d3624daab7094b701aa3954923c6bbb",
+        url = "https://github.com/NixOS/nixpkgs/archive/e6f23dc08d3624daab7094b701aa3954923c6bbb.tar.gz",
     )
 
     # Remotable: each package's Nix build runs where Bazel runs remotable repository rules
@@ -58,4 +66,13 @@ def nixstore_repositories():
         nix_file = "//nix:local.nix",
         remotable = True,
         remote_path = "/nix/var/nix/profiles/default/bin:/usr/bin:/bin",
+    )
+    nixpkgs_package(
+        name = "jq",
+        attribute_path = "jq",
+        exec_properties = {"OSFamily": "linux", "pool": "nix"},
+        max_closure_mib = 512,
+        remotable = True,
+        remote_path = "/nix/var/nix/profiles/default/bin:/usr/bin:/bin",
+        repositories = {"nixpkgs": "@upstream"},
     )
