@@ -263,7 +263,7 @@ const REMOTABLE_ARGS = ["exec_properties", "remotable", "repository"];
 /**
  * A remotable package: a `nixpkgs_package(..., remotable = True)` of remotable.bzl in WORKSPACE
  * and a `nixstore_remotable.package` tag, whose sources are labels of the nixstore extension's
- * repositories (their marker file `//:nixpkgs`, whatever the source's name).
+ * repositories (`@<source>`, which the rule reads as that repository's marker file).
  */
 function remotablePackageCall(pkg: ResolvedPackage, remote: ResolvedRemotableRemote, facts: WorkspaceFacts): RepositoryCall {
   const spec = ruleSpec("nixpkgs_package");
@@ -283,11 +283,11 @@ function remotablePackageCall(pkg: ResolvedPackage, remote: ResolvedRemotableRem
   };
   const entries = Object.entries(pkg.repositories);
   const labels = Object.fromEntries(entries.map(([nixName, source]) => [nixName, `@${source}`]));
-  const marker = (source: string) => `@${source}//:nixpkgs`;
+  const label = (source: string) => `@${source}`;
   const tagRepositories =
     entries.length === 1 && entries[0]![0] === "nixpkgs"
-      ? { repository: marker(entries[0]![1]) }
-      : { repositories: entries.length > 0 ? Object.fromEntries(entries.map(([nixName, source]) => [marker(source), nixName])) : null };
+      ? { repository: label(entries[0]![1]) }
+      : { repositories: entries.length > 0 ? Object.fromEntries(entries.map(([nixName, source]) => [label(source), nixName])) : null };
   return {
     rule: spec.name,
     tag: "package",

@@ -118,7 +118,7 @@ describe.each(FLAVORS)("a user's nixgen workspace, $title", (flavor) => {
     w.write("nix/nixpkgs.nix", "import ./fixture\n");
     const init = await w.nixgen(flavor.bzlmod ? ["init", "--bzlmod"] : ["init"]);
     expect(init.exitCode, init.all).toBe(0);
-    // A source not named nixpkgs: bzlmod names it by its marker label @pinned//:nixpkgs.
+    // A source not named nixpkgs: the bzlmod tag's label "@pinned" means @pinned//:pinned.
     w.write(
       "nixgen.config.ts",
       `import { defineConfig } from "rules_nixstore/config";
@@ -135,7 +135,7 @@ export default defineConfig({
     expect(generated.exitCode, generated.all).toBe(0);
     expect(w.read("nixstore/nixstore.bazelrc")).toContain("\ncommon --experimental_repo_remote_exec\n");
     expect(w.read(flavor.bzlmod ? "nixstore/nixstore.MODULE.bazel" : "nixstore/repositories.bzl")).toContain(
-      flavor.bzlmod ? 'repository = "@pinned//:nixpkgs",' : "remotable = True,",
+      flavor.bzlmod ? 'repository = "@pinned",' : "remotable = True,",
     );
     await nixgenBazelrc(w.dir, w.outputBase, [], flavor);
     w.write("BUILD.bazel", 'genrule(\n    name = "out",\n    outs = ["out.txt"],\n    tools = ["@hello//:bin/hello"],\n    cmd = "$(location @hello//:bin/hello) > $@",\n)\n');

@@ -135,13 +135,13 @@ describe("workspace model", () => {
       remotable: true,
       repositories: { nixpkgs: "@nixpkgs" },
     });
-    // The tag names the sources by label: their marker file, whatever the source's name.
-    expect(kwargs({ kwargs: jq!.tagKwargs })).toMatchObject({ repository: "@nixpkgs//:nixpkgs" });
+    // The tag names the sources by label (repositories of the nixstore extension).
+    expect(kwargs({ kwargs: jq!.tagKwargs })).toMatchObject({ repository: "@nixpkgs" });
     expect(kwargs({ kwargs: jq!.tagKwargs })).not.toHaveProperty("remotable");
     expect(kwargs({ kwargs: two!.tagKwargs })).toMatchObject({
-      repositories: { "@nixpkgs//:nixpkgs": "nixpkgs", "@extra//:nixpkgs": "extra" },
+      repositories: { "@nixpkgs": "nixpkgs", "@extra": "extra" },
     });
-    expect(kwargs({ kwargs: own!.tagKwargs })).toMatchObject({ nix_file: "//:own.nix", repository: "@nixpkgs//:nixpkgs" });
+    expect(kwargs({ kwargs: own!.tagKwargs })).toMatchObject({ nix_file: "//:own.nix", repository: "@nixpkgs" });
     expect(m.remote?.fetch).toEqual({
       commands: ["fetch", "query", "sync"],
       flags: ["--remote_executor=grpc://bb:8980", "--remote_instance_name=i"],
