@@ -7,7 +7,14 @@ import { resolveConfig, type ResolvedConfig } from "./validate.js";
 
 export * from "./diagnostics.js";
 export type * from "./types.js";
-export type { ResolvedConfig, ResolvedPackage, ResolvedRemote, ResolvedSource } from "./validate.js";
+export type {
+  ResolvedConfig,
+  ResolvedLauncherRemote,
+  ResolvedPackage,
+  ResolvedRemotableRemote,
+  ResolvedRemote,
+  ResolvedSource,
+} from "./validate.js";
 
 /** The config's file name, at the root of the Bazel workspace it describes. */
 export const CONFIG_FILE = "nixgen.config.ts";

@@ -93,9 +93,16 @@ export interface PackageConfig {
 /** How actions reach Nix packages on remote executors. */
 export interface RemoteConfig {
   /**
-   * - `launcher`: closures travel as action inputs; each executable's launcher maps them at
-   *   `/nix/store` on the worker (no Nix needed there). The only strategy implemented today.
-   * - `remotable`: repository rules run nix-build on the executor (planned).
+   * - `launcher`: the client builds the packages with Nix; closures travel as action inputs,
+   *   and each executable's launcher maps them at `/nix/store` on the worker (no Nix needed
+   *   there).
+   * - `remotable`: each package's Nix build runs where Bazel runs remotable repository rules:
+   *   with `--config=nixstore-remote`, on a remote worker with Nix that `nixBuildExecProperties`
+   *   selects, which sends the closure back (the client needs no Nix); without an executor, on
+   *   the client's Nix. Consumers then run as with `launcher`. Needs `--experimental_repo_remote_exec`
+   *   (nixstore/nixstore.bazelrc sets it), and takes no `store`, `failNotSupported` or lock
+   *   file (`nixgen lock`). A `local` nixpkgs is sent to the worker file by file; a downloaded
+   *   one (`url`, `git`) is fetched there by URL and SHA-256.
    * - `shared-store`: closures are copied to a store every worker mounts (planned).
    */
   readonly strategy: "launcher" | "remotable" | "shared-store";
@@ -103,8 +110,28 @@ export interface RemoteConfig {
   readonly executor: string;
   /** `--remote_instance_name`. */
   readonly instanceName?: string;
-  /** `--remote_default_exec_properties`, e.g. `{ OSFamily: "linux" }`. */
+  /**
+   * `--remote_default_exec_properties` of the build's actions (the packages' consumers), e.g.
+   * `{ OSFamily: "linux" }`.
+   */
   readonly execProperties?: Readonly<Record<string, string>>;
+  /**
+   * For `remotable`: the platform of the packages' Nix builds (each package's `exec_properties`),
+   * selecting workers that have Nix, e.g. `{ pool: "nix" }`. `execProperties` does not apply to
+   * these builds; without this key they are sent with no platform.
+   */
+  readonly nixBuildExecProperties?: Readonly<Record<string, string>>;
+  /**
+   * For `remotable`: `PATH` of the Nix builds on the worker, where `nix-build`, `nix-store`, GNU
+   * tar, gzip and base64 are found (`remote_path`); default: Nix's multi-user installation,
+   * NixOS and distribution packages.
+   */
+  readonly remotePath?: string;
+  /**
+   * For `remotable`: the largest closure, as a gzip-compressed archive in MiB, a worker sends
+   * back (`max_closure_mib`, default 256); the client holds about four times it in memory.
+   */
+  readonly maxClosureMib?: number;
   /** For `shared-store`: the Nix store URI the closures are copied to (`nix copy --to`). */
   readonly sharedStore?: string;
 }

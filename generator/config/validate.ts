@@ -45,12 +45,30 @@ export interface ResolvedPackage {
   readonly escapingSymlinks: "drop" | "fail" | null;
 }
 
-export interface ResolvedRemote {
-  readonly strategy: "launcher";
+interface RemoteBase {
   readonly executor: string;
   readonly instanceName: string | null;
+  /** `--remote_default_exec_properties`: the platform of the build's actions. */
   readonly execProperties: Readonly<Record<string, string>>;
 }
+
+/** Remote execution: the client builds the packages, the launchers map them on the workers. */
+export interface ResolvedLauncherRemote extends RemoteBase {
+  readonly strategy: "launcher";
+}
+
+/** Remote execution where each package's Nix build is a remotable repository rule. */
+export interface ResolvedRemotableRemote extends RemoteBase {
+  readonly strategy: "remotable";
+  /** The packages' `exec_properties`: the platform of their Nix builds. */
+  readonly nixBuildExecProperties: Readonly<Record<string, string>>;
+  /** The packages' `remote_path`, or null for the rule's default. */
+  readonly remotePath: string | null;
+  /** The packages' `max_closure_mib`, or null for the rule's default. */
+  readonly maxClosureMib: number | null;
+}
+
+export type ResolvedRemote = ResolvedLauncherRemote | ResolvedRemotableRemote;
 
 /** A checked config with its defaults filled in; the input of the workspace model. */
 export interface ResolvedConfig {
@@ -88,8 +106,20 @@ const PACKAGE_KEYS = [
 const LOCAL_KEYS = ["local", "nixFileContent", "nixFileDeps"] as const;
 const HTTP_KEYS = ["url", "urls", "sha256", "integrity", "stripPrefix"] as const;
 const GIT_KEYS = ["git", "revision", "sha256", "integrity"] as const;
-const REMOTE_KEYS = ["strategy", "executor", "instanceName", "execProperties", "sharedStore"] as const;
+const REMOTE_KEYS = [
+  "strategy",
+  "executor",
+  "instanceName",
+  "execProperties",
+  "nixBuildExecProperties",
+  "remotePath",
+  "maxClosureMib",
+  "sharedStore",
+] as const;
+/** Keys of `remote` that only strategy "remotable" takes. */
+const REMOTABLE_KEYS = ["nixBuildExecProperties", "remotePath", "maxClosureMib"] as const;
 const STRATEGIES = ["launcher", "remotable", "shared-store"] as const;
+type Strategy = (typeof STRATEGIES)[number];
 const STORES = ["output-base", "system"] as const;
 const ESCAPING_SYMLINKS = ["drop", "fail"] as const;
 
@@ -383,10 +413,22 @@ function readSource(r: Reader, prop: Property): ResolvedSource | null {
   return null;
 }
 
+/** What remote strategy "remotable" asks of a package: no failNotSupported. */
+function checkRemotablePackage(r: Reader, prop: Property, props: Map<string, Property>): void {
+  if (props.has("failNotSupported")) {
+    r.error(
+      props.get("failNotSupported")!.keyPos,
+      `package "${prop.key}": "failNotSupported" does not apply with remote strategy "remotable"`,
+      "remove it: the package's Nix build runs where Bazel runs remotable repository rules",
+    );
+  }
+}
+
 function readPackage(
   r: Reader,
   prop: Property,
   sources: ReadonlyMap<string, Property>,
+  remotable: boolean,
 ): ResolvedPackage | null {
   const name = prop.key;
   const what = `package "${name}"`;
@@ -449,6 +491,7 @@ function readPackage(
       );
     }
   }
+  if (remotable) checkRemotablePackage(r, prop, props);
   return {
     name,
     attributePath: attributePath ?? (hasNixFile ? null : name),
@@ -465,19 +508,74 @@ function readPackage(
   };
 }
 
-function readRemote(r: Reader, prop: Property): ResolvedRemote | null {
+/** A record of exec properties; `flag` says how they are written, for the message. */
+function readExecProperties(
+  r: Reader,
+  prop: Property | undefined,
+  flag: string,
+  check: (key: string, value: string) => boolean,
+  rule: string,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [entry, value] of r.stringRecord(prop, "remote")) {
+    if (entry.key === "" || !check(entry.key, value)) {
+      r.error(
+        entry.keyPos,
+        `remote: exec property "${entry.key}=${value}" cannot be written as ${flag}`,
+        rule,
+      );
+    } else {
+      out[entry.key] = value;
+    }
+  }
+  return out;
+}
+
+/** The keys of strategy "remotable": the packages' remote build settings. */
+function readRemotable(r: Reader, props: Map<string, Property>) {
+  const what = "remote";
+  const nixBuildExecProperties = readExecProperties(
+    r,
+    props.get("nixBuildExecProperties"),
+    "the packages' exec_properties",
+    (key) => !/[=\s]/.test(key),
+    "names cannot be empty or contain = or white space",
+  );
+  const remotePath = r.text(props.get("remotePath"), what);
+  if (remotePath !== null && !remotePath.split(":").every((dir) => dir.startsWith("/"))) {
+    r.error(
+      props.get("remotePath")!.value.pos,
+      `remote: "remotePath" is "${remotePath}", not a PATH of absolute directories`,
+      'separate the worker\'s directories with ":", e.g. "/nix/var/nix/profiles/default/bin:/usr/bin:/bin"',
+    );
+  }
+  let maxClosureMib: number | null = null;
+  const max = props.get("maxClosureMib");
+  if (max !== undefined) {
+    if (max.value.kind === "number" && Number.isSafeInteger(max.value.value) && max.value.value > 0) {
+      maxClosureMib = max.value.value;
+    } else if (max.value.kind !== "opaque") {
+      r.error(max.value.pos, `remote: "maxClosureMib" must be a whole number of MiB above 0`, "e.g. maxClosureMib: 512");
+    }
+  }
+  return { nixBuildExecProperties, remotePath, maxClosureMib };
+}
+
+/** The `remote` block; `strategy` is null when it is missing or unknown. */
+function readRemote(r: Reader, prop: Property): { remote: ResolvedRemote | null; strategy: Strategy | null } {
   const what = "remote";
   const props = r.object(prop.value, what, REMOTE_KEYS);
-  if (props === null) return null;
+  if (props === null) return { remote: null, strategy: null };
   if (!props.has("strategy")) {
-    r.error(prop.keyPos, `remote needs a "strategy"`, `use "launcher"`);
+    r.error(prop.keyPos, `remote needs a "strategy"`, 'use "launcher" or "remotable"');
   }
   const strategy = r.oneOf(props.get("strategy"), what, STRATEGIES);
-  if (strategy === "remotable" || strategy === "shared-store") {
+  if (strategy === "shared-store") {
     r.error(
       props.get("strategy")!.value.pos,
-      `remote: strategy "${strategy}" is not implemented by this version of rules_nixstore`,
-      'use "launcher": closures travel as action inputs and need no Nix on the workers',
+      `remote: strategy "shared-store" is not implemented by this version of rules_nixstore`,
+      'use "launcher" (the client builds with Nix; closures travel as action inputs and need no Nix on ' +
+        'the workers) or "remotable" (the Nix builds run on workers with Nix)',
     );
   }
   if (props.has("sharedStore") && strategy !== "shared-store") {
@@ -486,6 +584,11 @@ function readRemote(r: Reader, prop: Property): ResolvedRemote | null {
       `remote: "sharedStore" applies only to strategy "shared-store"`,
       "remove it",
     );
+  }
+  for (const key of REMOTABLE_KEYS) {
+    if (props.has(key) && strategy !== "remotable") {
+      r.error(props.get(key)!.keyPos, `remote: "${key}" applies only to strategy "remotable"`, 'remove it, or set strategy: "remotable"');
+    }
   }
   if (!props.has("executor")) {
     r.error(
@@ -506,20 +609,19 @@ function readRemote(r: Reader, prop: Property): ResolvedRemote | null {
   if (instanceName !== null && /\s/.test(instanceName)) {
     r.error(props.get("instanceName")!.value.pos, `remote: "instanceName" contains white space`);
   }
-  const execProperties: Record<string, string> = {};
-  for (const [entry, value] of r.stringRecord(props.get("execProperties"), what)) {
-    if (entry.key === "" || /[=\s]/.test(entry.key) || /\s/.test(value)) {
-      r.error(
-        entry.keyPos,
-        `remote: exec property "${entry.key}=${value}" cannot be written as --remote_default_exec_properties`,
-        "names cannot contain = or white space, values cannot contain white space",
-      );
-    } else {
-      execProperties[entry.key] = value;
-    }
-  }
-  if (strategy !== "launcher" || executor === null) return null;
-  return { strategy, executor, instanceName, execProperties };
+  const execProperties = readExecProperties(
+    r,
+    props.get("execProperties"),
+    "--remote_default_exec_properties",
+    (key, value) => !/[=\s]/.test(key) && !/\s/.test(value),
+    "names cannot be empty or contain = or white space, values cannot contain white space",
+  );
+  const remotable = readRemotable(r, props);
+  if (executor === null) return { remote: null, strategy };
+  const base = { executor, instanceName, execProperties };
+  if (strategy === "launcher") return { remote: { strategy, ...base }, strategy };
+  if (strategy === "remotable") return { remote: { strategy, ...base, ...remotable }, strategy };
+  return { remote: null, strategy };
 }
 
 /** Checks the config's literal tree; returns the resolved config and every problem found. */
@@ -541,6 +643,10 @@ export function resolveConfig(
     }
   }
 
+  // Read before the packages: strategy "remotable" asks more of them.
+  const { remote, strategy } = top.has("remote") ? readRemote(r, top.get("remote")!) : { remote: null, strategy: null };
+  const remotable = strategy === "remotable";
+
   const packages: ResolvedPackage[] = [];
   if (top.has("packages")) {
     for (const prop of r.record(top.get("packages")!.value, "packages")) {
@@ -553,13 +659,20 @@ export function resolveConfig(
         );
         continue;
       }
-      const pkg = readPackage(r, prop, sourceProps);
+      const pkg = readPackage(r, prop, sourceProps, remotable);
       if (pkg !== null) packages.push(pkg);
     }
   }
 
   const store = r.oneOf(top.get("store"), "the config", STORES) ?? "output-base";
-  const remote = top.has("remote") ? readRemote(r, top.get("remote")!) : null;
+  if (remotable && top.has("store")) {
+    r.error(
+      top.get("store")!.keyPos,
+      `the config: "store" does not apply with remote strategy "remotable"`,
+      "remove it: each package builds in the Nix store of the machine that runs its remotable build " +
+        "(the worker, or this machine's own store without an executor)",
+    );
+  }
   const bzlmod = r.boolean(top.get("bzlmod"), "the config") ?? false;
   return { config: { sources, packages, store, remote, bzlmod }, diagnostics: r.diagnostics };
 }

@@ -277,7 +277,15 @@ export async function declaredPackages(options: LockOptions): Promise<DeclaredPa
     );
   }
   if (fs.existsSync(path.join(workspace, CONFIG_FILE))) {
-    return { names: loadConfig(workspace).packages.map((p) => p.name).sort(), where: CONFIG_FILE };
+    const config = loadConfig(workspace);
+    if (config.remote?.strategy === "remotable") {
+      throw new LockError(
+        `${workspace}'s ${CONFIG_FILE} has remote strategy "remotable": its packages are built where Bazel ` +
+          `runs remotable repository rules (the remote executor), and ${LOCK_FILE} pins only packages ` +
+          'this machine builds; nothing to lock (strategy "launcher" builds them here, and can lock them)',
+      );
+    }
+    return { names: config.packages.map((p) => p.name).sort(), where: CONFIG_FILE };
   }
   options.progress?.("nixgen lock: looking up the packages");
   if (marker !== "MODULE.bazel") return { names: await discoverPackages(options), where: marker };

@@ -7,6 +7,7 @@ import { templatesDir } from "../package-root.js";
 import { createRenderer } from "../render/index.js";
 import { HEADER } from "../model/index.js";
 import { generatedFilesPresent, type OutputFile } from "../write/index.js";
+import { LOCK_FILE } from "./model.js";
 import {
   RETIRED_WORKSPACE_OUTPUTS,
   WORKSPACE_OUTPUTS,
@@ -56,6 +57,12 @@ export function renderWorkspaceFiles(
       : parseConfig(displayPath(path.join(root, CONFIG_FILE), cwd), configText);
   const facts = workspaceFacts(root, config);
   if (report !== undefined) describeDiscovered(facts).forEach(report);
+  if (report !== undefined && facts.lockFile && config.remote?.strategy === "remotable") {
+    report(
+      `note: ${LOCK_FILE} is not used: remote strategy "remotable" builds every package on the executor, ` +
+        "unpinned (delete the file, or keep it for a return to strategy \"launcher\")",
+    );
+  }
   return renderWorkspace(createRenderer(templatesDir()), config, facts);
 }
 

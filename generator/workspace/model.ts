@@ -2,7 +2,13 @@
  * The workspace model: what a user's nixgen.config.ts asks for, as calls of the rules_nixstore
  * repository rules and Bazel flags. Plain typed objects; the templates render them.
  */
-import type { ResolvedConfig, ResolvedPackage, ResolvedSource } from "../config/index.js";
+import type {
+  ResolvedConfig,
+  ResolvedPackage,
+  ResolvedRemotableRemote,
+  ResolvedRemote,
+  ResolvedSource,
+} from "../config/index.js";
 import { RULES, type RuleSpec, type StarlarkValue } from "../model/index.js";
 import type { DiscoveredDeps } from "./nixdeps.js";
 import { starlarkLayout, type StarlarkFileType } from "./starlark.js";
@@ -40,6 +46,21 @@ export const MODULE_EXTENSION = {
   name: "nixstore",
 } as const;
 
+/** The module extension of remotable packages (remote strategy "remotable"). */
+export const REMOTABLE_EXTENSION = {
+  bzl: "@rules_nixstore//rules:remotable_extensions.bzl",
+  name: "nixstore_remotable",
+} as const;
+
+/** The .bzl whose `nixpkgs_package` takes `remotable = True` (WORKSPACE). */
+export const REMOTABLE_BZL = "@rules_nixstore//rules:remotable.bzl";
+
+/**
+ * The flag without which Bazel cannot load the remotable rules, set for every command in
+ * nixstore/nixstore.bazelrc (`common`: Bazel 4.2.3 and 7 accept it for every command).
+ */
+export const REMOTABLE_FLAG = "--experimental_repo_remote_exec";
+
 /**
  * One repository of the config, rendered twice: as a call in nixstore_repositories()
  * (WORKSPACE) and as a tag of the module extension in nixstore.MODULE.bazel (bzlmod), with the
@@ -75,8 +96,27 @@ export interface WorkspaceModel {
   readonly extension: typeof MODULE_EXTENSION;
   /** The packages, sorted: bzlmod's use_repo (the sources are only the extension's business). */
   readonly packageNames: readonly string[];
+  /**
+   * With remote strategy "remotable": the packages are remotable `nixpkgs_package` calls (loaded
+   * from `bzl`) in WORKSPACE and tags of `extension` under bzlmod, which names the sources by
+   * label (so nixstore.MODULE.bazel imports them: `sourceNames`); `flag` goes in the bazelrc.
+   */
+  readonly remotable: {
+    readonly bzl: string;
+    readonly extension: typeof REMOTABLE_EXTENSION;
+    readonly sourceNames: readonly string[];
+    readonly flag: string;
+  } | null;
   /** Flags of `--config=nixstore-remote`, or null without remote execution. */
-  readonly remote: { readonly config: string; readonly flags: readonly string[] } | null;
+  readonly remote: {
+    readonly config: string;
+    readonly flags: readonly string[];
+    /**
+     * With strategy "remotable": the executor flags for the commands that fetch but do not take
+     * `build`'s flags (`FETCH_COMMANDS`), so that they fetch the packages on the worker too.
+     */
+    readonly fetch: { readonly commands: readonly string[]; readonly flags: readonly string[] } | null;
+  } | null;
   readonly bzlmod: boolean;
 }
 
@@ -123,8 +163,9 @@ function kwargsOf(
   name: string,
   attrs: Readonly<Record<string, StarlarkValue | undefined>>,
   form: CallForm,
+  macroArgs: readonly string[] = [],
 ): Kwarg[] {
-  const accepted = new Set(spec.attrs.map((a) => a.name));
+  const accepted = new Set([...spec.attrs.map((a) => a.name), ...macroArgs]);
   const kwarg = (key: string, value: StarlarkValue) => ({ name: key, value, code: starlarkLayout(value, form.indent, form.type) });
   const kwargs: Kwarg[] = [kwarg("name", name)];
   for (const key of Object.keys(attrs).sort()) {
@@ -209,11 +250,65 @@ function packageCall(pkg: ResolvedPackage, config: ResolvedConfig, facts: Worksp
   );
 }
 
+/**
+ * Commands that fetch repositories and do not inherit `build`'s flags; Bazel 4.2.3 and 7 accept
+ * --remote_executor on each. Switching a remotable repository between local and remote execution
+ * fetches it again, so they get the executor too.
+ */
+const FETCH_COMMANDS = ["fetch", "query", "sync"];
+
+/** Arguments of the remotable `nixpkgs_package` macro and tag that the rule model does not have. */
+const REMOTABLE_ARGS = ["exec_properties", "remotable", "repository"];
+
+/**
+ * A remotable package: a `nixpkgs_package(..., remotable = True)` of remotable.bzl in WORKSPACE
+ * and a `nixstore_remotable.package` tag, whose sources are labels of the nixstore extension's
+ * repositories (`@<source>`, which the rule reads as that repository's marker file).
+ */
+function remotablePackageCall(pkg: ResolvedPackage, remote: ResolvedRemotableRemote, facts: WorkspaceFacts): RepositoryCall {
+  const spec = ruleSpec("nixpkgs_package");
+  const attrs = {
+    attribute_path: pkg.attributePath,
+    build_file: pkg.buildFile,
+    build_file_content: pkg.buildFileContent,
+    escaping_symlinks: pkg.escapingSymlinks,
+    exec_properties: Object.keys(remote.nixBuildExecProperties).length > 0 ? remote.nixBuildExecProperties : null,
+    max_closure_mib: remote.maxClosureMib,
+    nix_file: pkg.nixFile,
+    nix_file_content: pkg.nixFileContent,
+    nix_file_deps: nixFileDeps(pkg.nixFileDeps, pkg.nixFile, facts),
+    nixopts: nonEmpty(pkg.nixopts),
+    quiet: pkg.quiet,
+    remote_path: remote.remotePath,
+  };
+  const entries = Object.entries(pkg.repositories);
+  const labels = Object.fromEntries(entries.map(([nixName, source]) => [nixName, `@${source}`]));
+  const label = (source: string) => `@${source}`;
+  const tagRepositories =
+    entries.length === 1 && entries[0]![0] === "nixpkgs"
+      ? { repository: label(entries[0]![1]) }
+      : { repositories: entries.length > 0 ? Object.fromEntries(entries.map(([nixName, source]) => [label(source), nixName])) : null };
+  return {
+    rule: spec.name,
+    tag: "package",
+    name: pkg.name,
+    comment: null,
+    kwargs: kwargsOf(spec, pkg.name, { ...attrs, remotable: true, repositories: entries.length > 0 ? labels : null }, WORKSPACE_FORM, REMOTABLE_ARGS),
+    tagKwargs: kwargsOf(spec, pkg.name, { ...attrs, ...tagRepositories }, TAG_FORM, REMOTABLE_ARGS),
+  };
+}
+
+/** The flags that reach the remote executor. */
+function executorFlags(remote: ResolvedRemote): string[] {
+  const flags = [`--remote_executor=${remote.executor}`];
+  if (remote.instanceName !== null) flags.push(`--remote_instance_name=${remote.instanceName}`);
+  return flags;
+}
+
 function remoteFlags(config: ResolvedConfig): string[] | null {
   const remote = config.remote;
   if (remote === null) return null;
-  const flags = [`--remote_executor=${remote.executor}`];
-  if (remote.instanceName !== null) flags.push(`--remote_instance_name=${remote.instanceName}`);
+  const flags = executorFlags(remote);
   for (const key of Object.keys(remote.execProperties).sort()) {
     flags.push(`--remote_default_exec_properties=${key}=${remote.execProperties[key]}`);
   }
@@ -227,17 +322,38 @@ function remoteFlags(config: ResolvedConfig): string[] | null {
 
 /** The model of a checked config. */
 export function workspaceModel(config: ResolvedConfig, facts: WorkspaceFacts): WorkspaceModel {
+  const remote = config.remote;
+  const remotable = remote !== null && remote.strategy === "remotable" ? remote : null;
   const sourceCalls = config.sources.map((s) => sourceCall(s, facts));
-  const packageCalls = config.packages.map((p) => packageCall(p, config, facts));
+  const packageCalls = config.packages.map((p) =>
+    remotable !== null ? remotablePackageCall(p, remotable, facts) : packageCall(p, config, facts),
+  );
   const flags = remoteFlags(config);
+  const grouped = packageCalls.length > 0 && remotable === null;
   return {
     calls: [...sourceCalls, ...packageCalls],
     sourceCalls,
     packageCalls,
-    loads: [...new Set([...sourceCalls.map((c) => c.rule), ...(packageCalls.length ? [PACKAGES_MACRO] : [])])].sort(),
+    loads: [...new Set([...sourceCalls.map((c) => c.rule), ...(grouped ? [PACKAGES_MACRO] : [])])].sort(),
     extension: MODULE_EXTENSION,
     packageNames: config.packages.map((p) => p.name).sort(),
-    remote: flags === null ? null : { config: REMOTE_CONFIG, flags },
+    remotable:
+      remotable === null
+        ? null
+        : {
+            bzl: REMOTABLE_BZL,
+            extension: REMOTABLE_EXTENSION,
+            sourceNames: config.sources.map((s) => s.name).sort(),
+            flag: REMOTABLE_FLAG,
+          },
+    remote:
+      flags === null || remote === null
+        ? null
+        : {
+            config: REMOTE_CONFIG,
+            flags,
+            fetch: remotable === null ? null : { commands: FETCH_COMMANDS, flags: executorFlags(remote) },
+          },
     bzlmod: config.bzlmod,
   };
 }

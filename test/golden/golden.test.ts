@@ -51,6 +51,8 @@ describe.each(CASES)("golden %s", (name) => {
     const starlark = listFiles(expectedDir)
       .filter((f) => /(\.bzl|BUILD\.bazel|\.MODULE\.bazel)$/.test(f))
       .map((f) => path.join(expectedDir, f));
+    // With no file, buildifier would read stdin and wait.
+    expect(starlark.length, `${name}/expected has no Starlark file`).toBeGreaterThan(0);
     const r = await execa(path.join(REPO_ROOT, "node_modules/.bin/buildifier"), ["--lint=warn", "--mode=check", "-v", ...starlark], {
       reject: false,
       all: true,

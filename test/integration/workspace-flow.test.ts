@@ -102,4 +102,68 @@ describe.each(FLAVORS)("a user's nixgen workspace, $title", (flavor) => {
     expect(counter.lines()).toEqual([]);
     expect(w.bin("out.txt")).toBe("hello from nix\ngreet from nix flow\n");
   });
+
+  // Remote strategy "remotable" without an executor: Bazel runs the remotable package's Nix build
+  // on this machine (its own Nix and store), so the generated declarations and bazelrc are
+  // checked by a real load and fetch. The Buildbarn side is test/integration/remotable.test.ts.
+  test("a remotable config loads and fetches with the generated bazelrc, on this machine's Nix", async () => {
+    const w = new Workspace(mkdtempSync(join(tmpdir(), "nixstore-flow-remotable-")), flavor);
+    workspaces.push(w);
+    mkdirSync(w.dir, { recursive: true });
+    const rules = JSON.stringify(REPO_ROOT);
+    if (flavor.bzlmod) w.write("MODULE.bazel", `module(name = "flow")\n\nlocal_path_override(module_name = "rules_nixstore", path = ${rules})\n`);
+    else w.write("WORKSPACE", `workspace(name = "flow")\n\nlocal_repository(name = "rules_nixstore", path = ${rules})\n`);
+    cpSync(FIXTURE, join(w.dir, "nix/fixture"), { recursive: true });
+    w.write("nix/BUILD.bazel", "");
+    w.write("nix/nixpkgs.nix", "import ./fixture\n");
+    const init = await w.nixgen(flavor.bzlmod ? ["init", "--bzlmod"] : ["init"]);
+    expect(init.exitCode, init.all).toBe(0);
+    // A source not named nixpkgs: the bzlmod tag's label "@pinned" means @pinned//:pinned.
+    w.write(
+      "nixgen.config.ts",
+      `import { defineConfig } from "rules_nixstore/config";
+
+export default defineConfig({
+  nixpkgs: { pinned: { local: "//nix:nixpkgs.nix" } },
+  packages: { hello: { nixopts: ["--option", "substituters", ""] } },
+  remote: { strategy: "remotable", executor: "grpc://127.0.0.1:1", nixBuildExecProperties: { pool: "nix" } },
+  bzlmod: ${flavor.bzlmod},
+});
+`,
+    );
+    const generated = await w.nixgen([]);
+    expect(generated.exitCode, generated.all).toBe(0);
+    expect(w.read("nixstore/nixstore.bazelrc")).toContain("\ncommon --experimental_repo_remote_exec\n");
+    expect(w.read(flavor.bzlmod ? "nixstore/nixstore.MODULE.bazel" : "nixstore/repositories.bzl")).toContain(
+      flavor.bzlmod ? 'repository = "@pinned",' : "remotable = True,",
+    );
+    await nixgenBazelrc(w.dir, w.outputBase, [], flavor);
+    w.write("BUILD.bazel", 'genrule(\n    name = "out",\n    outs = ["out.txt"],\n    tools = ["@hello//:bin/hello"],\n    cmd = "$(location @hello//:bin/hello) > $@",\n)\n');
+
+    // The bazelrc's `common` line is taken by commands that load nothing, too.
+    for (const command of ["info", "clean", "shutdown"]) {
+      const r = await w.bazel([command]);
+      expect(r.exitCode, `bazel ${command}\n${explain(r)}`).toBe(0);
+    }
+    // Debian's Bazels say "Version information not available" (exit 2) with or without it.
+    expect((await w.bazel(["version"])).all).not.toMatch(/Unrecognized option/);
+
+    // As root on the host, Nix 2.8 builds into the system store only without build users (no
+    // nixbld group here); the sid root's Nix 2.34 needs nothing.
+    const nixConfig = flavor.bzlmod ? [] : ["--repo_env=NIX_CONFIG=build-users-group =\nsubstituters ="];
+    // query takes no `build` line: it loads the workspace only through the `common` one.
+    const query = await w.bazel(["query", ...nixConfig, "deps(//:out)"]);
+    expect(query.exitCode, explain(query)).toBe(0);
+    expect(query.stdout).toMatch(/@hello\/\/:bin\/hello/);
+    const built = await w.bazel(["build", ...nixConfig, "//:out"]);
+    expect(built.exitCode, explain(built)).toBe(0);
+    expect(w.bin("out.txt")).toBe("hello from nix\n");
+    // The remote build repository beside the package did the Nix build.
+    const remoteBuild = `${flavor.bzlmod ? "rules_nixstore~~nixstore_remotable~" : ""}hello__nixstore_remote_build`;
+    expect(existsSync(join(w.outputBase, "external", remoteBuild))).toBe(true);
+
+    const lock = await w.nixgen(["lock"]);
+    expect(lock.exitCode).not.toBe(0);
+    expect(lock.all).toContain('has remote strategy "remotable": its packages are built where Bazel runs remotable repository rules');
+  });
 });

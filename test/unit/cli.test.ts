@@ -83,6 +83,23 @@ describe("nixgen CLI", () => {
     expect(fs.readFileSync(file, "utf8")).not.toContain("0.0.0-stale");
   });
 
+  it("notes that a remotable workspace's lock file is not used", async () => {
+    const ws = tempDir();
+    fs.writeFileSync(path.join(ws, "WORKSPACE"), "");
+    fs.writeFileSync(path.join(ws, "nixstore.lock.json"), "{}\n");
+    const config = (strategy: string) =>
+      `export default { nixpkgs: { nixpkgs: { local: "//:n.nix" } }, packages: { jq: {} }, remote: { strategy: "${strategy}", executor: "grpc://bb:1" } };\n`;
+    fs.writeFileSync(path.join(ws, "nixgen.config.ts"), config("remotable"));
+    const remotable = await nixgen(["--workspace", ws]);
+    expect(remotable.code, remotable.err).toBe(0);
+    expect(remotable.out).toContain('nixgen: note: nixstore.lock.json is not used: remote strategy "remotable" builds every package');
+    expect(fs.readFileSync(path.join(ws, "nixstore/repositories.bzl"), "utf8")).not.toContain("lock =");
+    fs.writeFileSync(path.join(ws, "nixgen.config.ts"), config("launcher"));
+    const launcher = await nixgen(["--workspace", ws]);
+    expect(launcher.out).not.toContain("is not used");
+    expect(fs.readFileSync(path.join(ws, "nixstore/repositories.bzl"), "utf8")).toContain('lock = "//:nixstore.lock.json"');
+  });
+
   it("finds the rules_nixstore root upwards from a subdirectory", async () => {
     const { code, out } = await nixgen(["--check"], path.join(REPO_ROOT, "generator", "model"));
     expect(code).toBe(0);

@@ -103,8 +103,50 @@ describe("workspace model", () => {
         "--remote_local_fallback=false",
         "--incompatible_strict_action_env",
       ],
+      fetch: null,
     });
     expect(model("{}").remote).toBeNull();
+    expect(model("{}").remotable).toBeNull();
+  });
+
+  it("declares remotable packages with their build platform, no lock, and the executor for fetching commands too", () => {
+    const m = model(
+      `{
+  nixpkgs: { nixpkgs: { local: "//:n.nix" }, extra: { nixFileContent: "x" } },
+  packages: { jq: {}, two: { repositories: { nixpkgs: "nixpkgs", extra: "extra" } }, own: { nixFile: "//:own.nix" } },
+  remote: { strategy: "remotable", executor: "grpc://bb:8980", instanceName: "i", nixBuildExecProperties: { pool: "nix" }, maxClosureMib: 64 },
+}`,
+      { lockFile: true, discovered: {} },
+    );
+    expect(m.loads).toEqual(["nixpkgs_local_repository"]);
+    expect(m.remotable).toEqual({
+      bzl: "@rules_nixstore//rules:remotable.bzl",
+      extension: { bzl: "@rules_nixstore//rules:remotable_extensions.bzl", name: "nixstore_remotable" },
+      sourceNames: ["extra", "nixpkgs"],
+      flag: "--experimental_repo_remote_exec",
+    });
+    const [jq, two, own] = m.packageCalls;
+    // The lock file does not apply to remotable packages: no lock attribute although it exists.
+    expect(kwargs(jq)).toEqual({
+      name: "jq",
+      attribute_path: "jq",
+      exec_properties: { pool: "nix" },
+      max_closure_mib: 64,
+      remotable: true,
+      repositories: { nixpkgs: "@nixpkgs" },
+    });
+    // The tag names the sources by label (repositories of the nixstore extension).
+    expect(kwargs({ kwargs: jq!.tagKwargs })).toMatchObject({ repository: "@nixpkgs" });
+    expect(kwargs({ kwargs: jq!.tagKwargs })).not.toHaveProperty("remotable");
+    expect(kwargs({ kwargs: two!.tagKwargs })).toMatchObject({
+      repositories: { "@nixpkgs": "nixpkgs", "@extra": "extra" },
+    });
+    expect(kwargs({ kwargs: own!.tagKwargs })).toMatchObject({ nix_file: "//:own.nix", repository: "@nixpkgs" });
+    expect(m.remote?.fetch).toEqual({
+      commands: ["fetch", "query", "sync"],
+      flags: ["--remote_executor=grpc://bb:8980", "--remote_instance_name=i"],
+    });
+    expect(m.remote?.flags[0]).toBe("--remote_executor=grpc://bb:8980");
   });
 });
 

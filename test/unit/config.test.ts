@@ -229,18 +229,90 @@ describe("reading nixgen.config.ts", () => {
     const message = errors(
       config(`{
   store: "systme",
-  remote: { strategy: "remotable", sharedStore: "ssh://x", execProperties: { "a=b": "c", d: "e f" } },
+  remote: { strategy: "shared-store", execProperties: { "a=b": "c", d: "e f" } },
 }`),
     );
     expect(message).toContain('the config: "store" is "systme"\n  hint: did you mean "system"?');
-    expect(message).toContain('remote: strategy "remotable" is not implemented by this version of rules_nixstore\n  hint: use "launcher"');
-    expect(message).toContain('remote: "sharedStore" applies only to strategy "shared-store"');
+    expect(message).toContain(
+      'remote: strategy "shared-store" is not implemented by this version of rules_nixstore\n  hint: use "launcher" (the client builds with Nix;',
+    );
+    expect(message).toContain('or "remotable" (the Nix builds run on workers with Nix)');
+    expect(errors(config(`{ remote: { strategy: "remotable", executor: "grpc://x:1", sharedStore: "ssh://x" } }`))).toContain(
+      'remote: "sharedStore" applies only to strategy "shared-store"',
+    );
     expect(message).toContain('remote needs an "executor"');
     expect(message).toContain('exec property "a=b=c" cannot be written');
     expect(message).toContain('exec property "d=e f" cannot be written');
     expect(errors(config(`{ remote: { strategy: "launcher", executor: "localhost:8980" } }`))).toContain(
       'remote: "executor" is "localhost:8980", not a URL Bazel accepts\n  hint: e.g. "grpc://host:8980"',
     );
+  });
+
+  it("reads strategy remotable with the platform, PATH and closure limit of the Nix builds", () => {
+    const c = ok(
+      config(`{
+  ${LOCAL},
+  packages: { jq: {} },
+  remote: {
+    strategy: "remotable",
+    executor: "grpc://bb:8980",
+    execProperties: { OSFamily: "linux" },
+    nixBuildExecProperties: { pool: "nix", "container-image": "docker://nix image" },
+    remotePath: "/nix/var/nix/profiles/default/bin:/bin",
+    maxClosureMib: 512,
+  },
+}`),
+    );
+    expect(c.remote).toEqual({
+      strategy: "remotable",
+      executor: "grpc://bb:8980",
+      instanceName: null,
+      execProperties: { OSFamily: "linux" },
+      nixBuildExecProperties: { pool: "nix", "container-image": "docker://nix image" },
+      remotePath: "/nix/var/nix/profiles/default/bin:/bin",
+      maxClosureMib: 512,
+    });
+    const minimal = ok(config(`{ ${LOCAL}, packages: { jq: {} }, remote: { strategy: "remotable", executor: "grpc://bb:8980" } }`));
+    expect(minimal.remote).toMatchObject({ nixBuildExecProperties: {}, remotePath: null, maxClosureMib: null });
+  });
+
+  it("reports remotable settings that do not fit, and what remotable asks of the rest of the config (not a local source)", () => {
+    const message = errors(
+      config(`{
+  nixpkgs: {
+    nixpkgs: { git: "https://github.com/NixOS/nixpkgs", revision: "${REV}", sha256: "${HASH}" },
+    mirror: { url: "https://a.example/n.tgz", sha256: "${HASH}" },
+    mine: { local: "//nix:nixpkgs.nix" },
+  },
+  packages: {
+    jq: {},
+    tool: { repositories: { nixpkgs: "mine", extra: "mirror" }, failNotSupported: false },
+    ok: { repositories: { nixpkgs: "mine" } },
+  },
+  store: "system",
+  remote: {
+    strategy: "remotable",
+    executor: "grpc://bb:8980",
+    nixBuildExecProperties: { "a=b": "c" },
+    remotePath: "bin:/usr/bin",
+    maxClosureMib: 0,
+  },
+}`),
+    );
+    // Downloaded sources are fine: the worker fetches them by URL and SHA-256.
+    expect(message).not.toContain('package "jq"');
+    expect(message).toContain('package "tool": "failNotSupported" does not apply with remote strategy "remotable"\n  hint: remove it');
+    expect(message).toContain('the config: "store" does not apply with remote strategy "remotable"\n  hint: remove it');
+    expect(message).toContain("remote: exec property \"a=b=c\" cannot be written as the packages' exec_properties\n  hint: names cannot be empty or contain = or white space\n");
+    expect(message).toContain('remote: "remotePath" is "bin:/usr/bin", not a PATH of absolute directories');
+    expect(message).toContain('remote: "maxClosureMib" must be a whole number of MiB above 0\n  hint: e.g. maxClosureMib: 512');
+    expect(message).toContain("5 errors in nixgen.config.ts");
+
+    const launcher = errors(
+      config(`{ remote: { strategy: "launcher", executor: "grpc://bb:8980", nixBuildExecProperties: { pool: "nix" }, maxClosureMib: 1 } }`),
+    );
+    expect(launcher).toContain('remote: "nixBuildExecProperties" applies only to strategy "remotable"\n  hint: remove it, or set strategy: "remotable"');
+    expect(launcher).toContain('remote: "maxClosureMib" applies only to strategy "remotable"');
   });
 
   it("reports a key given twice", () => {
