@@ -1,6 +1,8 @@
 // A tool with a big closure on the loopback Buildbarn cluster (test/buildbarn), per worker kind
-// and per Bazel: the fixture package `manyfiles` (5,120 files) as the tool of 50 remote actions
-// versus the small `hello` as the tool of 50 otherwise identical actions. For each combination
+// and per Bazel: the fixture package `manyfiles` (5,120 files) as the tool of 50 remote actions,
+// once as `count-files` (lists every file of the closure) and once as `first-file` (reads one:
+// what carrying the closure costs a tool that does not walk it), versus the small `hello` as the
+// tool of 50 otherwise identical actions. For each combination
 // of Bazel (4.2.3, 7.7.1: NIXSTORE_TEST_BAZEL) and bb_worker build directory (native, fuse:
 // BENCH_WORKERS), wall time per action, bytes uploaded, and where the time goes (Bazel's profile
 // on the client; bb_worker's stages: fetching inputs, running, uploading outputs). On Bazel 7,
@@ -155,24 +157,45 @@ async function measure(flavor: Flavor, worker: WorkerKind, clientFlags: string[]
     await coldCluster(worker);
     for (let run = 0; run <= RUNS; run++) {
       const nonce = `${process.pid}-${Date.now()}-${run}`;
-      ws.write("BUILD.bazel", genrules("big", "@manyfiles//:bin/count-files", nonce) + "\n" + genrules("small", "@hello//:bin/hello", nonce));
-      const analysed = await ws.bazel(["build", "--nobuild", ...remote, "//:big", "//:small"]);
+      ws.write(
+        "BUILD.bazel",
+        [
+          genrules("big", "@manyfiles//:bin/count-files", nonce),
+          genrules("one_file", "@manyfiles//:bin/first-file", nonce),
+          genrules("small", "@hello//:bin/hello", nonce),
+        ].join("\n"),
+      );
+      const analysed = await ws.bazel(["build", "--nobuild", ...remote, "//:big", "//:one_file", "//:small"]);
       expect(analysed.exitCode, explain(analysed)).toBe(0);
       const big = await phase(`big-${run}`, "//:big");
+      const one_file = await phase(`one_file-${run}`, "//:one_file");
       const small = await phase(`small-${run}`, "//:small");
       expect(ws.bin("big0.txt")).toBe(`5120\n0 ${nonce}\n`);
+      expect(ws.bin("one_file0.txt")).toBe(`0 0\n0 ${nonce}\n`);
       expect(ws.bin("small0.txt")).toBe(`hello from nix\n0 ${nonce}\n`);
-      measured.push({ run, cold: run === 0, big, small, ratio: round(big.wall_s / small.wall_s) });
+      measured.push({
+        run,
+        cold: run === 0,
+        big,
+        one_file,
+        small,
+        ratio: round(big.wall_s / small.wall_s),
+        one_file_ratio: round(one_file.wall_s / small.wall_s),
+      });
     }
     const warm = measured.filter((m) => !m.cold);
-    const of = (m: Record<string, unknown>, k: "big" | "small") => m[k] as { wall_s: number; per_action_ms: number; uploaded_bytes_per_action: number };
+    const of = (m: Record<string, unknown>, k: "big" | "one_file" | "small") => m[k] as { wall_s: number; per_action_ms: number; uploaded_bytes_per_action: number };
     const summary = {
       cold_ratio: measured[0]!.ratio,
+      cold_one_file_ratio: measured[0]!.one_file_ratio,
       warm_big_per_action_ms_median: round(median(warm.map((m) => of(m, "big").per_action_ms)), 1),
+      warm_one_file_per_action_ms_median: round(median(warm.map((m) => of(m, "one_file").per_action_ms)), 1),
       warm_small_per_action_ms_median: round(median(warm.map((m) => of(m, "small").per_action_ms)), 1),
       warm_ratio_median: round(median(warm.map((m) => m.ratio as number))),
+      warm_one_file_ratio_median: round(median(warm.map((m) => m.one_file_ratio as number))),
       warm_uploaded_bytes_per_action_median: {
         big: median(warm.map((m) => of(m, "big").uploaded_bytes_per_action)),
+        one_file: median(warm.map((m) => of(m, "one_file").uploaded_bytes_per_action)),
         small: median(warm.map((m) => of(m, "small").uploaded_bytes_per_action)),
       },
     };
@@ -187,7 +210,7 @@ async function measure(flavor: Flavor, worker: WorkerKind, clientFlags: string[]
 const MERKLE_TREE_CACHE = ["--experimental_remote_merkle_tree_cache"];
 
 describe.each(FLAVORS)("$title", (flavor) => {
-  test.each(WORKERS)(`the 5,120-file package as the tool of ${ACTIONS} remote actions versus a small tool, %s worker`, async (worker) => {
+  test.each(WORKERS)(`the 5,120-file package as the tool of ${ACTIONS} remote actions (walking it, and not) versus a small tool, %s worker`, async (worker) => {
     results[`${flavor.id}-${worker}`] = await measure(flavor, worker);
   });
   // What the client can save itself (Bazel 4.2.3 has no such cache).
