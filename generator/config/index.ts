@@ -8,6 +8,7 @@ import { resolveConfig, type ResolvedConfig } from "./validate.js";
 export * from "./diagnostics.js";
 export type * from "./types.js";
 export type {
+  RemotableStrategy,
   ResolvedConfig,
   ResolvedLauncherRemote,
   ResolvedPackage,
@@ -15,6 +16,7 @@ export type {
   ResolvedRemote,
   ResolvedSource,
 } from "./validate.js";
+export { remotableRemote } from "./validate.js";
 
 /** The config's file name, at the root of the Bazel workspace it describes. */
 export const CONFIG_FILE = "nixgen.config.ts";

@@ -103,7 +103,15 @@ export interface RemoteConfig {
    *   (nixstore/nixstore.bazelrc sets it), and takes no `store`, `failNotSupported` or lock
    *   file (`nixgen lock`). A `local` nixpkgs is sent to the worker file by file; a downloaded
    *   one (`url`, `git`) is fetched there by URL and SHA-256.
-   * - `shared-store`: closures are copied to a store every worker mounts (planned).
+   * - `shared-store`: as `remotable`, each package's Nix build runs on the Nix pool that
+   *   `nixBuildExecProperties` selects, but its closure stays in the pool's shared store
+   *   (`remote_closure = "shared-store"`): the package's repository holds only `bin/<exe>`
+   *   wrappers that run the store paths, and no closure bytes are uploaded or fetched. The
+   *   actions that use the packages must therefore run on executors that share that store
+   *   (see `execProperties`). Takes the keys of `remotable` but `maxClosureMib`, and no
+   *   `buildFile`, `buildFileContent` or `escapingSymlinks` in a package. Without
+   *   `--config=nixstore-remote`, the client builds the packages with its own Nix, into its
+   *   `/nix/store`, and the wrappers run them there.
    */
   readonly strategy: "launcher" | "remotable" | "shared-store";
   /** `--remote_executor`, e.g. `grpc://buildbarn.example:8980`. */
@@ -112,19 +120,22 @@ export interface RemoteConfig {
   readonly instanceName?: string;
   /**
    * `--remote_default_exec_properties` of the build's actions (the packages' consumers), e.g.
-   * `{ OSFamily: "linux" }`.
+   * `{ OSFamily: "linux" }`. For `shared-store`, the default is `nixBuildExecProperties`: the
+   * actions run on the Nix pool, whose store holds the closures; a platform given here must
+   * select executors that share the pool's store.
    */
   readonly execProperties?: Readonly<Record<string, string>>;
   /**
-   * For `remotable`: the platform of the packages' Nix builds (each package's `exec_properties`),
-   * selecting workers that have Nix, e.g. `{ pool: "nix" }`. `execProperties` does not apply to
-   * these builds; without this key they are sent with no platform.
+   * For `remotable` and `shared-store`: the platform of the packages' Nix builds (each
+   * package's `exec_properties`), selecting workers that have Nix, e.g. `{ pool: "nix" }`.
+   * `execProperties` does not apply to these builds; without this key they are sent with no
+   * platform.
    */
   readonly nixBuildExecProperties?: Readonly<Record<string, string>>;
   /**
-   * For `remotable`: `PATH` of the Nix builds on the worker, where `nix-build`, `nix-store`, GNU
-   * tar, gzip and base64 are found (`remote_path`); default: Nix's multi-user installation,
-   * NixOS and distribution packages.
+   * For `remotable` and `shared-store`: `PATH` of the Nix builds on the worker, where
+   * `nix-build`, `nix-store`, GNU tar, gzip and base64 are found (`remote_path`); default:
+   * Nix's multi-user installation, NixOS and distribution packages.
    */
   readonly remotePath?: string;
   /**
@@ -132,8 +143,6 @@ export interface RemoteConfig {
    * back (`max_closure_mib`, default 256); the client holds about four times it in memory.
    */
   readonly maxClosureMib?: number;
-  /** For `shared-store`: the Nix store URI the closures are copied to (`nix copy --to`). */
-  readonly sharedStore?: string;
 }
 
 export interface Config {

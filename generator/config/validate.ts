@@ -57,9 +57,13 @@ export interface ResolvedLauncherRemote extends RemoteBase {
   readonly strategy: "launcher";
 }
 
-/** Remote execution where each package's Nix build is a remotable repository rule. */
+/**
+ * Remote execution where each package's Nix build is a remotable repository rule on the Nix
+ * pool: "remotable" sends the closure back to the client; "shared-store" leaves it in the pool's
+ * shared store (`remote_closure = "shared-store"`), where the consumers' actions then run.
+ */
 export interface ResolvedRemotableRemote extends RemoteBase {
-  readonly strategy: "remotable";
+  readonly strategy: RemotableStrategy;
   /** The packages' `exec_properties`: the platform of their Nix builds. */
   readonly nixBuildExecProperties: Readonly<Record<string, string>>;
   /** The packages' `remote_path`, or null for the rule's default. */
@@ -69,6 +73,20 @@ export interface ResolvedRemotableRemote extends RemoteBase {
 }
 
 export type ResolvedRemote = ResolvedLauncherRemote | ResolvedRemotableRemote;
+
+/** The strategies whose packages are remotable repository rules, built on the Nix pool. */
+const REMOTABLE_STRATEGIES = ["remotable", "shared-store"] as const;
+export type RemotableStrategy = (typeof REMOTABLE_STRATEGIES)[number];
+
+/** Whether `strategy` builds the packages as remotable repository rules (on the Nix pool). */
+function isRemotableStrategy(strategy: string | null | undefined): strategy is RemotableStrategy {
+  return (REMOTABLE_STRATEGIES as readonly string[]).includes(strategy ?? "");
+}
+
+/** The remote settings when the packages are remotable repository rules, else null. */
+export function remotableRemote(remote: ResolvedRemote | null): ResolvedRemotableRemote | null {
+  return remote !== null && remote.strategy !== "launcher" ? remote : null;
+}
 
 /** A checked config with its defaults filled in; the input of the workspace model. */
 export interface ResolvedConfig {
@@ -114,10 +132,19 @@ const REMOTE_KEYS = [
   "nixBuildExecProperties",
   "remotePath",
   "maxClosureMib",
-  "sharedStore",
 ] as const;
-/** Keys of `remote` that only strategy "remotable" takes. */
+/** Keys of `remote` that only the remotable strategies take. */
 const REMOTABLE_KEYS = ["nixBuildExecProperties", "remotePath", "maxClosureMib"] as const;
+/** Keys of `remote` that earlier versions documented and never implemented: [message, hint]. */
+const RETIRED_REMOTE_KEYS: Readonly<Record<string, readonly [string, string]>> = {
+  sharedStore: [
+    'remote: "sharedStore" (copying the closures this machine builds into a store, nix copy --to) is not implemented',
+    'remove it: strategy "shared-store" builds each package on the Nix pool (nixBuildExecProperties) ' +
+      "into the store its executors share",
+  ],
+};
+/** Package keys that a shared-store package does not use: its repository holds only wrappers. */
+const NOT_SHARED_STORE_KEYS = ["buildFile", "buildFileContent", "escapingSymlinks"] as const;
 const STRATEGIES = ["launcher", "remotable", "shared-store"] as const;
 type Strategy = (typeof STRATEGIES)[number];
 const STORES = ["output-base", "system"] as const;
@@ -413,13 +440,26 @@ function readSource(r: Reader, prop: Property): ResolvedSource | null {
   return null;
 }
 
-/** What remote strategy "remotable" asks of a package: no failNotSupported. */
-function checkRemotablePackage(r: Reader, prop: Property, props: Map<string, Property>): void {
+/**
+ * What a remotable strategy asks of a package: no failNotSupported; with "shared-store", none
+ * of the keys that shape a repository holding the closure (it holds only bin/<exe> wrappers).
+ */
+function checkRemotablePackage(r: Reader, prop: Property, props: Map<string, Property>, strategy: RemotableStrategy): void {
   if (props.has("failNotSupported")) {
     r.error(
       props.get("failNotSupported")!.keyPos,
-      `package "${prop.key}": "failNotSupported" does not apply with remote strategy "remotable"`,
+      `package "${prop.key}": "failNotSupported" does not apply with remote strategy "${strategy}"`,
       "remove it: the package's Nix build runs where Bazel runs remotable repository rules",
+    );
+  }
+  if (strategy !== "shared-store") return;
+  for (const key of NOT_SHARED_STORE_KEYS) {
+    if (!props.has(key)) continue;
+    r.error(
+      props.get(key)!.keyPos,
+      `package "${prop.key}": "${key}" does not apply with remote strategy "shared-store"`,
+      "remove it: the package's closure stays in the Nix pool's shared store, and its repository " +
+        "holds only bin/<exe> wrappers that run the store paths (strategy \"remotable\" lays the closure out)",
     );
   }
 }
@@ -428,7 +468,7 @@ function readPackage(
   r: Reader,
   prop: Property,
   sources: ReadonlyMap<string, Property>,
-  remotable: boolean,
+  remotable: RemotableStrategy | null,
 ): ResolvedPackage | null {
   const name = prop.key;
   const what = `package "${name}"`;
@@ -491,7 +531,7 @@ function readPackage(
       );
     }
   }
-  if (remotable) checkRemotablePackage(r, prop, props);
+  if (remotable !== null) checkRemotablePackage(r, prop, props, remotable);
   return {
     name,
     attributePath: attributePath ?? (hasNixFile ? null : name),
@@ -531,7 +571,7 @@ function readExecProperties(
   return out;
 }
 
-/** The keys of strategy "remotable": the packages' remote build settings. */
+/** The keys of the remotable strategies: the packages' remote build settings. */
 function readRemotable(r: Reader, props: Map<string, Property>) {
   const what = "remote";
   const nixBuildExecProperties = readExecProperties(
@@ -561,35 +601,50 @@ function readRemotable(r: Reader, props: Map<string, Property>) {
   return { nixBuildExecProperties, remotePath, maxClosureMib };
 }
 
-/** The `remote` block; `strategy` is null when it is missing or unknown. */
-function readRemote(r: Reader, prop: Property): { remote: ResolvedRemote | null; strategy: Strategy | null } {
-  const what = "remote";
-  const props = r.object(prop.value, what, REMOTE_KEYS);
-  if (props === null) return { remote: null, strategy: null };
-  if (!props.has("strategy")) {
-    r.error(prop.keyPos, `remote needs a "strategy"`, 'use "launcher" or "remotable"');
+/** Reports the retired keys of the `remote` block; returns the block without them. */
+function withoutRetiredKeys(r: Reader, lit: Literal): Literal {
+  if (lit.kind !== "object") return lit;
+  for (const prop of lit.props) {
+    const retired = RETIRED_REMOTE_KEYS[prop.key];
+    if (retired !== undefined) r.error(prop.keyPos, retired[0], retired[1]);
   }
-  const strategy = r.oneOf(props.get("strategy"), what, STRATEGIES);
-  if (strategy === "shared-store") {
-    r.error(
-      props.get("strategy")!.value.pos,
-      `remote: strategy "shared-store" is not implemented by this version of rules_nixstore`,
-      'use "launcher" (the client builds with Nix; closures travel as action inputs and need no Nix on ' +
-        'the workers) or "remotable" (the Nix builds run on workers with Nix)',
-    );
-  }
-  if (props.has("sharedStore") && strategy !== "shared-store") {
-    r.error(
-      props.get("sharedStore")!.keyPos,
-      `remote: "sharedStore" applies only to strategy "shared-store"`,
-      "remove it",
-    );
-  }
+  return { ...lit, props: lit.props.filter((p) => RETIRED_REMOTE_KEYS[p.key] === undefined) };
+}
+
+/** Reports the strategy-specific keys that `strategy` does not take. */
+function checkStrategyKeys(r: Reader, props: Map<string, Property>, strategy: Strategy | null): void {
   for (const key of REMOTABLE_KEYS) {
-    if (props.has(key) && strategy !== "remotable") {
-      r.error(props.get(key)!.keyPos, `remote: "${key}" applies only to strategy "remotable"`, 'remove it, or set strategy: "remotable"');
+    if (props.has(key) && !isRemotableStrategy(strategy)) {
+      r.error(
+        props.get(key)!.keyPos,
+        `remote: "${key}" applies only to strategies "remotable" and "shared-store"`,
+        'remove it, or set strategy: "remotable" or "shared-store"',
+      );
     }
   }
+  if (strategy === "shared-store" && props.has("maxClosureMib")) {
+    r.error(
+      props.get("maxClosureMib")!.keyPos,
+      `remote: "maxClosureMib" does not apply with strategy "shared-store"`,
+      "remove it: the closures stay in the Nix pool's shared store, and no archive is sent back",
+    );
+  }
+}
+
+/**
+ * The `remote` block; `strategy` is null when it is missing or unknown. With "shared-store" and
+ * no `execProperties`, the consumers' actions get `nixBuildExecProperties`: they must run on
+ * the pool whose store holds the closures.
+ */
+function readRemote(r: Reader, prop: Property): { remote: ResolvedRemote | null; strategy: Strategy | null } {
+  const what = "remote";
+  const props = r.object(withoutRetiredKeys(r, prop.value), what, REMOTE_KEYS);
+  if (props === null) return { remote: null, strategy: null };
+  if (!props.has("strategy")) {
+    r.error(prop.keyPos, `remote needs a "strategy"`, 'use "launcher", "remotable" or "shared-store"');
+  }
+  const strategy = r.oneOf(props.get("strategy"), what, STRATEGIES);
+  checkStrategyKeys(r, props, strategy);
   if (!props.has("executor")) {
     r.error(
       prop.keyPos,
@@ -617,11 +672,31 @@ function readRemote(r: Reader, prop: Property): { remote: ResolvedRemote | null;
     "names cannot be empty or contain = or white space, values cannot contain white space",
   );
   const remotable = readRemotable(r, props);
-  if (executor === null) return { remote: null, strategy };
-  const base = { executor, instanceName, execProperties };
+  const consumers =
+    strategy === "shared-store" && !props.has("execProperties")
+      ? poolExecProperties(r, props.get("nixBuildExecProperties"), remotable.nixBuildExecProperties)
+      : execProperties;
+  if (executor === null || strategy === null) return { remote: null, strategy };
+  const base = { executor, instanceName, execProperties: consumers };
   if (strategy === "launcher") return { remote: { strategy, ...base }, strategy };
-  if (strategy === "remotable") return { remote: { strategy, ...base, ...remotable }, strategy };
-  return { remote: null, strategy };
+  return { remote: { strategy, ...base, ...remotable }, strategy };
+}
+
+/**
+ * The consumers' platform under "shared-store" without `execProperties`: the pool's (`prop`,
+ * read as `pool`), as `--remote_default_exec_properties`, whose values cannot hold white space.
+ */
+function poolExecProperties(r: Reader, prop: Property | undefined, pool: Readonly<Record<string, string>>): Record<string, string> {
+  for (const [key, value] of Object.entries(pool)) {
+    if (!/\s/.test(value)) continue;
+    r.error(
+      prop!.keyPos,
+      `remote: the consumers' actions of strategy "shared-store" run on the Nix pool, but its exec property ` +
+        `"${key}=${value}" cannot be written as --remote_default_exec_properties`,
+      "set execProperties to a platform without white space in its values that selects executors sharing the pool's store",
+    );
+  }
+  return { ...pool };
 }
 
 /** Checks the config's literal tree; returns the resolved config and every problem found. */
@@ -643,9 +718,9 @@ export function resolveConfig(
     }
   }
 
-  // Read before the packages: strategy "remotable" asks more of them.
+  // Read before the packages: the remotable strategies ask more of them.
   const { remote, strategy } = top.has("remote") ? readRemote(r, top.get("remote")!) : { remote: null, strategy: null };
-  const remotable = strategy === "remotable";
+  const remotable = isRemotableStrategy(strategy) ? strategy : null;
 
   const packages: ResolvedPackage[] = [];
   if (top.has("packages")) {
@@ -665,10 +740,10 @@ export function resolveConfig(
   }
 
   const store = r.oneOf(top.get("store"), "the config", STORES) ?? "output-base";
-  if (remotable && top.has("store")) {
+  if (remotable !== null && top.has("store")) {
     r.error(
       top.get("store")!.keyPos,
-      `the config: "store" does not apply with remote strategy "remotable"`,
+      `the config: "store" does not apply with remote strategy "${remotable}"`,
       "remove it: each package builds in the Nix store of the machine that runs its remotable build " +
         "(the worker, or this machine's own store without an executor)",
     );

@@ -12,7 +12,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { execa } from "execa";
-import { CONFIG_FILE, loadConfig } from "../config/index.js";
+import { CONFIG_FILE, loadConfig, remotableRemote } from "../config/index.js";
 import { WORKSPACE_MARKERS, workspaceMarker } from "../generate.js";
 import { writeFiles } from "../write/index.js";
 
@@ -278,9 +278,10 @@ export async function declaredPackages(options: LockOptions): Promise<DeclaredPa
   }
   if (fs.existsSync(path.join(workspace, CONFIG_FILE))) {
     const config = loadConfig(workspace);
-    if (config.remote?.strategy === "remotable") {
+    const remotable = remotableRemote(config.remote);
+    if (remotable !== null) {
       throw new LockError(
-        `${workspace}'s ${CONFIG_FILE} has remote strategy "remotable": its packages are built where Bazel ` +
+        `${workspace}'s ${CONFIG_FILE} has remote strategy "${remotable.strategy}": its packages are built where Bazel ` +
           `runs remotable repository rules (the remote executor), and ${LOCK_FILE} pins only packages ` +
           'this machine builds; nothing to lock (strategy "launcher" builds them here, and can lock them)',
       );

@@ -1,7 +1,7 @@
 /** Finding what to generate (a workspace, or the rules_nixstore repository), and doing it. */
 import fs from "node:fs";
 import path from "node:path";
-import { CONFIG_FILE, displayPath, loadConfig, parseConfig } from "../config/index.js";
+import { CONFIG_FILE, displayPath, loadConfig, parseConfig, remotableRemote } from "../config/index.js";
 import { findUpwards, isRulesRoot, renderLibraryFiles } from "../generate.js";
 import { templatesDir } from "../package-root.js";
 import { createRenderer } from "../render/index.js";
@@ -57,9 +57,10 @@ export function renderWorkspaceFiles(
       : parseConfig(displayPath(path.join(root, CONFIG_FILE), cwd), configText);
   const facts = workspaceFacts(root, config);
   if (report !== undefined) describeDiscovered(facts).forEach(report);
-  if (report !== undefined && facts.lockFile && config.remote?.strategy === "remotable") {
+  const remotable = remotableRemote(config.remote);
+  if (report !== undefined && facts.lockFile && remotable !== null) {
     report(
-      `note: ${LOCK_FILE} is not used: remote strategy "remotable" builds every package on the executor, ` +
+      `note: ${LOCK_FILE} is not used: remote strategy "${remotable.strategy}" builds every package on the executor, ` +
         "unpinned (delete the file, or keep it for a return to strategy \"launcher\")",
     );
   }

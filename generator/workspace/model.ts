@@ -3,12 +3,14 @@
  * repository rules and Bazel flags. Plain typed objects; the templates render them.
  */
 import type {
+  RemotableStrategy,
   ResolvedConfig,
   ResolvedPackage,
   ResolvedRemotableRemote,
   ResolvedRemote,
   ResolvedSource,
 } from "../config/index.js";
+import { remotableRemote } from "../config/index.js";
 import { RULES, type RuleSpec, type StarlarkValue } from "../model/index.js";
 import type { DiscoveredDeps } from "./nixdeps.js";
 import { starlarkLayout, type StarlarkFileType } from "./starlark.js";
@@ -46,7 +48,7 @@ export const MODULE_EXTENSION = {
   name: "nixstore",
 } as const;
 
-/** The module extension of remotable packages (remote strategy "remotable"). */
+/** The module extension of remotable packages (remote strategies "remotable" and "shared-store"). */
 export const REMOTABLE_EXTENSION = {
   bzl: "@rules_nixstore//rules:remotable_extensions.bzl",
   name: "nixstore_remotable",
@@ -97,11 +99,15 @@ export interface WorkspaceModel {
   /** The packages, sorted: bzlmod's use_repo (the sources are only the extension's business). */
   readonly packageNames: readonly string[];
   /**
-   * With remote strategy "remotable": the packages are remotable `nixpkgs_package` calls (loaded
-   * from `bzl`) in WORKSPACE and tags of `extension` under bzlmod, which names the sources by
-   * label (so nixstore.MODULE.bazel imports them: `sourceNames`); `flag` goes in the bazelrc.
+   * With remote strategy "remotable" or "shared-store": the packages are remotable
+   * `nixpkgs_package` calls (loaded from `bzl`) in WORKSPACE and tags of `extension` under
+   * bzlmod, which names the sources by label (so nixstore.MODULE.bazel imports them:
+   * `sourceNames`); `flag` goes in the bazelrc. `sharedStore`: their closures stay in the Nix
+   * pool's store (`remote_closure = "shared-store"`), where their consumers run.
    */
   readonly remotable: {
+    readonly strategy: RemotableStrategy;
+    readonly sharedStore: boolean;
     readonly bzl: string;
     readonly extension: typeof REMOTABLE_EXTENSION;
     readonly sourceNames: readonly string[];
@@ -112,7 +118,7 @@ export interface WorkspaceModel {
     readonly config: string;
     readonly flags: readonly string[];
     /**
-     * With strategy "remotable": the executor flags for the commands that fetch but do not take
+     * With a remotable strategy: the executor flags for the commands that fetch but do not take
      * `build`'s flags (`FETCH_COMMANDS`), so that they fetch the packages on the worker too.
      */
     readonly fetch: { readonly commands: readonly string[]; readonly flags: readonly string[] } | null;
@@ -263,7 +269,8 @@ const REMOTABLE_ARGS = ["exec_properties", "remotable", "repository"];
 /**
  * A remotable package: a `nixpkgs_package(..., remotable = True)` of remotable.bzl in WORKSPACE
  * and a `nixstore_remotable.package` tag, whose sources are labels of the nixstore extension's
- * repositories (`@<source>`, which the rule reads as that repository's marker file).
+ * repositories (`@<source>`, which the rule reads as that repository's marker file). With
+ * strategy "shared-store" it has `remote_closure = "shared-store"`.
  */
 function remotablePackageCall(pkg: ResolvedPackage, remote: ResolvedRemotableRemote, facts: WorkspaceFacts): RepositoryCall {
   const spec = ruleSpec("nixpkgs_package");
@@ -279,6 +286,7 @@ function remotablePackageCall(pkg: ResolvedPackage, remote: ResolvedRemotableRem
     nix_file_deps: nixFileDeps(pkg.nixFileDeps, pkg.nixFile, facts),
     nixopts: nonEmpty(pkg.nixopts),
     quiet: pkg.quiet,
+    remote_closure: remote.strategy === "shared-store" ? "shared-store" : null,
     remote_path: remote.remotePath,
   };
   const entries = Object.entries(pkg.repositories);
@@ -323,7 +331,7 @@ function remoteFlags(config: ResolvedConfig): string[] | null {
 /** The model of a checked config. */
 export function workspaceModel(config: ResolvedConfig, facts: WorkspaceFacts): WorkspaceModel {
   const remote = config.remote;
-  const remotable = remote !== null && remote.strategy === "remotable" ? remote : null;
+  const remotable = remotableRemote(remote);
   const sourceCalls = config.sources.map((s) => sourceCall(s, facts));
   const packageCalls = config.packages.map((p) =>
     remotable !== null ? remotablePackageCall(p, remotable, facts) : packageCall(p, config, facts),
@@ -341,6 +349,8 @@ export function workspaceModel(config: ResolvedConfig, facts: WorkspaceFacts): W
       remotable === null
         ? null
         : {
+            strategy: remotable.strategy,
+            sharedStore: remotable.strategy === "shared-store",
             bzl: REMOTABLE_BZL,
             extension: REMOTABLE_EXTENSION,
             sourceNames: config.sources.map((s) => s.name).sort(),

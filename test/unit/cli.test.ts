@@ -94,6 +94,11 @@ describe("nixgen CLI", () => {
     expect(remotable.code, remotable.err).toBe(0);
     expect(remotable.out).toContain('nixgen: note: nixstore.lock.json is not used: remote strategy "remotable" builds every package');
     expect(fs.readFileSync(path.join(ws, "nixstore/repositories.bzl"), "utf8")).not.toContain("lock =");
+    fs.writeFileSync(path.join(ws, "nixgen.config.ts"), config("shared-store"));
+    const shared = await nixgen(["--workspace", ws]);
+    expect(shared.code, shared.err).toBe(0);
+    expect(shared.out).toContain('nixgen: note: nixstore.lock.json is not used: remote strategy "shared-store" builds every package');
+    expect(fs.readFileSync(path.join(ws, "nixstore/repositories.bzl"), "utf8")).not.toContain("lock =");
     fs.writeFileSync(path.join(ws, "nixgen.config.ts"), config("launcher"));
     const launcher = await nixgen(["--workspace", ws]);
     expect(launcher.out).not.toContain("is not used");

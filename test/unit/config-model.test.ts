@@ -120,6 +120,8 @@ describe("workspace model", () => {
     );
     expect(m.loads).toEqual(["nixpkgs_local_repository"]);
     expect(m.remotable).toEqual({
+      strategy: "remotable",
+      sharedStore: false,
       bzl: "@rules_nixstore//rules:remotable.bzl",
       extension: { bzl: "@rules_nixstore//rules:remotable_extensions.bzl", name: "nixstore_remotable" },
       sourceNames: ["extra", "nixpkgs"],
@@ -147,6 +149,51 @@ describe("workspace model", () => {
       flags: ["--remote_executor=grpc://bb:8980", "--remote_instance_name=i"],
     });
     expect(m.remote?.flags[0]).toBe("--remote_executor=grpc://bb:8980");
+  });
+
+  it("declares shared-store packages as remotable ones that keep their closure in the pool's store, and sends consumers to the pool", () => {
+    const config = (execProperties: string) => `{
+  nixpkgs: { nixpkgs: { local: "//:n.nix" } },
+  packages: { jq: {} },
+  remote: { strategy: "shared-store", executor: "grpc://bb:8980", nixBuildExecProperties: { pool: "nix", OSFamily: "linux" }${execProperties} },
+}`;
+    const m = model(config(""), { lockFile: true, discovered: {} });
+    expect(m.remotable).toMatchObject({ strategy: "shared-store", sharedStore: true, flag: "--experimental_repo_remote_exec" });
+    const [jq] = m.packageCalls;
+    expect(kwargs(jq)).toEqual({
+      name: "jq",
+      attribute_path: "jq",
+      exec_properties: { OSFamily: "linux", pool: "nix" },
+      remotable: true,
+      remote_closure: "shared-store",
+      repositories: { nixpkgs: "@nixpkgs" },
+    });
+    expect(kwargs({ kwargs: jq!.tagKwargs })).toEqual({
+      name: "jq",
+      attribute_path: "jq",
+      exec_properties: { OSFamily: "linux", pool: "nix" },
+      remote_closure: "shared-store",
+      repository: "@nixpkgs",
+    });
+    // The consumers' actions run on the pool whose store holds the closures.
+    expect(m.remote?.flags).toEqual([
+      "--remote_executor=grpc://bb:8980",
+      "--remote_default_exec_properties=OSFamily=linux",
+      "--remote_default_exec_properties=pool=nix",
+      "--spawn_strategy=remote",
+      "--remote_local_fallback=false",
+      "--incompatible_strict_action_env",
+    ]);
+    expect(m.remote?.fetch).toEqual({ commands: ["fetch", "query", "sync"], flags: ["--remote_executor=grpc://bb:8980"] });
+    // Given execProperties select the consumers' executors instead.
+    const given = model(config(`, execProperties: { pool: "nix-runners" }`), { lockFile: false, discovered: {} });
+    expect(given.remote?.flags.filter((f) => f.startsWith("--remote_default_exec_properties"))).toEqual([
+      "--remote_default_exec_properties=pool=nix-runners",
+    ]);
+    // Strategy remotable leaves remote_closure at the rule's default, "fetch".
+    const remotable = model(config("").replace('"shared-store"', '"remotable"'), { lockFile: false, discovered: {} });
+    expect(kwargs(remotable.packageCalls[0])).not.toHaveProperty("remote_closure");
+    expect(remotable.remote?.flags).not.toContain("--remote_default_exec_properties=pool=nix");
   });
 });
 

@@ -233,13 +233,6 @@ describe("reading nixgen.config.ts", () => {
 }`),
     );
     expect(message).toContain('the config: "store" is "systme"\n  hint: did you mean "system"?');
-    expect(message).toContain(
-      'remote: strategy "shared-store" is not implemented by this version of rules_nixstore\n  hint: use "launcher" (the client builds with Nix;',
-    );
-    expect(message).toContain('or "remotable" (the Nix builds run on workers with Nix)');
-    expect(errors(config(`{ remote: { strategy: "remotable", executor: "grpc://x:1", sharedStore: "ssh://x" } }`))).toContain(
-      'remote: "sharedStore" applies only to strategy "shared-store"',
-    );
     expect(message).toContain('remote needs an "executor"');
     expect(message).toContain('exec property "a=b=c" cannot be written');
     expect(message).toContain('exec property "d=e f" cannot be written');
@@ -311,8 +304,92 @@ describe("reading nixgen.config.ts", () => {
     const launcher = errors(
       config(`{ remote: { strategy: "launcher", executor: "grpc://bb:8980", nixBuildExecProperties: { pool: "nix" }, maxClosureMib: 1 } }`),
     );
-    expect(launcher).toContain('remote: "nixBuildExecProperties" applies only to strategy "remotable"\n  hint: remove it, or set strategy: "remotable"');
-    expect(launcher).toContain('remote: "maxClosureMib" applies only to strategy "remotable"');
+    expect(launcher).toContain(
+      'remote: "nixBuildExecProperties" applies only to strategies "remotable" and "shared-store"\n  hint: remove it, or set strategy: "remotable" or "shared-store"',
+    );
+    expect(launcher).toContain('remote: "maxClosureMib" applies only to strategies "remotable" and "shared-store"');
+  });
+
+  it("reads strategy shared-store: the remotable keys, and the Nix pool's platform for the consumers unless execProperties is given", () => {
+    const remote = (extra: string) =>
+      config(`{
+  ${LOCAL},
+  packages: { jq: {} },
+  remote: {
+    strategy: "shared-store",
+    executor: "grpc://bb:8980",
+    instanceName: "main",
+    nixBuildExecProperties: { pool: "nix", OSFamily: "linux" },
+    remotePath: "/nix/var/nix/profiles/default/bin:/bin",${extra}
+  },
+}`);
+    expect(ok(remote("")).remote).toEqual({
+      strategy: "shared-store",
+      executor: "grpc://bb:8980",
+      instanceName: "main",
+      execProperties: { pool: "nix", OSFamily: "linux" },
+      nixBuildExecProperties: { pool: "nix", OSFamily: "linux" },
+      remotePath: "/nix/var/nix/profiles/default/bin:/bin",
+      maxClosureMib: null,
+    });
+    // Given, execProperties is kept as it is: executors that share the pool's store, or none.
+    expect(ok(remote(`\n    execProperties: { pool: "nix-runners" },`)).remote).toMatchObject({
+      execProperties: { pool: "nix-runners" },
+      nixBuildExecProperties: { pool: "nix", OSFamily: "linux" },
+    });
+    expect(ok(remote(`\n    execProperties: {},`)).remote).toMatchObject({ execProperties: {} });
+    const minimal = ok(config(`{ ${LOCAL}, packages: { jq: {} }, remote: { strategy: "shared-store", executor: "grpc://bb:8980" } }`));
+    expect(minimal.remote).toMatchObject({ execProperties: {}, nixBuildExecProperties: {}, remotePath: null, maxClosureMib: null });
+  });
+
+  it("reports what shared-store does not take: maxClosureMib, the keys of a laid-out closure, store, failNotSupported", () => {
+    const message = errors(
+      config(`{
+  ${LOCAL},
+  packages: {
+    jq: { buildFile: "//:jq.BUILD", escapingSymlinks: "fail" },
+    tool: { buildFileContent: "exports_files([])", failNotSupported: false },
+    ok: { attributePath: "hello", nixopts: ["--option", "a", "b"], quiet: true },
+  },
+  store: "system",
+  remote: { strategy: "shared-store", executor: "grpc://bb:8980", maxClosureMib: 64 },
+}`),
+    );
+    const closure = "hint: remove it: the package's closure stays in the Nix pool's shared store, and its repository holds only bin/<exe> wrappers";
+    expect(message).toContain(`package "jq": "buildFile" does not apply with remote strategy "shared-store"\n  ${closure}`);
+    expect(message).toContain(`package "jq": "escapingSymlinks" does not apply with remote strategy "shared-store"\n  ${closure}`);
+    expect(message).toContain(`package "tool": "buildFileContent" does not apply with remote strategy "shared-store"\n  ${closure}`);
+    expect(message).toContain('package "tool": "failNotSupported" does not apply with remote strategy "shared-store"\n  hint: remove it');
+    expect(message).toContain('the config: "store" does not apply with remote strategy "shared-store"\n  hint: remove it');
+    expect(message).toContain(
+      'remote: "maxClosureMib" does not apply with strategy "shared-store"\n  hint: remove it: the closures stay in the Nix pool\'s shared store, and no archive is sent back',
+    );
+    expect(message).not.toContain('package "ok"');
+    expect(message).toContain("6 errors in nixgen.config.ts");
+  });
+
+  it("refuses a pool platform that --remote_default_exec_properties cannot carry when shared-store has no execProperties", () => {
+    const remote = (extra: string) =>
+      config(`{ remote: { strategy: "shared-store", executor: "grpc://bb:8980", nixBuildExecProperties: { image: "docker://nix image" }${extra} } }`);
+    expect(errors(remote(""))).toContain(
+      'nixgen.config.ts:3:95: error: remote: the consumers\' actions of strategy "shared-store" run on the Nix pool, but its exec property ' +
+        '"image=docker://nix image" cannot be written as --remote_default_exec_properties\n' +
+        "  hint: set execProperties to a platform without white space in its values that selects executors sharing the pool's store",
+    );
+    expect(ok(remote(`, execProperties: { pool: "nix" }`)).remote).toMatchObject({ execProperties: { pool: "nix" } });
+  });
+
+  it("refuses sharedStore, a key that copied client-built closures and was never implemented", () => {
+    for (const strategy of ["shared-store", "remotable", "launcher"]) {
+      const message = errors(config(`{ remote: { strategy: "${strategy}", executor: "grpc://x:1", sharedStore: "ssh://x" } }`));
+      expect(message).toContain(
+        'remote: "sharedStore" (copying the closures this machine builds into a store, nix copy --to) is not implemented\n' +
+          '  hint: remove it: strategy "shared-store" builds each package on the Nix pool (nixBuildExecProperties) into the store its executors share',
+      );
+      // One error for the key, not a second one as an unknown key.
+      expect(message).not.toContain("unknown key");
+      expect(message).toContain("1 error in nixgen.config.ts");
+    }
   });
 
   it("reports a key given twice", () => {

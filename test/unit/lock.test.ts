@@ -131,17 +131,20 @@ describe("which packages nixgen lock locks", () => {
     expect(() => packagesToLock(declared, [], ws)).toThrow(`${ws}'s nixgen.config.ts declares no package; nothing to lock`);
   });
 
-  it("refuses a config whose packages are remotable: the executor builds them, the lock cannot pin them", async () => {
-    const ws = tempDir();
-    fs.writeFileSync(path.join(ws, "WORKSPACE"), "");
-    const remote = `remote: { strategy: "remotable", executor: "grpc://bb:8980", nixBuildExecProperties: { pool: "nix" } }`;
-    fs.writeFileSync(path.join(ws, "nixgen.config.ts"), CONFIG.replace("packages:", `${remote}, packages:`));
-    // A Bazel that cannot run: the config alone decides, before any fetch.
-    await expect(declaredPackages({ workspace: ws, bazel: path.join(ws, "no-such-bazel") })).rejects.toThrow(
-      `${ws}'s nixgen.config.ts has remote strategy "remotable": its packages are built where Bazel runs remotable ` +
-        "repository rules (the remote executor), and nixstore.lock.json pins only packages this machine builds; nothing to lock",
-    );
-  });
+  it.each(["remotable", "shared-store"])(
+    "refuses a config whose packages are remotable (strategy %s): the executor builds them, the lock cannot pin them",
+    async (strategy) => {
+      const ws = tempDir();
+      fs.writeFileSync(path.join(ws, "WORKSPACE"), "");
+      const remote = `remote: { strategy: "${strategy}", executor: "grpc://bb:8980", nixBuildExecProperties: { pool: "nix" } }`;
+      fs.writeFileSync(path.join(ws, "nixgen.config.ts"), CONFIG.replace("packages:", `${remote}, packages:`));
+      // A Bazel that cannot run: the config alone decides, before any fetch.
+      await expect(declaredPackages({ workspace: ws, bazel: path.join(ws, "no-such-bazel") })).rejects.toThrow(
+        `${ws}'s nixgen.config.ts has remote strategy "${strategy}": its packages are built where Bazel runs remotable ` +
+          "repository rules (the remote executor), and nixstore.lock.json pins only packages this machine builds; nothing to lock",
+      );
+    },
+  );
 });
 
 describe("finding the repositories after the fetch", () => {
