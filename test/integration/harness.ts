@@ -334,12 +334,15 @@ export function copyExample(example: string, dir: string): void {
     recursive: true,
     filter: (src) => !/\/(bazel-[^/]*|\.nixstore\.bazelrc)$/.test(src),
   });
-  const file = existsSync(join(dir, "MODULE.bazel")) ? "MODULE.bazel" : "WORKSPACE";
-  const text = readFileSync(join(dir, file), "utf8");
-  if (!text.includes(`path = "../.."`)) {
-    throw new Error(`examples/${example}/${file} no longer refers to rules_nixstore with path = "../.."`);
+  // An example may serve both Bazels: MODULE.bazel (bzlmod) and WORKSPACE.
+  const files = ["MODULE.bazel", "WORKSPACE"].filter((f) => existsSync(join(dir, f)));
+  for (const file of files) {
+    const text = readFileSync(join(dir, file), "utf8");
+    if (!text.includes(`path = "../.."`)) {
+      throw new Error(`examples/${example}/${file} no longer refers to rules_nixstore with path = "../.."`);
+    }
+    writeFileSync(join(dir, file), text.replace(`path = "../.."`, `path = ${JSON.stringify(REPO_ROOT)}`));
   }
-  writeFileSync(join(dir, file), text.replace(`path = "../.."`, `path = ${JSON.stringify(REPO_ROOT)}`));
 }
 
 /** Runs `nixgen bazelrc` for a workspace and output base (the machine's .nixstore.bazelrc). */

@@ -10,7 +10,22 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DIAG, LOGS, casBytesUploaded, leaseCluster, metric, type ClusterLease } from "./buildbarn.js";
-import { EXPECT_OUTPUT_SH, FIXTURE, FLAVORS, declarations, explain, makeWorkspace, processes, starlarkList, type Flavor, type SourceSpec, type Workspace } from "./harness.js";
+import {
+  EXPECT_OUTPUT_SH,
+  FIXTURE,
+  FLAVORS,
+  Workspace,
+  copyExample,
+  declarations,
+  explain,
+  hostStoreEntries,
+  makeWorkspace,
+  nixgenBazelrc,
+  processes,
+  starlarkList,
+  type Flavor,
+  type SourceSpec,
+} from "./harness.js";
 
 const OFFLINE = ["--option", "substituters", ""];
 
@@ -268,6 +283,17 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remotable packages built
     expect(existsSync(log) ? readFileSync(log, "utf8") : "").toBe("");
   });
 
+  test("examples/remotable builds and passes its test through the Nix pool", async () => {
+    const ws = new Workspace(mkdtempSync(join(tmpdir(), `nixstore-example-remotable-${flavor.id}-`)), flavor);
+    workspaces.push(ws);
+    copyExample("remotable", ws.dir);
+    await nixgenBazelrc(ws.dir, ws.outputBase, [], flavor);
+    const r = await ws.bazel(["test", "--config=remote", "//..."]);
+    expect(r.exitCode, explain(r)).toBe(0);
+    expect(r.all).toMatch(/Executed 1 out of 1 test: 1 test passes/);
+    expect(ws.bin("greeting_shared.txt")).toBe("hello from nix\n");
+  });
+
   test("a Nix error on the pool reaches the user with Nix's message, the package and the attribute", async () => {
     const { ws } = await workspace([{ name: "hello", attribute_path: "no_such_attribute" }]);
     const r = await ws.bazel(["build", "--nobuild", ...remotable(), "//:hello_out"]);
@@ -286,11 +312,22 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remotable packages built
   test("without --remote_executor, the build runs on the client's own Nix", async () => {
     const { ws } = await workspace();
     const runs = await workerRuns();
-    // Into the machine's Nix store (as root here: no build users, no binary cache).
-    const r = await ws.bazel(["build", "--experimental_repo_remote_exec", "--repo_env=NIX_CONFIG=build-users-group =\nsubstituters =", "//:hello_out"]);
-    expect(r.exitCode, explain(r)).toBe(0);
-    expect(ws.bin("hello.txt")).toBe("hello from nix\n");
-    expect(await workerRuns()).toBe(runs);
+    const before = new Set(hostStoreEntries(flavor));
+    try {
+      // Into the machine's Nix store (as root here: no build users, no binary cache).
+      const r = await ws.bazel(["build", "--experimental_repo_remote_exec", "--repo_env=NIX_CONFIG=build-users-group =\nsubstituters =", "//:hello_out"]);
+      expect(r.exitCode, explain(r)).toBe(0);
+      expect(ws.bin("hello.txt")).toBe("hello from nix\n");
+      expect(await workerRuns()).toBe(runs);
+      expect(hostStoreEntries(flavor).filter((e) => e.endsWith("-hello")).length).toBeGreaterThan(0);
+    } finally {
+      // Leave the machine's store as it was: other suites check that it lacks the fixture's paths.
+      const added = hostStoreEntries(flavor).filter((e) => !before.has(e)).map((e) => `/nix/store/${e}`);
+      if (added.length > 0) {
+        const deleted = await ws.run(["nix-store", "--delete", "--ignore-liveness", ...added], { NIX_CONFIG: "build-users-group =" });
+        expect(deleted.exitCode, deleted.all).toBe(0);
+      }
+    }
   });
 
   test("without --experimental_repo_remote_exec, loading fails naming the flag", async () => {
