@@ -325,7 +325,7 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remotable packages built
       const added = hostStoreEntries(flavor).filter((e) => !before.has(e)).map((e) => `/nix/store/${e}`);
       if (added.length > 0) {
         const deleted = await ws.run(["nix-store", "--delete", "--ignore-liveness", ...added], { NIX_CONFIG: "build-users-group =" });
-        expect(deleted.exitCode, deleted.all).toBe(0);
+        expect(deleted.exitCode, String(deleted.all)).toBe(0);
       }
     }
   });
