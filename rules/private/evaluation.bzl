@@ -16,7 +16,7 @@ and attribute at fault.
 load(":constants.bzl", "REPOSITORY_HEADER")
 load(":machine_cache.bzl", "init_machine_cache", "machine_cache")
 load(":names.bzl", "apparent_name")
-load(":store.bzl", "NIX_OPTIONS", "init_store", "run_nix", "store_root")
+load(":store.bzl", "NIX_OPTIONS", "find_nix", "init_store", "run_nix", "store_root")
 
 _PREFIX = "nixstore_evaluation_"
 
@@ -142,17 +142,18 @@ def _nixpkgs_evaluation_impl(repository_ctx):
     for label in attr.repositories:
         repository_ctx.path(label)
     cache = machine_cache(repository_ctx) if attr.store != "system" else None
-    nix_instantiate = repository_ctx.which("nix-instantiate")
-    nix_store = repository_ctx.which("nix-store")
+    nix, why_not = find_nix(repository_ctx, ["nix-instantiate", "nix-store"])
     empty = {name: "" for name in attr.packages}
-    if not nix_instantiate or not nix_store or repository_ctx.os.name.lower().find("linux") < 0:
-        _write(repository_ctx, empty, "No Nix here: each package reports it.")
+    if why_not:
+        _write(repository_ctx, empty, "No Nix here ({}): each package reports it.".format(why_not))
         return
+    nix_instantiate = nix["nix-instantiate"]
+    nix_store = nix["nix-store"]
     if cache:
-        init_machine_cache(repository_ctx, cache, str(nix_store))
+        init_machine_cache(repository_ctx, cache, nix_store)
     elif attr.store != "system":
-        init_store(repository_ctx, store_root(repository_ctx), str(nix_store))
-    drvs = _instantiate(repository_ctx, str(nix_instantiate), cache)
+        init_store(repository_ctx, store_root(repository_ctx), nix_store)
+    drvs = _instantiate(repository_ctx, nix_instantiate, cache)
     if drvs == None:
         # Each package evaluates on its own, and the one at fault reports Nix's message.
         _write(repository_ctx, empty, "The shared evaluation failed: each package evaluates on its own.")

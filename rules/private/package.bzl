@@ -26,7 +26,7 @@ load(
 load(":machine_cache.bzl", "import_closure", "import_pinned", "init_machine_cache", "machine_cache")
 load(":names.bzl", "apparent_name", "sibling_file")
 load(":nix_files.bzl", "lay_out_nix_files")
-load(":store.bzl", "NIX_OPTIONS", "init_store", "run_nix", "store_root")
+load(":store.bzl", "NIX_OPTIONS", "find_nix", "init_store", "run_nix", "store_root")
 
 # Entries of a package's top level that would clash with the repository's own files.
 _RESERVED = ["BUILD", "BUILD.bazel", "WORKSPACE", "WORKSPACE.bazel", "_nixstore", "nix"]
@@ -374,14 +374,12 @@ def _nixpkgs_package_impl(repository_ctx):
         _remote_package(repository_ctx, inputs)
         return
     cache = machine_cache(repository_ctx) if repository_ctx.attr.store != "system" else None
-    if repository_ctx.os.name.lower().find("linux") < 0:
-        _not_supported(repository_ctx, "rules_nixstore supports Linux only (this is {}).".format(repository_ctx.os.name))
+    nix, why_not = find_nix(repository_ctx, ["nix-build", "nix-store"])
+    if why_not:
+        _not_supported(repository_ctx, why_not)
         return
-    nix_build = repository_ctx.which("nix-build")
-    nix_store = repository_ctx.which("nix-store")
-    if not nix_build or not nix_store:
-        _not_supported(repository_ctx, "nix-build and nix-store were not found on PATH.")
-        return
+    nix_build = nix["nix-build"]
+    nix_store = nix["nix-store"]
     store = repository_ctx.attr.store
     if store == "system":
         # The host's store, as the host's Nix configuration defines it (maybe through a daemon).
@@ -402,27 +400,27 @@ def _nixpkgs_package_impl(repository_ctx):
     if inputs.lock and not lock_update_requested(repository_ctx):
         entry = read_lock_entry(repository_ctx, inputs.lock, repository_ctx.attr.lock)
     if root:
-        init_store(repository_ctx, root, str(nix_store))
+        init_store(repository_ctx, root, nix_store)
     if cache:
-        init_machine_cache(repository_ctx, cache, str(nix_store))
+        init_machine_cache(repository_ctx, cache, nix_store)
 
     pinned = False
     if entry and entry.inputs == digest:
         repository_ctx.report_progress("verifying the {} store paths pinned by the lock file".format(len(entry.closure)))
-        pinned = check_pinned(repository_ctx, entry, str(nix_store), output_base_args, store_files)
+        pinned = check_pinned(repository_ctx, entry, nix_store, output_base_args, store_files)
         if not pinned and cache:
-            pinned = import_pinned(repository_ctx, cache, str(nix_store), root, entry)
+            pinned = import_pinned(repository_ctx, cache, nix_store, root, entry)
     if pinned:
         # No evaluation: the lock names the outputs and their closure, and the store holds them.
         outputs = entry.out
         closure = sorted(entry.closure.keys())
         closure_hashes = entry.closure
-        _add_roots(repository_ctx, str(nix_store), output_base_args, outputs, "pinned outputs")
+        _add_roots(repository_ctx, nix_store, output_base_args, outputs, "pinned outputs")
     else:
         build_root = cache.root if cache else root
-        outputs, closure, closure_hashes = _build(repository_ctx, inputs, str(nix_build), str(nix_store), store_args, build_root)
-        if cache and not import_closure(repository_ctx, cache, str(nix_store), root, outputs, closure):
-            outputs, closure, closure_hashes = _build(repository_ctx, inputs, str(nix_build), str(nix_store), output_base_args, root)
+        outputs, closure, closure_hashes = _build(repository_ctx, inputs, nix_build, nix_store, store_args, build_root)
+        if cache and not import_closure(repository_ctx, cache, nix_store, root, outputs, closure):
+            outputs, closure, closure_hashes = _build(repository_ctx, inputs, nix_build, nix_store, output_base_args, root)
         if entry:
             check_built(repository_ctx, entry, repository_ctx.attr.lock, outputs, closure_hashes)
     plan = _plan_layout(repository_ctx, root, closure)

@@ -14,6 +14,23 @@ _ATTEMPTS = 5
 # for other users the option changes nothing.
 NIX_OPTIONS = ["--option", "build-users-group", ""]
 
+def find_nix(repository_ctx, tools):
+    """Finds Nix commands on PATH, on Linux only.
+
+    Args:
+      repository_ctx: the repository context.
+      tools: names of the commands needed, e.g. `["nix-build", "nix-store"]`.
+
+    Returns:
+      (dict from name to path, None), or (None, why not: a sentence for the user).
+    """
+    if repository_ctx.os.name.lower().find("linux") < 0:
+        return None, "rules_nixstore supports Linux only (this is {}).".format(repository_ctx.os.name)
+    found = {tool: repository_ctx.which(tool) for tool in tools}
+    if not all(found.values()):
+        return None, "{} were not found on PATH.".format(" and ".join(tools))
+    return {tool: str(path) for tool, path in found.items()}, None
+
 def store_root(repository_ctx):
     """Returns the root of the chroot Nix store shared by every package of this output base.
 
