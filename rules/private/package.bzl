@@ -240,29 +240,36 @@ def _shared_derivation(repository_ctx, root):
         return None
     return drv
 
+def _build_command(repository_ctx, inputs, nix_build, nix_store, store_args, drv):
+    """How the package builds: struct(argv, what (for messages), attribute_path, progress)."""
+    if not drv:
+        argv, attribute_path = _nix_build_argv(repository_ctx, inputs, nix_build, store_args)
+        shown = attribute_path or "(default)"
+        return struct(argv = argv, what = "nix-build", attribute_path = shown, progress = "nix-build " + shown)
+    attribute_path = repository_ctx.attr.attribute_path or apparent_name(repository_ctx)
+    return struct(
+        argv = [nix_store] + store_args + repository_ctx.attr.nixopts + ["--realise", drv],
+        what = "nix-store --realise " + drv,
+        attribute_path = attribute_path,
+        progress = "nix-store --realise {} (evaluated with its nixpkgs)".format(attribute_path),
+    )
+
 def _realise(repository_ctx, inputs, nix_build, nix_store, store_args, root):
     """Builds the package: realises its shared evaluation's derivation, or runs nix-build."""
     drv = _shared_derivation(repository_ctx, root)
-    if not drv:
-        argv, attribute_path = _nix_build_argv(repository_ctx, inputs, nix_build, store_args)
-        what = "nix-build"
-        repository_ctx.report_progress("nix-build {}".format(attribute_path or "(default)"))
-    else:
-        argv = [nix_store] + store_args + repository_ctx.attr.nixopts + ["--realise", drv]
-        attribute_path = repository_ctx.attr.attribute_path or apparent_name(repository_ctx)
-        what = "nix-store --realise {}".format(drv)
-        repository_ctx.report_progress("nix-store --realise {} (evaluated with its nixpkgs)".format(attribute_path))
-    result = run_nix(repository_ctx, argv, quiet = repository_ctx.attr.quiet)
+    command = _build_command(repository_ctx, inputs, nix_build, nix_store, store_args, drv)
+    repository_ctx.report_progress(command.progress)
+    result = run_nix(repository_ctx, command.argv, quiet = repository_ctx.attr.quiet)
     if result.return_code != 0:
         _fail(repository_ctx, "{} failed for attribute_path '{}' (exit {}). Nix said:\n{}".format(
-            what,
-            attribute_path or "(default)",
+            command.what,
+            command.attribute_path,
             result.return_code,
             result.stderr,
         ))
     outputs = [line for line in result.stdout.splitlines() if line.startswith("/nix/store/")]
     if not outputs:
-        _fail(repository_ctx, "{} printed no store path. Nix said:\n{}".format(what, result.stderr))
+        _fail(repository_ctx, "{} printed no store path. Nix said:\n{}".format(command.what, result.stderr))
     if drv:
         _add_roots(repository_ctx, nix_store, store_args, outputs, "outputs")
     return outputs
