@@ -30,11 +30,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
-
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const FIXTURE = path.join(REPO, "test/fixtures/nixpkgs");
-const NIXGEN = path.join(REPO, "dist/generator/cli.js");
+import { FIXTURE, NIXGEN, REPO, die, machineInfo, median, r2, run, walk, which } from "./support.mjs";
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(name);
@@ -45,39 +41,9 @@ const REPEATS = arg("--repeats", 5);
 const KEEP = process.argv.includes("--keep");
 if (PACKAGES < 1 || PACKAGES > 50) throw new Error("--packages must be 1..50 (the fixture has tiny01..tiny50)");
 
-/** @param {string} msg @returns {never} */
-function die(msg) {
-  throw new Error(msg);
-}
 
-/** @param {string} cmd @param {string[]} args @param {import("node:child_process").SpawnSyncOptions} [opts] */
-function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 256 << 20, ...opts });
-  if (r.error) die(`${cmd}: ${r.error.message}`);
-  if (r.status !== 0) die(`${cmd} ${args.join(" ")} exited ${r.status}:\n${String(r.stderr).slice(-4000)}`);
-  return String(r.stdout);
-}
 
-function which(cmd) {
-  for (const dir of (process.env.PATH ?? "").split(":")) {
-    if (dir && fs.existsSync(path.join(dir, cmd))) return path.join(dir, cmd);
-  }
-  return die(`${cmd} is not on PATH`);
-}
 
-function walk(dir) {
-  /** @type {string[]} */
-  const out = [];
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...walk(p));
-    else out.push(p);
-  }
-  return out;
-}
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
-const r2 = (x) => Math.round(x * 100) / 100;
 
 const names = Array.from({ length: PACKAGES }, (_, i) => `tiny${String(i + 1).padStart(2, "0")}`);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "nixstore-bench-lock-"));
@@ -189,19 +155,10 @@ try {
   const refetch = summary(plain);
   const refetchLocked = summary(locked);
 
-  const cpus = os.cpus();
   const result = {
     benchmark: "lock-fast-path",
     date: new Date().toISOString(),
-    machine: {
-      cpus: cpus.length,
-      cpu_model: cpus[0]?.model ?? "",
-      kernel: os.release(),
-      node: process.version,
-      bazel: run("dpkg-query", ["-W", "-f=${Version}", "bazel-bootstrap"]).trim() || "unknown",
-      nix: run("nix-build", ["--version"]).trim(),
-      loadavg_at_end: os.loadavg().map(r2),
-    },
+    machine: machineInfo(),
     packages: PACKAGES,
     repeats: REPEATS,
     phases: {

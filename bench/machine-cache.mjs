@@ -32,11 +32,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
-
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const FIXTURE = path.join(REPO, "test/fixtures/nixpkgs");
-const NIXGEN = path.join(REPO, "dist/generator/cli.js");
+import { FIXTURE, NIXGEN, REPO, die, machineInfo, median, r2, run, walk } from "./support.mjs";
 
 const i = process.argv.indexOf("--outputs");
 const K = i >= 0 ? Number(process.argv[i + 1]) : 3;
@@ -47,31 +43,8 @@ if (!(K >= 2 && K <= 10)) throw new Error("--outputs must be 2..10");
 // Packages whose closures hold real files: the host's glibc libraries, busybox, 300 small files.
 const PACKAGES = ["hello", "greet", "linked", "manyfiles", ...Array.from({ length: 10 }, (_, n) => `tiny${String(n + 1).padStart(2, "0")}`)];
 
-/** @param {string} msg @returns {never} */
-function die(msg) {
-  throw new Error(msg);
-}
 
-/** @param {string} cmd @param {string[]} args @param {import("node:child_process").SpawnSyncOptions} [opts] */
-function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 256 << 20, ...opts });
-  if (r.error) die(`${cmd}: ${r.error.message}`);
-  if (r.status !== 0) die(`${cmd} ${args.join(" ")} exited ${r.status}:\n${String(r.stderr).slice(-4000)}`);
-  return String(r.stdout);
-}
 
-function walk(dir) {
-  /** @type {string[]} */
-  const out = [];
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...walk(p));
-    else out.push(p);
-  }
-  return out;
-}
-
-const r2 = (x) => Math.round(x * 100) / 100;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "nixstore-bench-machine-cache-"));
 
 /** A checkout: workspace and output base under tmp/<name>. */
@@ -118,7 +91,6 @@ function du(dirs) {
   return Number(/^(\d+)\s+total$/m.exec(out)?.[1] ?? die(`du printed no total:\n${out}`));
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 
 /**
  * Fetches every package's closure in a fresh checkout; returns seconds and builds. Then, when
@@ -169,19 +141,10 @@ try {
   };
   const growthWith = disk.with_cache.k_output_bases_plus_cache - disk.with_cache.one_output_base_plus_cache;
   const growthWithout = disk.without_cache.k_output_bases - disk.without_cache.one_output_base;
-  const cpus = os.cpus();
   const result = {
     benchmark: "machine-cache",
     date: new Date().toISOString(),
-    machine: {
-      cpus: cpus.length,
-      cpu_model: cpus[0]?.model ?? "",
-      kernel: os.release(),
-      node: process.version,
-      bazel: run("dpkg-query", ["-W", "-f=${Version}", "bazel-bootstrap"]).trim() || "unknown",
-      nix: run("nix-build", ["--version"]).trim(),
-      loadavg_at_end: os.loadavg().map(r2),
-    },
+    machine: machineInfo(),
     packages: PACKAGES,
     output_bases: K,
     fetch: {
