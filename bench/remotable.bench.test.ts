@@ -132,6 +132,9 @@ interface Fetch {
   downloaded_bytes: number;
   peak_rss_mib: number;
   rss_mib: number;
+  /** `bazel info peak-heap-size` and `max-heap-size` after the fetch. */
+  jvm_peak_heap: string | undefined;
+  jvm_max_heap: string | undefined;
   load_before: number[];
   load_after: number[];
   /** Bazel's output when it failed, else its lines that mention downloads. */
@@ -155,6 +158,9 @@ async function fetchFresh(ws: Workspace, flags: string[], targets: string[]): Pr
   const r = await ws.bazel(["build", "--nobuild", ...flags, ...targets]);
   const s = round(seconds(t));
   const memory = serverMemory(pid);
+  // The JVM's own view (both Bazels have these info keys); not fatal: VmHWM is the figure.
+  const heap = await ws.bazel(["info", "peak-heap-size", "max-heap-size"]);
+  const heapOf = (key: string) => new RegExp(`^${key}: (.*)$`, "m").exec(String(heap.stdout))?.[1];
   const all = String(r.all ?? "");
   return {
     s,
@@ -163,6 +169,8 @@ async function fetchFresh(ws: Workspace, flags: string[], targets: string[]): Pr
     uploaded_bytes: (await casBytesUploaded()) - up,
     downloaded_bytes: (await casBytesDownloaded()) - down,
     ...memory,
+    jvm_peak_heap: heapOf("peak-heap-size"),
+    jvm_max_heap: heapOf("max-heap-size"),
     load_before,
     load_after: load(),
     output: r.exitCode === 0 ? all.split("\n").filter((l) => /download/i.test(l)).join("\n") : explain(r),
