@@ -16,14 +16,16 @@
 //    archive and the base64 text.
 // 3. Big incompressible closures (a file of N MiB from /dev/urandom, built by the fixture's
 //    busybox runCommand), fetched remotably: time and the Bazel server's peak RSS (VmHWM, a
-//    fresh server per case); a closure over max_closure_mib; and one whose base64 text is
-//    bigger than a block of the cluster's CAS (4 GiB in 14 blocks, test/buildbarn/README.md):
-//    what the user sees then.
+//    fresh server per case); the largest again with smaller Java heaps (-Xmx: a client with
+//    less memory); a closure over max_closure_mib; and one whose base64 text is bigger than a
+//    block of the cluster's CAS (4 GiB in 14 blocks, test/buildbarn/README.md): what the user
+//    sees then.
 //
 //   sudo flock -o /tmp/nixstore-remote-tests.lock \
 //     npx vitest run --config bench/vitest.config.ts bench/remotable.bench.test.ts
-//   (BENCH_RUNS=N runs of each fetch case, default 2; BENCH_BIG_MIB=16,64,200 the sizes that
-//   must fit; BENCH_OVER_BLOCK_MIB=240 the size that must not; NIXSTORE_TEST_BAZEL=4,7)
+//   (BENCH_RUNS=N runs of each fetch case, default 2; BENCH_BIG_MIB=16,64,200,214 the sizes
+//   that must fit; BENCH_SMALL_HEAPS=1g,512m; BENCH_OVER_BLOCK_MIB=218 the size that must not
+//   fit; NIXSTORE_TEST_BAZEL=4,7)
 //
 // Writes bench/results/remotable.json (flavors not run keep their last results). Needs root
 // (the cluster); takes the cluster as it finds it (starting it with up.sh's defaults if it is
@@ -37,8 +39,10 @@ import { FLAVORS, REPO_ROOT, explain, makeWorkspace, type Flavor, type PackageSp
 import { remotableDeclarations, remotablePackageDir, workerRuns, type Remotable } from "../test/integration/remotable-support.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 2);
-const BIG_MIB = (process.env.BENCH_BIG_MIB ?? "16,64,200").split(",").map(Number);
-const OVER_BLOCK_MIB = Number(process.env.BENCH_OVER_BLOCK_MIB ?? 240);
+const BIG_MIB = (process.env.BENCH_BIG_MIB ?? "16,64,200,214").split(",").map(Number);
+const OVER_BLOCK_MIB = Number(process.env.BENCH_OVER_BLOCK_MIB ?? 218);
+/** Java heaps (-Xmx) the largest of BIG_MIB is fetched again with (an action cache hit). */
+const SMALL_HEAPS = (process.env.BENCH_SMALL_HEAPS ?? "1g,512m").split(",").filter(Boolean);
 const RESULTS = join(REPO_ROOT, "bench/results/remotable.json");
 const TEN = Array.from({ length: 10 }, (_, i) => `tiny${String(i + 1).padStart(2, "0")}`);
 const SETS: Record<string, string[]> = { one: ["hello"], ten: TEN };
@@ -116,11 +120,24 @@ function remoteSizes(ws: Workspace, name: string): { closure_bytes: number; clos
   return { closure_bytes: closure.bytes, closure_files: closure.files, archive_bytes: archive, base64_bytes: lstatSync(join(build, "closure.tar.gz.b64")).size };
 }
 
-/** The Bazel server's peak and current resident memory (MiB), from /proc/<pid>/status. */
+/**
+ * The Bazel server's peak and current resident memory (MiB), from /proc/<pid>/status; NaN when
+ * the server is gone (it crashed).
+ */
 function serverMemory(pid: number): { peak_rss_mib: number; rss_mib: number } {
+  if (!existsSync(`/proc/${pid}/status`)) return { peak_rss_mib: NaN, rss_mib: NaN };
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1]);
   return { peak_rss_mib: round(kib("VmHWM") / 1024, 1), rss_mib: round(kib("VmRSS") / 1024, 1) };
+}
+
+/** The lines of a failed Bazel command's output that say what went wrong. */
+function errorLines(output: string): string {
+  return output
+    .split("\n")
+    .filter((l) => /ERROR|FATAL|rror:|failed|exceed|OutOfMemory|out of memory|too large/i.test(l))
+    .slice(0, 12)
+    .join("\n");
 }
 
 interface Fetch {
@@ -132,8 +149,7 @@ interface Fetch {
   downloaded_bytes: number;
   peak_rss_mib: number;
   rss_mib: number;
-  /** `bazel info peak-heap-size` and `max-heap-size` after the fetch. */
-  jvm_peak_heap: string | undefined;
+  /** `bazel info max-heap-size`: the server's Java heap limit. */
   jvm_max_heap: string | undefined;
   load_before: number[];
   load_after: number[];
@@ -144,23 +160,23 @@ interface Fetch {
 /**
  * `clean --expunge` (a fresh output base and server), the server started by `info`, then the
  * timed `build --nobuild` of `targets`; with the cluster's counters and the server's memory.
+ * `startup`: Bazel startup options (e.g. --host_jvm_args=-Xmx1g).
  */
-async function fetchFresh(ws: Workspace, flags: string[], targets: string[]): Promise<Fetch> {
-  const cleaned = await ws.bazel(["clean", "--expunge"]);
+async function fetchFresh(ws: Workspace, flags: string[], targets: string[], startup: string[] = []): Promise<Fetch> {
+  const cleaned = await ws.bazel([...startup, "clean", "--expunge"]);
   expect(cleaned.exitCode, explain(cleaned)).toBe(0);
-  const info = await ws.bazel(["info", "server_pid"]);
+  const info = await ws.bazel([...startup, "info", "server_pid", "max-heap-size"]);
   expect(info.exitCode, explain(info)).toBe(0);
-  const pid = Number(String(info.stdout).trim().split("\n").pop());
+  const infoOf = (key: string) => new RegExp(`^${key}: (.*)$`, "m").exec(String(info.stdout))?.[1];
+  const pid = Number(infoOf("server_pid"));
+  const jvm_max_heap = infoOf("max-heap-size");
   expect(readFileSync(`/proc/${pid}/cmdline`, "utf8"), `server pid ${pid}`).toMatch(/java|bazel/);
   const [runs, up, down] = [await workerRuns(), await casBytesUploaded(), await casBytesDownloaded()];
   const load_before = load();
   const t = process.hrtime.bigint();
-  const r = await ws.bazel(["build", "--nobuild", ...flags, ...targets]);
+  const r = await ws.bazel([...startup, "build", "--nobuild", ...flags, ...targets]);
   const s = round(seconds(t));
   const memory = serverMemory(pid);
-  // The JVM's own view (both Bazels have these info keys); not fatal: VmHWM is the figure.
-  const heap = await ws.bazel(["info", "peak-heap-size", "max-heap-size"]);
-  const heapOf = (key: string) => new RegExp(`^${key}: (.*)$`, "m").exec(String(heap.stdout))?.[1];
   const all = String(r.all ?? "");
   return {
     s,
@@ -169,8 +185,7 @@ async function fetchFresh(ws: Workspace, flags: string[], targets: string[]): Pr
     uploaded_bytes: (await casBytesUploaded()) - up,
     downloaded_bytes: (await casBytesDownloaded()) - down,
     ...memory,
-    jvm_peak_heap: heapOf("peak-heap-size"),
-    jvm_max_heap: heapOf("max-heap-size"),
+    jvm_max_heap,
     load_before,
     load_after: load(),
     output: r.exitCode === 0 ? all.split("\n").filter((l) => /download/i.test(l)).join("\n") : explain(r),
@@ -293,10 +308,20 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remotable packages, $tit
       console.log(`${flavor.id} ${mib} MiB: ${f.s} s, peak RSS ${f.peak_rss_mib} MiB, ${JSON.stringify(sizes)}`);
     }
 
+    // The largest again (still declared: an action cache hit, no build), with smaller heaps:
+    // what a client with less memory sees.
+    for (const heap of SMALL_HEAPS) {
+      const f = await fetchFresh(ws, remotable(), ["@big//:closure"], [`--host_jvm_args=-Xmx${heap}`]);
+      expect(f.pool_builds).toBe(0);
+      const error = f.ok ? undefined : errorLines(f.output);
+      cases.push({ mib: BIG_MIB.at(-1), xmx: heap, ...f, output: undefined, error });
+      console.log(`${flavor.id} ${BIG_MIB.at(-1)} MiB, -Xmx${heap}: ok=${f.ok} ${f.s} s, peak RSS ${f.peak_rss_mib} MiB\n${error ?? ""}`);
+    }
+
     // Past what one blob of the cluster's CAS holds (the base64 text is ~4/3 of the archive).
     declareRemotable(ws, [randomPackage(OVER_BLOCK_MIB, tag(), `max_closure_mib = ${OVER_BLOCK_MIB + 16}`)]);
     const huge = await fetchFresh(ws, remotable(), ["@big//:closure"]);
-    const error = huge.ok ? undefined : huge.output.split("\n").filter((l) => /ERROR|rror:|failed|exceed|block|too large|size/i.test(l)).slice(0, 12).join("\n");
+    const error = huge.ok ? undefined : errorLines(huge.output);
     cases.push({ mib: OVER_BLOCK_MIB, max_closure_mib: OVER_BLOCK_MIB + 16, ...huge, output: undefined, error, sizes: huge.ok ? remoteSizes(ws, "big") : undefined });
     console.log(`${flavor.id} ${OVER_BLOCK_MIB} MiB: ok=${huge.ok} ${huge.s} s, peak RSS ${huge.peak_rss_mib} MiB\n${huge.output}`);
     result("big", cases);
