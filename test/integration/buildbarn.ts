@@ -125,6 +125,18 @@ export function casBytesUploaded(): Promise<number> {
   });
 }
 
+/**
+ * Bytes clients read from the CAS through the frontend (ByteStream Read, BatchReadBlobs): what
+ * Bazel downloads, e.g. a remote command's stdout.
+ */
+export function casBytesDownloaded(): Promise<number> {
+  return metric(DIAG.frontend, "buildbarn_blobstore_blob_access_operations_blob_size_bytes_sum", {
+    backend_type: "grpc",
+    operation: "Get",
+    storage_type: "cas",
+  });
+}
+
 /** Calls of an REAPI Execution method (Execute, WaitExecution) that clients started. */
 export function executionCalls(method: "Execute" | "WaitExecution"): Promise<number> {
   return metric(DIAG.frontend, "grpc_server_started_total", {

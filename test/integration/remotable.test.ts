@@ -9,25 +9,21 @@ import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DIAG, LOGS, casBytesUploaded, leaseCluster, metric, type ClusterLease } from "./buildbarn.js";
+import { LOGS, casBytesUploaded, leaseCluster, type ClusterLease } from "./buildbarn.js";
 import {
   EXPECT_OUTPUT_SH,
   FIXTURE,
   FLAVORS,
   Workspace,
   copyExample,
-  declarations,
   explain,
   hostStoreEntries,
   makeWorkspace,
   nixgenBazelrc,
   processes,
-  starlarkList,
-  type Flavor,
   type SourceSpec,
 } from "./harness.js";
-
-const OFFLINE = ["--option", "substituters", ""];
+import { remotableDeclarations, remotablePackageDir, workerRuns, type Remotable } from "./remotable-support.js";
 
 const BUILD = `
 genrule(
@@ -53,38 +49,6 @@ sh_test(
 )
 `;
 
-interface Remotable {
-  name: string;
-  attribute_path?: string;
-  /** The nixpkgs repository (default "nixpkgs", the fixture as a nixpkgs_local_repository). */
-  repository?: string;
-  /** Extra Starlark keyword arguments. */
-  extra?: string;
-}
-
-/** WORKSPACE (Bazel 4) or MODULE.bazel (Bazel 7): the fixture nixpkgs, and remotable packages. */
-function remotableDeclarations(flavor: Flavor, dir: string, packages: Remotable[], sources: SourceSpec[]): { file: string; text: string } {
-  const base = declarations(flavor, dir, [], sources);
-  const attrs = (p: Remotable) =>
-    [
-      `name = ${JSON.stringify(p.name)}`,
-      ...(p.attribute_path ? [`attribute_path = ${JSON.stringify(p.attribute_path)}`] : []),
-      `repository = "@${p.repository ?? "nixpkgs"}"`,
-      `exec_properties = {"pool": "nix"}`,
-      `nixopts = ${starlarkList(OFFLINE)}`,
-      ...(p.extra ? [p.extra] : []),
-    ].join(",\n    ");
-  if (flavor.bzlmod) {
-    const use = `nixstore_remotable = use_extension("@rules_nixstore//rules:remotable_extensions.bzl", "nixstore_remotable")`;
-    const tags = packages.map((p) => `nixstore_remotable.package(\n    ${attrs(p)},\n)`);
-    const repos = `use_repo(nixstore_remotable, ${packages.map((p) => JSON.stringify(p.name)).join(", ")})`;
-    return { file: base.file, text: [base.text, use, ...tags, repos, ""].join("\n") };
-  }
-  const load = `load("@rules_nixstore//rules:remotable.bzl", "nixpkgs_package")`;
-  const calls = packages.map((p) => `nixpkgs_package(\n    ${attrs(p)},\n    remotable = True,\n)`);
-  return { file: base.file, text: [base.text, load, ...calls, ""].join("\n") };
-}
-
 /** Failing stand-ins for the client's Nix commands, which log each call to `log`. */
 function fakeNix(dir: string, log: string): string {
   const bin = join(dir, "fake-nix-bin");
@@ -94,16 +58,6 @@ function fakeNix(dir: string, log: string): string {
     chmodSync(join(bin, tool), 0o755);
   }
   return bin;
-}
-
-/** The directory of remotable package `name` (under bzlmod, a repository of the nixstore_remotable extension). */
-function packageDir(ws: Workspace, name: string): string {
-  return join(ws.outputBase, "external", ws.flavor.bzlmod ? `rules_nixstore~~nixstore_remotable~${name}` : name);
-}
-
-/** Actions the cluster's worker ran (both pools); during a fetch, only remote repository builds run. */
-function workerRuns(): Promise<number> {
-  return metric(DIAG.worker, "buildbarn_builder_build_executor_duration_seconds_count", { stage: "Running" });
 }
 
 // up.sh creates the runners' users and mount namespaces: it needs root (CI runs as root).
@@ -145,7 +99,7 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remotable packages built
     expect(await workerRuns()).toBe(runs + 1);
 
     // Laid out as a local package: files at the root, the closure under nix/store, launchers.
-    const closure = readFileSync(join(packageDir(ws, "hello"), "nix/closure.txt"), "utf8").trim().split("\n");
+    const closure = readFileSync(join(remotablePackageDir(ws, "hello"), "nix/closure.txt"), "utf8").trim().split("\n");
     expect(closure.map((p) => p.replace(/^\/nix\/store\/[a-z0-9]{32}-/, "")).sort()).toEqual(["glibc", "hello", "libgreet"]);
 
     const onRemote = await ws.bazel(["test", ...remotable(), "--spawn_strategy=remote", "--remote_local_fallback=false", "--noremote_accept_cached", "//:hello_out", "//:worker_view", "//:hello_test"]);
@@ -196,14 +150,14 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remotable packages built
     const { ws, path } = await workspace();
     const first = await ws.bazel(["build", "--nobuild", ...remotable(), `--repo_env=PATH=${path}`, "//:hello_out"]);
     expect(first.exitCode, explain(first)).toBe(0);
-    const before = readFileSync(join(packageDir(ws, "hello"), "nix/closure.txt"), "utf8");
+    const before = readFileSync(join(remotablePackageDir(ws, "hello"), "nix/closure.txt"), "utf8");
     const runs = await workerRuns();
     // elf/hello.sh writes the hello ELF: a comment there changes the derivation.
     ws.write("nixpkgs/elf/hello.sh", ws.read("nixpkgs/elf/hello.sh") + `\n# changed by remotable.test.ts ${process.pid}-${Date.now()}\n`);
     const again = await ws.bazel(["build", ...remotable(), "--spawn_strategy=remote", "--remote_local_fallback=false", `--repo_env=PATH=${path}`, "//:hello_out"]);
     expect(again.exitCode, explain(again)).toBe(0);
     expect(await workerRuns()).toBeGreaterThanOrEqual(runs + 1);
-    expect(readFileSync(join(packageDir(ws, "hello"), "nix/closure.txt"), "utf8")).not.toBe(before);
+    expect(readFileSync(join(remotablePackageDir(ws, "hello"), "nix/closure.txt"), "utf8")).not.toBe(before);
     expect(ws.bin("hello.txt")).toBe("hello from nix\n");
   });
 
@@ -257,8 +211,8 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remotable packages built
     const fetched = await ws.bazel(["build", "--nobuild", ...onRemote, "//shared:launcher", "//shared:on_pool"]);
     expect(fetched.exitCode, explain(fetched)).toBe(0);
     // The shared-store repository holds no closure: only the wrappers and the list of paths.
-    expect(existsSync(join(packageDir(ws, "blob_shared"), "_nixstore"))).toBe(false);
-    expect(readFileSync(join(packageDir(ws, "blob_shared"), "bin/blob"), "utf8")).toMatch(/^p=\/nix\/store\/[a-z0-9]{32}-blob\/bin\/blob$/m);
+    expect(existsSync(join(remotablePackageDir(ws, "blob_shared"), "_nixstore"))).toBe(false);
+    expect(readFileSync(join(remotablePackageDir(ws, "blob_shared"), "bin/blob"), "utf8")).toMatch(/^p=\/nix\/store\/[a-z0-9]{32}-blob\/bin\/blob$/m);
 
     const before = await casBytesUploaded();
     const shared = await ws.bazel(["build", ...onRemote, "//shared:on_pool"]);
