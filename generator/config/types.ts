@@ -140,7 +140,7 @@ export interface RemoteConfig {
   readonly remotePath?: string;
   /**
    * For `remotable`: the largest closure, as a gzip-compressed archive in MiB, a worker sends
-   * back (`max_closure_mib`, default 256); the client holds about four times it in memory.
+   * back (`max_closure_mib`, default 192); the client's Bazel server peaks at about six times it in memory.
    */
   readonly maxClosureMib?: number;
 }

@@ -185,12 +185,14 @@ export const NIXPKGS_PACKAGE: RuleSpec = {
         "installation, NixOS and distribution packages.",
     }),
     attr("max_closure_mib", "int", {
-      default: 256,
+      default: 192,
       doc:
         "For a remotable package: the largest runtime closure, as a gzip-compressed tar " +
         "archive in MiB, that the remote executor sends back; a bigger one fails the fetch, " +
-        "naming its size. The client holds about four times the archive in memory while it " +
-        "decodes it (Bazel's heap: `--host_jvm_args=-Xmx...`).",
+        "naming its size. The client's Bazel server peaks at about six times the archive in " +
+        "memory while it decodes it (its heap: `--host_jvm_args=-Xmx...`), and the executor's " +
+        "CAS must hold the archive's base64 text (4/3 of it) as one blob (Buildbarn: smaller " +
+        "than a storage block).",
     }),
     attr("repository", "label", {
       default: null,

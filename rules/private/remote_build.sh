@@ -177,7 +177,7 @@ tar -C / --create --file=- --format=gnu --sort=name --mtime=@1 --owner=0 --group
 	--numeric-owner --hard-dereference --files-from="$work/members" | gzip -n >"$work/closure.tar.gz"
 size=$(wc -c <"$work/closure.tar.gz")
 if [ "$size" -gt "$limit" ]; then
-	fail 3 "the closure of $out is $size bytes as a compressed archive, more than the limit of $limit bytes (max_closure_mib). The client holds about four times the archive in memory while it decodes it: raise max_closure_mib if the client has the memory (and Bazel the heap: --host_jvm_args=-Xmx...), or use a smaller package."
+	fail 3 "the closure of $out is $size bytes as a compressed archive, more than the limit of $limit bytes (max_closure_mib). The client's Bazel server peaks at about six times the archive in memory while it decodes it, and the executor's CAS must hold 4/3 of it as one blob: raise max_closure_mib if both allow (Bazel's heap: --host_jvm_args=-Xmx...), or use a smaller package."
 fi
 
 print_header "$size"

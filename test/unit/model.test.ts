@@ -59,7 +59,7 @@ describe("the rule model", () => {
     // Remote builds: the remotable extension (rules/remotable_extensions.bzl) takes these, the
     // nixstore extension, which cannot declare remotable rules, does not.
     expect(byName.remote_closure).toMatchObject({ type: "string", default: "fetch", values: ["fetch", "shared-store"] });
-    expect(byName.max_closure_mib).toMatchObject({ type: "int", default: 256 });
+    expect(byName.max_closure_mib).toMatchObject({ type: "int", default: 192 });
     expect(NIXPKGS_PACKAGE.tag.omit).toEqual(["evaluation", "remote_build", "remote_closure", "remote_path", "max_closure_mib"]);
   });
 

@@ -36,8 +36,8 @@ PACKAGE_ATTRS = {
         doc = "The workspace's lock file written by `nixgen lock` (e.g. `//:nixstore.lock.json`). When it pins this repository and the pinned store paths are in the store with the pinned NAR hashes, no Nix evaluation runs; a pinned path whose content was modified fails the fetch, and a build whose output differs from the pin fails with advice to run `nixgen lock` again.",
     ),
     "max_closure_mib": attr.int(
-        default = 256,
-        doc = "For a remotable package: the largest runtime closure, as a gzip-compressed tar archive in MiB, that the remote executor sends back; a bigger one fails the fetch, naming its size. The client holds about four times the archive in memory while it decodes it (Bazel's heap: `--host_jvm_args=-Xmx...`).",
+        default = 192,
+        doc = "For a remotable package: the largest runtime closure, as a gzip-compressed tar archive in MiB, that the remote executor sends back; a bigger one fails the fetch, naming its size. The client's Bazel server peaks at about six times the archive in memory while it decodes it (its heap: `--host_jvm_args=-Xmx...`), and the executor's CAS must hold the archive's base64 text (4/3 of it) as one blob (Buildbarn: smaller than a storage block).",
     ),
     "nix_file": attr.label(
         allow_single_file = [".nix"],
