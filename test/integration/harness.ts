@@ -293,6 +293,26 @@ export function hostStoreEntries(flavor: Flavor = BAZEL4): string[] {
   return readdirSync(dir).filter((e) => !e.startsWith("."));
 }
 
+/**
+ * Runs `body`, then deletes from the machine's /nix/store (the host's, or the sid root's) the
+ * paths it added. A build into the machine's store (a remotable package without an executor)
+ * would otherwise stay there, where local.test.ts checks that the fixture's paths are absent.
+ */
+export async function leavingMachineStore<T>(ws: Workspace, body: () => Promise<T>): Promise<T> {
+  const before = new Set(hostStoreEntries(ws.flavor));
+  try {
+    return await body();
+  } finally {
+    const added = hostStoreEntries(ws.flavor)
+      .filter((e) => !before.has(e))
+      .map((e) => `/nix/store/${e}`);
+    if (added.length > 0) {
+      const deleted = await ws.run(["nix-store", "--delete", "--ignore-liveness", ...added], { NIX_CONFIG: "build-users-group =" });
+      if (deleted.exitCode !== 0) throw new Error(`removing the ${added.length} paths a test added to the machine's store failed:\n${deleted.all}`);
+    }
+  }
+}
+
 /** Store path entries (hash-name) of every repository's closure in this output base. */
 export function closureEntries(ws: Workspace, repo: string): string[] {
   return readFileSync(join(ws.repoDir(repo), "nix/closure.txt"), "utf8")

@@ -18,6 +18,7 @@ import {
   copyExample,
   explain,
   hostStoreEntries,
+  leavingMachineStore,
   makeWorkspace,
   nixgenBazelrc,
   processes,
@@ -267,22 +268,14 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remotable packages built
   test("without --remote_executor, the build runs on the client's own Nix", async () => {
     const { ws } = await workspace();
     const runs = await workerRuns();
-    const before = new Set(hostStoreEntries(flavor));
-    try {
-      // Into the machine's Nix store (as root here: no build users, no binary cache).
+    // Into the machine's Nix store (as root here: no build users, no binary cache).
+    await leavingMachineStore(ws, async () => {
       const r = await ws.bazel(["build", "--experimental_repo_remote_exec", "--repo_env=NIX_CONFIG=build-users-group =\nsubstituters =", "//:hello_out"]);
       expect(r.exitCode, explain(r)).toBe(0);
       expect(ws.bin("hello.txt")).toBe("hello from nix\n");
       expect(await workerRuns()).toBe(runs);
       expect(hostStoreEntries(flavor).filter((e) => e.endsWith("-hello")).length).toBeGreaterThan(0);
-    } finally {
-      // Leave the machine's store as it was: other suites check that it lacks the fixture's paths.
-      const added = hostStoreEntries(flavor).filter((e) => !before.has(e)).map((e) => `/nix/store/${e}`);
-      if (added.length > 0) {
-        const deleted = await ws.run(["nix-store", "--delete", "--ignore-liveness", ...added], { NIX_CONFIG: "build-users-group =" });
-        expect(deleted.exitCode, String(deleted.all)).toBe(0);
-      }
-    }
+    });
   });
 
   test("without --experimental_repo_remote_exec, loading fails naming the flag", async () => {

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, test } from "vitest";
 import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FIXTURE, FLAVORS, REPO_ROOT, Workspace, explain, nixgenBazelrc } from "./harness.js";
+import { FIXTURE, FLAVORS, REPO_ROOT, Workspace, explain, leavingMachineStore, nixgenBazelrc } from "./harness.js";
 import { makeEvalCounter, nixgenLock, useEvalCounter } from "./lock-support.js";
 
 const workspaces: Workspace[] = [];
@@ -152,12 +152,15 @@ export default defineConfig({
     // nixbld group here); the sid root's Nix 2.34 needs nothing.
     const nixConfig = flavor.bzlmod ? [] : ["--repo_env=NIX_CONFIG=build-users-group =\nsubstituters ="];
     // query takes no `build` line: it loads the workspace only through the `common` one.
-    const query = await w.bazel(["query", ...nixConfig, "deps(//:out)"]);
-    expect(query.exitCode, explain(query)).toBe(0);
-    expect(query.stdout).toMatch(/@hello\/\/:bin\/hello/);
-    const built = await w.bazel(["build", ...nixConfig, "//:out"]);
-    expect(built.exitCode, explain(built)).toBe(0);
-    expect(w.bin("out.txt")).toBe("hello from nix\n");
+    // The query fetches the package: its Nix build already runs here.
+    await leavingMachineStore(w, async () => {
+      const query = await w.bazel(["query", ...nixConfig, "deps(//:out)"]);
+      expect(query.exitCode, explain(query)).toBe(0);
+      expect(query.stdout).toMatch(/@hello\/\/:bin\/hello/);
+      const built = await w.bazel(["build", ...nixConfig, "//:out"]);
+      expect(built.exitCode, explain(built)).toBe(0);
+      expect(w.bin("out.txt")).toBe("hello from nix\n");
+    });
     // The remote build repository beside the package did the Nix build.
     const remoteBuild = `${flavor.bzlmod ? "rules_nixstore~~nixstore_remotable~" : ""}hello__nixstore_remote_build`;
     expect(existsSync(join(w.outputBase, "external", remoteBuild))).toBe(true);
