@@ -15,7 +15,7 @@ and attribute at fault.
 
 load(":constants.bzl", "REPOSITORY_HEADER")
 load(":machine_cache.bzl", "init_machine_cache", "machine_cache")
-load(":names.bzl", "apparent_name")
+load(":names.bzl", "write_workspace_file")
 load(":store.bzl", "NIX_OPTIONS", "find_nix", "init_store", "run_nix", "store_root")
 
 _PREFIX = "nixstore_evaluation_"
@@ -109,7 +109,7 @@ def _write(repository_ctx, drvs, note):
     ]))
     for name, drv in drvs.items():
         repository_ctx.file(name + ".drv", drv + "\n" if drv else "")
-    repository_ctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(apparent_name(repository_ctx)))
+    write_workspace_file(repository_ctx)
 
 def _instantiate(repository_ctx, nix_instantiate, cache):
     """Runs the one nix-instantiate; returns {package: "<drv>!<output>"}, or None if it failed.

@@ -23,6 +23,14 @@ def apparent_name(repository_ctx):
         return original
     return portable_repo_name(repository_ctx.name)
 
+def write_workspace_file(repository_ctx):
+    """Writes the repository's WORKSPACE file, naming it as its declaration did.
+
+    Args:
+      repository_ctx: the repository context.
+    """
+    repository_ctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(apparent_name(repository_ctx)))
+
 def portable_repo_name(canonical):
     """The part of a canonical repository name that a user wrote (`rules_foo~1.0` -> `rules_foo`).
 

@@ -15,7 +15,7 @@ load(
     "LOCAL_REPOSITORY_DOC",
 )
 load(":constants.bzl", "REPOSITORY_HEADER")
-load(":names.bzl", "apparent_name")
+load(":names.bzl", "apparent_name", "write_workspace_file")
 load(":nix_files.bzl", "NIX_FILES_LIST", "lay_out_nix_files", "nix_file_dest")
 
 _BUILD = """\
@@ -43,7 +43,7 @@ def _finish(repository_ctx, rule, marker):
     """Writes the marker file `nixpkgs` (a digest of every input), BUILD.bazel and WORKSPACE."""
     repository_ctx.file("nixpkgs", marker)
     repository_ctx.file("BUILD.bazel", _BUILD.format(header = REPOSITORY_HEADER, rule = rule, files = NIX_FILES_LIST))
-    repository_ctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(apparent_name(repository_ctx)))
+    write_workspace_file(repository_ctx)
 
 def _nixpkgs_local_repository_impl(repository_ctx):
     rule = "nixpkgs_local_repository"

@@ -24,7 +24,7 @@ load(
     "write_record",
 )
 load(":machine_cache.bzl", "import_closure", "import_pinned", "init_machine_cache", "machine_cache")
-load(":names.bzl", "apparent_name", "sibling_file")
+load(":names.bzl", "apparent_name", "sibling_file", "write_workspace_file")
 load(":nix_files.bzl", "lay_out_nix_files")
 load(":store.bzl", "NIX_OPTIONS", "find_nix", "init_store", "run_nix", "store_root")
 
@@ -123,7 +123,7 @@ def _fail(repository_ctx, message):
 def _not_supported(repository_ctx, reason):
     if repository_ctx.attr.fail_not_supported:
         _fail(repository_ctx, reason + "\n  Install Nix (Debian: apt-get install nix-bin), or set fail_not_supported = False to get an empty repository instead.")
-    repository_ctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(apparent_name(repository_ctx)))
+    write_workspace_file(repository_ctx)
     repository_ctx.file("BUILD.bazel", "# {} (nixpkgs_package)\n# Empty: {}\n".format(REPOSITORY_HEADER, reason))
 
 def _resolve_inputs(repository_ctx):
@@ -352,7 +352,7 @@ def _shared_store_package(repository_ctx, build):
         ")",
         "",
     ]))
-    repository_ctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(package))
+    write_workspace_file(repository_ctx)
 
 def _remote_package(repository_ctx, inputs):
     """Lays out the closure that a remote build sent back: no Nix command runs here."""
@@ -487,7 +487,7 @@ def _lay_out_package(repository_ctx, inputs, root, outputs, closure, plan):
         "load(\"{}\", \"nixstore_executable\")".format(inputs.executable_bzl),
         _build_file_text(repository_ctx, inputs),
     ] + targets) + "\n")
-    repository_ctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(apparent_name(repository_ctx)))
+    write_workspace_file(repository_ctx)
 
 nixpkgs_package_rule = repository_rule(
     implementation = _nixpkgs_package_impl,

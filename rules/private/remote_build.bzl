@@ -17,7 +17,7 @@ its own). This file can only be loaded with `--experimental_repo_remote_exec`.
 load(":attrs.bzl", "PACKAGE_ATTRS")
 load(":constants.bzl", "REPOSITORY_HEADER")
 load(":evaluation.bzl", "nixpkgs_expression")
-load(":names.bzl", "apparent_name")
+load(":names.bzl", "apparent_name", "write_workspace_file")
 load(":nix_files.bzl", "NIX_FILES_LIST")
 
 # Suffix of the remote build's repository name: `<package>` + this.
@@ -131,7 +131,7 @@ def _nixpkgs_remote_build_impl(repository_ctx):
     repository_ctx.file("closure.txt", result.stdout[:at + 1])
     repository_ctx.file("closure.tar.gz.b64", result.stdout[at + len(_DATA):])
     repository_ctx.file("BUILD.bazel", _BUILD.format(header = REPOSITORY_HEADER, package = _package_name(repository_ctx)))
-    repository_ctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(apparent_name(repository_ctx)))
+    write_workspace_file(repository_ctx)
 
 nixpkgs_remote_build = repository_rule(
     implementation = _nixpkgs_remote_build_impl,
