@@ -67,18 +67,22 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remotable packages built
   const workspaces: Workspace[] = [];
   const remote = () => [`--remote_executor=${cluster!.endpoint}`, "--remote_instance_name=nixstore"];
   const remotable = () => ["--experimental_repo_remote_exec", ...remote()];
+  // Actions too: remotely only.
+  const allRemote = () => [...remotable(), "--spawn_strategy=remote", "--remote_local_fallback=false"];
 
   async function workspace(
     packages: Remotable[] = [{ name: "hello", attribute_path: "hello" }],
     sources: SourceSpec[] = [],
-  ): Promise<{ ws: Workspace; log: string; path: string }> {
+  ): Promise<{ ws: Workspace; path: string; nixCalls: () => string }> {
     const ws = await makeWorkspace(flavor, { packages: [], sources, build: BUILD, files: { "expect_output.sh": EXPECT_OUTPUT_SH } });
     workspaces.push(ws);
     const { file, text } = remotableDeclarations(flavor, ws.dir, packages, sources);
     ws.write(file, text);
     const log = join(ws.root, "client-nix-calls.log");
     const path = `${fakeNix(ws.root, log)}:/usr/local/bin:/usr/bin:/bin`;
-    return { ws, log, path };
+    // What the stand-ins logged: the client's Nix commands that ran.
+    const nixCalls = () => (existsSync(log) ? readFileSync(log, "utf8") : "");
+    return { ws, path, nixCalls };
   }
 
   beforeAll(async () => {
@@ -90,20 +94,20 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remotable packages built
   });
 
   test("the pool builds the package; consumers run on the default pool, in the sandbox and locally; the client runs no Nix", async () => {
-    const { ws, log, path } = await workspace();
+    const { ws, path, nixCalls } = await workspace();
     // A change no earlier run made, so that the pool builds (its cache outlives test runs).
     ws.write("nixpkgs/elf/hello.sh", ws.read("nixpkgs/elf/hello.sh") + `\n# remotable.test.ts ${process.pid}-${Date.now()}\n`);
     const runs = await workerRuns();
     const fetched = await ws.bazel(["build", "--nobuild", ...remotable(), `--repo_env=PATH=${path}`, "//:hello_out"]);
     expect(fetched.exitCode, `${explain(fetched)}\n(cluster logs: ${LOGS})`).toBe(0);
-    expect(existsSync(log) ? readFileSync(log, "utf8") : "").toBe("");
+    expect(nixCalls()).toBe("");
     expect(await workerRuns()).toBe(runs + 1);
 
     // Laid out as a local package: files at the root, the closure under nix/store, launchers.
     const closure = readFileSync(join(remotablePackageDir(ws, "hello"), "nix/closure.txt"), "utf8").trim().split("\n");
     expect(closure.map((p) => p.replace(/^\/nix\/store\/[a-z0-9]{32}-/, "")).sort()).toEqual(["glibc", "hello", "libgreet"]);
 
-    const onRemote = await ws.bazel(["test", ...remotable(), "--spawn_strategy=remote", "--remote_local_fallback=false", "--noremote_accept_cached", "//:hello_out", "//:worker_view", "//:hello_test"]);
+    const onRemote = await ws.bazel(["test", ...allRemote(), "--noremote_accept_cached", "//:hello_out", "//:worker_view", "//:hello_test"]);
     expect(onRemote.exitCode, explain(onRemote)).toBe(0);
     expect(processes(onRemote.all)).toMatch(/\d+ remote(,|\.|$)/);
     expect(ws.bin("hello.txt")).toBe("hello from nix\n");
@@ -116,14 +120,14 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remotable packages built
       expect(local.exitCode, `${strategy}\n${explain(local)}`).toBe(0);
       expect(ws.bin("hello.txt")).toBe("hello from nix\n");
     }
-    expect(existsSync(log) ? readFileSync(log, "utf8") : "").toBe("");
+    expect(nixCalls()).toBe("");
   });
 
   test("a second client with a fresh output base gets the package without a build on the pool", async () => {
     // Two clients with the same Nix files, which no earlier run built (the cluster's cache
     // outlives test runs).
     const nonce = `\n# remotable.test.ts second client ${process.pid}-${Date.now()}\n`;
-    const build = ["build", ...remotable(), "--spawn_strategy=remote", "--remote_local_fallback=false", "//:hello_out"];
+    const build = ["build", ...allRemote(), "//:hello_out"];
     const first = await workspace();
     first.ws.write("nixpkgs/elf/hello.sh", first.ws.read("nixpkgs/elf/hello.sh") + nonce);
     const runs = await workerRuns();
@@ -136,7 +140,7 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remotable packages built
     // The genrule, on the default pool.
     expect(await workerRuns()).toBe(runs + 2);
 
-    const { ws, log, path } = await workspace();
+    const { ws, path, nixCalls } = await workspace();
     ws.write("nixpkgs/elf/hello.sh", ws.read("nixpkgs/elf/hello.sh") + nonce);
     const r = await ws.bazel([...build, `--repo_env=PATH=${path}`]);
     expect(r.exitCode, explain(r)).toBe(0);
@@ -144,7 +148,7 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remotable packages built
     // Remote cache hits for both: nothing ran on the worker.
     expect(await workerRuns()).toBe(runs + 2);
     expect(processes(r.all)).toMatch(/1 remote cache hit/);
-    expect(existsSync(log) ? readFileSync(log, "utf8") : "").toBe("");
+    expect(nixCalls()).toBe("");
   });
 
   test("a change to a Nix file of the workspace builds again on the pool", async () => {
@@ -155,7 +159,7 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remotable packages built
     const runs = await workerRuns();
     // elf/hello.sh writes the hello ELF: a comment there changes the derivation.
     ws.write("nixpkgs/elf/hello.sh", ws.read("nixpkgs/elf/hello.sh") + `\n# changed by remotable.test.ts ${process.pid}-${Date.now()}\n`);
-    const again = await ws.bazel(["build", ...remotable(), "--spawn_strategy=remote", "--remote_local_fallback=false", `--repo_env=PATH=${path}`, "//:hello_out"]);
+    const again = await ws.bazel(["build", ...allRemote(), `--repo_env=PATH=${path}`, "//:hello_out"]);
     expect(again.exitCode, explain(again)).toBe(0);
     expect(await workerRuns()).toBeGreaterThanOrEqual(runs + 1);
     expect(readFileSync(join(remotablePackageDir(ws, "hello"), "nix/closure.txt"), "utf8")).not.toBe(before);
@@ -173,11 +177,11 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remotable packages built
     const sha256 = createHash("sha256").update(readFileSync(tarball)).digest("hex");
     const http: SourceSpec = { kind: "http_repository", name: "nixpkgs_http", attrs: `url = "file://${tarball}",\n    sha256 = "${sha256}",\n    strip_prefix = "nixpkgs-fixture"` };
     try {
-      const { ws, log, path } = await workspace([{ name: "hello", attribute_path: "hello", repository: "nixpkgs_http" }], [http]);
-      const r = await ws.bazel(["build", ...remotable(), "--spawn_strategy=remote", "--remote_local_fallback=false", `--repo_env=PATH=${path}`, "//:hello_out"]);
+      const { ws, path, nixCalls } = await workspace([{ name: "hello", attribute_path: "hello", repository: "nixpkgs_http" }], [http]);
+      const r = await ws.bazel(["build", ...allRemote(), `--repo_env=PATH=${path}`, "//:hello_out"]);
       expect(r.exitCode, explain(r)).toBe(0);
       expect(ws.bin("hello.txt")).toBe("hello from nix\n");
-      expect(existsSync(log) ? readFileSync(log, "utf8") : "").toBe("");
+      expect(nixCalls()).toBe("");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -196,7 +200,7 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remotable packages built
       `''`,
     ].join("\n");
     const content = `nix_file_content = ${JSON.stringify(blob)}`;
-    const { ws, log, path } = await workspace([
+    const { ws, path, nixCalls } = await workspace([
       { name: "blob", extra: content },
       { name: "blob_shared", extra: `${content},\n    remote_closure = "shared-store"` },
     ]);
@@ -208,7 +212,7 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remotable packages built
 )
 `;
     ws.write("shared/BUILD.bazel", [genrule("on_pool", "blob_shared", true), genrule("on_default_pool", "blob_shared", false), genrule("launcher", "blob", false)].join("\n"));
-    const onRemote = [...remotable(), "--spawn_strategy=remote", "--remote_local_fallback=false", `--repo_env=PATH=${path}`];
+    const onRemote = [...allRemote(), `--repo_env=PATH=${path}`];
     const fetched = await ws.bazel(["build", "--nobuild", ...onRemote, "//shared:launcher", "//shared:on_pool"]);
     expect(fetched.exitCode, explain(fetched)).toBe(0);
     // The shared-store repository holds no closure: only the wrappers and the list of paths.
@@ -235,7 +239,7 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remotable packages built
     const elsewhere = await ws.bazel(["build", ...onRemote, "//shared:on_default_pool"]);
     expect(elsewhere.exitCode).not.toBe(0);
     expect(elsewhere.all).toMatch(/is not in this machine's \/nix\/store\. Actions that use a shared-store package run on the executors that share the Nix pool's store/);
-    expect(existsSync(log) ? readFileSync(log, "utf8") : "").toBe("");
+    expect(nixCalls()).toBe("");
   });
 
   test("examples/remotable builds and passes its test through the Nix pool", async () => {
