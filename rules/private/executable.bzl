@@ -5,9 +5,13 @@ Runs `program` (a `/nix/store/...` path) through a launcher: a link to `enter` (
 a data file naming the program. Where `/nix/store` shows the program (a real store, or the
 linux-sandbox with the generated `--sandbox_add_mount_pair`), the launcher just `exec`s it;
 anywhere else (remote workers, `--spawn_strategy=local`) it maps the closure, which this target
-carries as runfiles, read-only at `/nix/store` in a user + mount namespace. Package
-repositories declare one per `bin/<exe>`.
+carries as runfiles, read-only at `/nix/store` in a user + mount namespace. The closure travels
+either as its files (`closure`) or packed into one Nix archive (`nar`, `nar_sha256`), which the
+launcher unpacks once per machine and user, checking its sha256. Package repositories declare
+one per `bin/<exe>`.
 """
+
+_HEX = "0123456789abcdef"
 
 # The launcher data (`<launcher>.nixstore-launch`, one `key=value` a line) holds the program path
 # and two names; nixstore_enter.c reads it, no shell ever does. Each value is checked here against
@@ -69,11 +73,29 @@ def _repo_relative_prefix(files, marker):
 # The launcher data beside each launcher (nixstore_enter.c reads it; LAUNCH_SUFFIX there).
 _LAUNCH_SUFFIX = ".nixstore-launch"
 
+def _carried(ctx):
+    """What carries the closure: (runfiles, exec_repo, extra launcher data lines)."""
+    if bool(ctx.files.closure) == bool(ctx.file.nar):
+        fail("{}: give exactly one of closure and nar".format(ctx.label))
+    if not ctx.file.nar:
+        closure = ctx.files.closure
+        exec_repo = _repo_relative_prefix(closure, "/nix/store/") if ctx.label.workspace_name else "."
+        return closure, exec_repo, []
+    nar = ctx.file.nar
+    sha256 = _checked("nar_sha256", ctx.attr.nar_sha256, _HEX, ctx.label)
+    if len(sha256) != 64:
+        fail("{}: nar_sha256 must be 64 hex digits, not {}".format(ctx.label, repr(sha256)))
+    exec_repo = _repo_relative_prefix([nar], "/_nixstore/") if ctx.label.workspace_name else "."
+    in_repo = nar.path[len(exec_repo) + 1:] if ctx.label.workspace_name else nar.short_path
+    return [nar], exec_repo, [
+        "nar=" + _checked("the archive's path", in_repo, _NAME, ctx.label),
+        "nar_sha256=" + sha256,
+    ]
+
 def _nixstore_executable_impl(ctx):
     launcher = ctx.actions.declare_file("_nixstore/" + ctx.label.name)
     data = ctx.actions.declare_file("_nixstore/" + ctx.label.name + _LAUNCH_SUFFIX)
-    closure = ctx.files.closure
-    exec_repo = _repo_relative_prefix(closure, "/nix/store/") if ctx.label.workspace_name else "."
+    closure, exec_repo, nar_lines = _carried(ctx)
     runfiles_repo = ctx.label.workspace_name or ctx.workspace_name
 
     # The launcher is `enter` itself (no shell): run under the launcher's path, it reads the data
@@ -84,8 +106,7 @@ def _nixstore_executable_impl(ctx):
         "program=" + _checked("the escaped program path", _octal_escaped(ctx.attr.program), _PLAIN + "\\", ctx.label),
         "runfiles_repo=" + _checked("the repository name", runfiles_repo, _NAME, ctx.label),
         "exec_repo=" + _checked("the closure's execution path", exec_repo, _NAME, ctx.label),
-        "",
-    ]))
+    ] + nar_lines + [""]))
     runfiles = ctx.runfiles(files = closure + [ctx.file.enter, data])
     return [DefaultInfo(
         executable = launcher,
@@ -99,9 +120,15 @@ nixstore_executable = rule(
     executable = True,
     attrs = {
         "closure": attr.label(
-            doc = "Every file of the program's runtime closure, laid out under `nix/store/` of the package repository.",
-            mandatory = True,
+            doc = "Every file of the program's runtime closure, laid out under `nix/store/` of the package repository. Give this or `nar`.",
             allow_files = True,
+        ),
+        "nar": attr.label(
+            doc = "The program's runtime closure packed into one Nix archive of its store paths (`packed_closure`), in the package repository. Give this or `closure`.",
+            allow_single_file = [".nar"],
+        ),
+        "nar_sha256": attr.string(
+            doc = "The sha256 of `nar`, 64 lowercase hex digits: the launcher checks the archive against it when it unpacks it.",
         ),
         "enter": attr.label(
             doc = "The `enter` binary of the package repository (`_nixstore/enter`): the launcher is a link to it, and it maps the closure.",

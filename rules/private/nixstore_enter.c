@@ -37,6 +37,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <stdint.h>
 #include <limits.h>
 #include <linux/magic.h>
 #include <sched.h>
@@ -337,6 +339,492 @@ __attribute__((noreturn)) static void map_and_exec(const char *closure, char *co
   die("exec: %s", strerror(errno));
 }
 
+/* ---- packed closures ----------------------------------------------------------------------
+ *
+ * A package fetched with packed_closure = True carries its closure as one file,
+ * `_nixstore/closure.nar`: a Nix archive (NAR, the canonical serialisation `nix-store --dump`
+ * writes) of a directory whose entries are the closure's store paths. An action then has three
+ * inputs (launcher, data, archive) instead of one per file of the closure, which is what a
+ * remote client hashes and looks up and what a remote worker creates and deletes per action.
+ *
+ *   enter --pack <out.nar> <store-dir> <entry>...
+ *       writes the NAR of <store-dir>/<entry>... (no Nix needed; the repository rule runs it)
+ *       and prints its sha256 in hex.
+ *
+ * Where the launcher finds no closure directory but its data names an archive (`nar=`, with
+ * `nar_sha256=`), it unpacks the archive once per machine and user into
+ * NAR_CACHE_PREFIX<uid>/<sha256>, and maps that directory like any closure. The cache
+ * directory must be a directory (not a link) owned by the user with no access for others;
+ * an archive is unpacked into a fresh `.tmp-` directory beside the entry, checked against its
+ * sha256 while it is read, and renamed into place only when it matches, so an entry is whole
+ * and verified, whichever of several concurrent launchers made it. Delete the directory to
+ * prune it (not while actions run); entries come back on next use. */
+#define NAR_CACHE_PREFIX "/tmp/rules_nixstore-nar-"
+#define NAR_MAX_DEPTH 256
+
+struct sha256 {
+  uint32_t h[8];
+  uint64_t bytes;
+  unsigned char block[64];
+  size_t used;
+};
+
+static const uint32_t SHA256_K[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+
+static void sha256_init(struct sha256 *s) {
+  static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+  memcpy(s->h, h0, sizeof(h0));
+  s->bytes = 0;
+  s->used = 0;
+}
+
+#define ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void sha256_block(struct sha256 *s, const unsigned char *p) {
+  uint32_t w[64], v[8];
+  for (int i = 0; i < 16; i++)
+    w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+  for (int i = 16; i < 64; i++) {
+    uint32_t s0 = ROTR(w[i - 15], 7) ^ ROTR(w[i - 15], 18) ^ (w[i - 15] >> 3);
+    uint32_t s1 = ROTR(w[i - 2], 17) ^ ROTR(w[i - 2], 19) ^ (w[i - 2] >> 10);
+    w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+  }
+  memcpy(v, s->h, sizeof(v));
+  for (int i = 0; i < 64; i++) {
+    uint32_t t1 = v[7] + (ROTR(v[4], 6) ^ ROTR(v[4], 11) ^ ROTR(v[4], 25)) + ((v[4] & v[5]) ^ (~v[4] & v[6])) +
+                  SHA256_K[i] + w[i];
+    uint32_t t2 = (ROTR(v[0], 2) ^ ROTR(v[0], 13) ^ ROTR(v[0], 22)) + ((v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]));
+    memmove(v + 1, v, 7 * sizeof(v[0]));
+    v[4] += t1;
+    v[0] = t1 + t2;
+  }
+  for (int i = 0; i < 8; i++) s->h[i] += v[i];
+}
+
+static void sha256_update(struct sha256 *s, const void *data, size_t len) {
+  const unsigned char *p = data;
+  s->bytes += len;
+  while (len > 0) {
+    size_t take = 64 - s->used < len ? 64 - s->used : len;
+    memcpy(s->block + s->used, p, take);
+    s->used += take;
+    p += take;
+    len -= take;
+    if (s->used == 64) {
+      sha256_block(s, s->block);
+      s->used = 0;
+    }
+  }
+}
+
+/* Finishes `s` and writes its digest as 64 lowercase hex digits and a NUL into `hex`. */
+static void sha256_hex(struct sha256 *s, char hex[65]) {
+  uint64_t bits = s->bytes * 8;
+  unsigned char pad[72] = {0x80};
+  size_t n = (s->used < 56 ? 56 : 120) - s->used;
+  for (int i = 0; i < 8; i++) pad[n + i] = (unsigned char)(bits >> (56 - 8 * i));
+  sha256_update(s, pad, n + 8);
+  for (int i = 0; i < 8; i++) snprintf(hex + 8 * i, 9, "%08x", s->h[i]);
+}
+
+/* A buffered stream over a file, hashing every byte that passes. */
+struct stream {
+  int fd;
+  const char *name;
+  struct sha256 sha;
+  unsigned char buf[1 << 16];
+  size_t pos, len;
+};
+
+static void out_flush(struct stream *s) {
+  for (size_t done = 0; done < s->pos;) {
+    ssize_t n = write(s->fd, s->buf + done, s->pos - done);
+    if (n <= 0) die("write %s: %s", s->name, strerror(errno));
+    done += (size_t)n;
+  }
+  s->pos = 0;
+}
+
+static void out_bytes(struct stream *s, const void *data, size_t len) {
+  const unsigned char *p = data;
+  sha256_update(&s->sha, data, len);
+  while (len > 0) {
+    if (s->pos == sizeof(s->buf)) out_flush(s);
+    size_t take = sizeof(s->buf) - s->pos < len ? sizeof(s->buf) - s->pos : len;
+    memcpy(s->buf + s->pos, p, take);
+    s->pos += take;
+    p += take;
+    len -= take;
+  }
+}
+
+static const unsigned char ZEROS[8];
+
+static void out_u64(struct stream *s, uint64_t v) {
+  unsigned char b[8];
+  for (int i = 0; i < 8; i++) b[i] = (unsigned char)(v >> (8 * i));
+  out_bytes(s, b, 8);
+}
+
+/* A NAR string: its length as 8 little-endian bytes, its bytes, zeros up to a multiple of 8. */
+static void out_str(struct stream *s, const char *text, size_t len) {
+  out_u64(s, len);
+  out_bytes(s, text, len);
+  out_bytes(s, ZEROS, (8 - len % 8) % 8);
+}
+
+#define OUT(s, literal) out_str(s, literal, sizeof(literal) - 1)
+
+static int by_bytes(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The names in directory `fd`, sorted bytewise as in a NAR; *count set. */
+static char **sorted_names(int fd, const char *what, size_t *count) {
+  int dup_fd = dup(fd);
+  DIR *d = dup_fd < 0 ? NULL : fdopendir(dup_fd);
+  if (d == NULL) die("list %s: %s", what, strerror(errno));
+  char **names = NULL;
+  size_t n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    names = realloc(names, (n + 1) * sizeof(*names));
+    if (names == NULL || (names[n] = strdup(e->d_name)) == NULL) die("out of memory");
+    n++;
+  }
+  closedir(d);
+  qsort(names, n, sizeof(*names), by_bytes);
+  *count = n;
+  return names;
+}
+
+static void dump_node(struct stream *s, int parent, const char *name, int depth);
+
+static void dump_regular(struct stream *s, int parent, const char *name, const struct stat *st) {
+  int fd = openat(parent, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) die("open %s to pack it: %s", name, strerror(errno));
+  OUT(s, "regular");
+  if (st->st_mode & S_IXUSR) {
+    OUT(s, "executable");
+    OUT(s, "");
+  }
+  OUT(s, "contents");
+  out_u64(s, (uint64_t)st->st_size);
+  unsigned char buf[1 << 16];
+  uint64_t left = (uint64_t)st->st_size;
+  while (left > 0) {
+    ssize_t n = read(fd, buf, left < sizeof(buf) ? left : sizeof(buf));
+    if (n <= 0) die("read %s to pack it: %s", name, n < 0 ? strerror(errno) : "it shrank");
+    out_bytes(s, buf, (size_t)n);
+    left -= (uint64_t)n;
+  }
+  close(fd);
+  out_bytes(s, ZEROS, (8 - st->st_size % 8) % 8);
+}
+
+static void dump_directory(struct stream *s, int parent, const char *name, int depth) {
+  int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) die("open directory %s to pack it: %s", name, strerror(errno));
+  OUT(s, "directory");
+  size_t n;
+  char **names = sorted_names(fd, name, &n);
+  for (size_t i = 0; i < n; i++) {
+    OUT(s, "entry");
+    OUT(s, "(");
+    OUT(s, "name");
+    out_str(s, names[i], strlen(names[i]));
+    OUT(s, "node");
+    dump_node(s, fd, names[i], depth + 1);
+    OUT(s, ")");
+    free(names[i]);
+  }
+  free(names);
+  close(fd);
+}
+
+/* Writes the NAR node of `name` in directory `parent` (not followed if a link). */
+static void dump_node(struct stream *s, int parent, const char *name, int depth) {
+  struct stat st;
+  if (depth > NAR_MAX_DEPTH) die("%s is nested more than %d directories deep", name, NAR_MAX_DEPTH);
+  if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) != 0) die("stat %s to pack it: %s", name, strerror(errno));
+  OUT(s, "(");
+  OUT(s, "type");
+  if (S_ISREG(st.st_mode)) {
+    dump_regular(s, parent, name, &st);
+  } else if (S_ISLNK(st.st_mode)) {
+    char target[PATH_MAX];
+    ssize_t n = readlinkat(parent, name, target, sizeof(target));
+    if (n <= 0 || n == sizeof(target)) die("readlink %s to pack it: %s", name, strerror(errno));
+    OUT(s, "symlink");
+    OUT(s, "target");
+    out_str(s, target, (size_t)n);
+  } else if (S_ISDIR(st.st_mode)) {
+    dump_directory(s, parent, name, depth);
+  } else {
+    die("%s is neither a file, a directory nor a symlink: a NAR cannot hold it", name);
+  }
+  OUT(s, ")");
+}
+
+/* enter --pack OUT STORE_DIR ENTRY...: writes the NAR of a directory holding the entries. */
+static int pack(int argc, char **argv) {
+  if (argc < 4) {
+    fprintf(stderr, "usage: enter --pack <out.nar> <store-dir> <entry>...\n");
+    return 2;
+  }
+  program_path = argv[1];
+  static struct stream s;
+  s.name = argv[1];
+  s.fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int store = open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (s.fd < 0 || store < 0) die("open %s or %s: %s", argv[1], argv[2], strerror(errno));
+  sha256_init(&s.sha);
+  char **entries = &argv[3];
+  size_t n = (size_t)(argc - 3);
+  qsort(entries, n, sizeof(*entries), by_bytes);
+  OUT(&s, "nix-archive-1");
+  OUT(&s, "(");
+  OUT(&s, "type");
+  OUT(&s, "directory");
+  for (size_t i = 0; i < n; i++) {
+    if (strchr(entries[i], '/') != NULL || (i > 0 && strcmp(entries[i - 1], entries[i]) == 0))
+      die("entry %s: not one name, or given twice", entries[i]);
+    OUT(&s, "entry");
+    OUT(&s, "(");
+    OUT(&s, "name");
+    out_str(&s, entries[i], strlen(entries[i]));
+    OUT(&s, "node");
+    dump_node(&s, store, entries[i], 1);
+    OUT(&s, ")");
+  }
+  OUT(&s, ")");
+  out_flush(&s);
+  if (fsync(s.fd) != 0 || close(s.fd) != 0) die("close %s: %s", argv[1], strerror(errno));
+  char hex[65];
+  sha256_hex(&s.sha, hex);
+  printf("%s\n", hex);
+  return 0;
+}
+
+/* ---- unpacking: every read goes through the stream's hash ---- */
+
+/* Reads exactly `len` bytes; a short archive is an error naming it. */
+static void in_bytes(struct stream *s, void *data, size_t len) {
+  unsigned char *p = data;
+  while (len > 0) {
+    if (s->pos == s->len) {
+      ssize_t n = read(s->fd, s->buf, sizeof(s->buf));
+      if (n <= 0) die("the archive %s ends early (%s)", s->name, n < 0 ? strerror(errno) : "truncated");
+      s->pos = 0;
+      s->len = (size_t)n;
+    }
+    size_t take = s->len - s->pos < len ? s->len - s->pos : len;
+    memcpy(p, s->buf + s->pos, take);
+    sha256_update(&s->sha, s->buf + s->pos, take);
+    s->pos += take;
+    p += take;
+    len -= take;
+  }
+}
+
+static uint64_t in_u64(struct stream *s) {
+  unsigned char b[8];
+  in_bytes(s, b, 8);
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--) v = v << 8 | b[i];
+  return v;
+}
+
+static void in_padding(struct stream *s, uint64_t len) {
+  unsigned char pad[8];
+  size_t n = (size_t)((8 - len % 8) % 8);
+  in_bytes(s, pad, n);
+  if (memcmp(pad, ZEROS, n) != 0) die("the archive %s is not a NAR: non-zero padding", s->name);
+}
+
+/* A NAR string of at most `cap - 1` bytes, NUL-terminated, without NUL bytes in it. */
+static void in_str(struct stream *s, char *out, size_t cap) {
+  uint64_t len = in_u64(s);
+  if (len >= cap) die("the archive %s is not a NAR of a closure: a string of %llu bytes", s->name, (unsigned long long)len);
+  in_bytes(s, out, (size_t)len);
+  out[len] = '\0';
+  if (strlen(out) != len) die("the archive %s is not a NAR of a closure: a NUL byte in a name", s->name);
+  in_padding(s, len);
+}
+
+static void expect(struct stream *s, const char *want) {
+  char got[64];
+  in_str(s, got, sizeof(got));
+  if (strcmp(got, want) != 0) die("the archive %s is not a NAR: \"%s\" where \"%s\" belongs", s->name, got, want);
+}
+
+static void restore_node(struct stream *s, int parent, const char *name, int depth);
+
+static void restore_regular(struct stream *s, int parent, const char *name) {
+  char tag[64];
+  in_str(s, tag, sizeof(tag));
+  int executable = strcmp(tag, "executable") == 0;
+  if (executable) {
+    expect(s, "");
+    in_str(s, tag, sizeof(tag));
+  }
+  if (strcmp(tag, "contents") != 0) die("the archive %s is not a NAR: \"%s\" in a file", s->name, tag);
+  int fd = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, executable ? 0555 : 0444);
+  if (fd < 0) die("create %s: %s", name, strerror(errno));
+  uint64_t len = in_u64(s), left = len;
+  unsigned char buf[1 << 16];
+  while (left > 0) {
+    size_t take = left < sizeof(buf) ? (size_t)left : sizeof(buf);
+    in_bytes(s, buf, take);
+    if (write(fd, buf, take) != (ssize_t)take) die("write %s: %s", name, strerror(errno));
+    left -= take;
+  }
+  close(fd);
+  in_padding(s, len);
+}
+
+static void restore_directory(struct stream *s, int parent, const char *name, int depth) {
+  if (depth > 0 && mkdirat(parent, name, 0755) != 0) die("mkdir %s: %s", name, strerror(errno));
+  int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) die("open %s: %s", name, strerror(errno));
+  char tag[16], entry[NAME_MAX + 1], last[NAME_MAX + 1] = "";
+  for (;;) {
+    in_str(s, tag, sizeof(tag));
+    if (strcmp(tag, ")") == 0) break;
+    if (strcmp(tag, "entry") != 0) die("the archive %s is not a NAR: \"%s\" in a directory", s->name, tag);
+    expect(s, "(");
+    expect(s, "name");
+    in_str(s, entry, sizeof(entry));
+    if (entry[0] == '\0' || strchr(entry, '/') != NULL || strcmp(entry, ".") == 0 || strcmp(entry, "..") == 0 ||
+        (last[0] != '\0' && strcmp(last, entry) >= 0))
+      die("the archive %s is not a NAR: entry \"%s\" is not a name in order", s->name, entry);
+    strcpy(last, entry);
+    expect(s, "node");
+    restore_node(s, fd, entry, depth + 1);
+    expect(s, ")");
+  }
+  close(fd);
+}
+
+/* Recreates one NAR node as `name` in `parent`; depth 0 is the archive's root, `parent` and
+ * `name` then being a directory already created. The node's closing ")" is read by the caller
+ * of a directory entry, here for files and links. */
+static void restore_node(struct stream *s, int parent, const char *name, int depth) {
+  char type[16], target[PATH_MAX];
+  if (depth > NAR_MAX_DEPTH) die("the archive %s nests more than %d directories", s->name, NAR_MAX_DEPTH);
+  expect(s, "(");
+  expect(s, "type");
+  in_str(s, type, sizeof(type));
+  if (strcmp(type, "directory") == 0) {
+    restore_directory(s, parent, name, depth);
+    return;
+  }
+  if (depth == 0) die("the archive %s is not a NAR of a closure: its root is not a directory", s->name);
+  if (strcmp(type, "regular") == 0) {
+    restore_regular(s, parent, name);
+  } else if (strcmp(type, "symlink") == 0) {
+    expect(s, "target");
+    in_str(s, target, sizeof(target));
+    if (symlinkat(target, parent, name) != 0) die("symlink %s: %s", name, strerror(errno));
+  } else {
+    die("the archive %s is not a NAR: node type \"%s\"", s->name, type);
+  }
+  expect(s, ")");
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st, (void)flag, (void)ftw;
+  return remove(path);
+}
+
+/* Unpacks `nar` into the new directory `tmp` (path of `tmp_name` in `cache`), checking it against
+ * `sha256`; removes `tmp` and exits naming the archive when it does not match. */
+static void unpack_checked(const char *nar, const char *sha256, int cache, const char *tmp, const char *tmp_name) {
+  static struct stream s;
+  s.name = nar;
+  s.pos = s.len = 0;
+  s.fd = open(nar, O_RDONLY | O_CLOEXEC);
+  if (s.fd < 0) die("open the closure archive %s: %s", nar, strerror(errno));
+  sha256_init(&s.sha);
+  expect(&s, "nix-archive-1");
+  restore_node(&s, cache, tmp_name, 0);
+  char extra, hex[65];
+  int trailing = read(s.fd, &extra, 1) != 0 || s.pos != s.len;
+  close(s.fd);
+  sha256_hex(&s.sha, hex);
+  if (trailing || strcmp(hex, sha256) != 0) {
+    nftw(tmp, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+    die("the closure archive %s does not match the sha256 its launcher names (%s; it has %s%s): a corrupt or "
+        "tampered input. Fetch the package again (bazel sync) and check the remote cache.",
+        nar, sha256, hex, trailing ? ", and bytes after its end" : "");
+  }
+}
+
+/* The cache directory NAR_CACHE_PREFIX<uid> (its path into `path`), opened: created if missing,
+ * and used only when it is a directory of this user's, closed to others; -1 and `why` otherwise. */
+static int open_nar_cache(char *path, size_t cap, const char **why) {
+  snprintf(path, cap, NAR_CACHE_PREFIX "%ld", (long)getuid());
+  if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+    *why = strerror(errno);
+    return -1;
+  }
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    *why = "it is not a directory";
+    return -1;
+  }
+  if (st.st_uid != getuid() || (st.st_mode & 077) != 0) {
+    close(fd);
+    *why = "it is not this user's own directory with no access for others (mode 0700)";
+    return -1;
+  }
+  return fd;
+}
+
+/* A name for an unpacking in progress that no other process picks: AT_RANDOM's 16 bytes. */
+static void fresh_name(char *out, size_t cap, const char *sha256) {
+  const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
+  char hex[33] = "0";
+  for (int i = 0; r != NULL && i < 16; i++) snprintf(hex + 2 * i, 3, "%02x", r[i]);
+  snprintf(out, cap, ".tmp-%.16s-%s", sha256, hex);
+}
+
+/* Unpacks archive `nar` with digest `sha256` into the cache, unless an entry is there already;
+ * writes the entry's path into `out`. */
+static void closure_from_nar(const char *nar, const char *sha256, char *out) {
+  char cache_path[64], tmp_name[96], tmp[PATH_MAX];
+  const char *why;
+  int cache = open_nar_cache(cache_path, sizeof(cache_path), &why);
+  if (cache < 0)
+    die("its closure archive %s is unpacked into %s, which cannot be used: %s. Remove that path (or make it "
+        "this user's, mode 0700).", nar, cache_path, why);
+  snprintf(out, PATH_MAX, "%s/%s", cache_path, sha256);
+  struct stat st;
+  if (fstatat(cache, sha256, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+    close(cache);
+    return;
+  }
+  fresh_name(tmp_name, sizeof(tmp_name), sha256);
+  snprintf(tmp, sizeof(tmp), "%s/%s", cache_path, tmp_name);
+  if (mkdirat(cache, tmp_name, 0755) != 0) die("mkdir %s: %s", tmp, strerror(errno));
+  unpack_checked(nar, sha256, cache, tmp, tmp_name);
+  if (renameat(cache, tmp_name, cache, sha256) != 0) {
+    /* Another launcher unpacked the same archive first: its entry is as good. */
+    if (errno != EEXIST && errno != ENOTEMPTY) die("rename %s into place: %s", tmp, strerror(errno));
+    nftw(tmp, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+  }
+  close(cache);
+}
+
 /* ---- launcher mode ------------------------------------------------------------------------
  *
  * A package's `bin/<exe>` is this very binary (a link to, or a copy of, `_nixstore/enter`),
@@ -346,6 +834,8 @@ __attribute__((noreturn)) static void map_and_exec(const char *closure, char *co
  *   program=<the program's path, every byte outside [A-Za-z0-9+-._/=?] written as \0ddd>
  *   runfiles_repo=<the package repository's name in runfiles trees>
  *   exec_repo=<the repository's path relative to the execution root>
+ *   nar=<its packed closure's path in the repository>      (packed_closure = True only)
+ *   nar_sha256=<that archive's sha256, 64 hex digits>      (packed_closure = True only)
  *
  * The launcher is the path the kernel was asked to execute (AT_EXECFN: what a shell script would
  * see as $0, also when found on PATH). Its data file is beside it (in a runfiles tree, or an
@@ -360,6 +850,8 @@ struct launch {
   char program[PATH_MAX]; /* /nix/store/<hash>-<name>/bin/<exe>, decoded */
   char runfiles_repo[PATH_MAX];
   char exec_repo[PATH_MAX];
+  char nar[PATH_MAX];       /* "" unless the closure is packed */
+  char nar_sha256[PATH_MAX];
 };
 
 /* Prints "rules_nixstore launcher: <what>: <message>" and exits with `code`. */
@@ -411,7 +903,11 @@ static int read_launch(const char *path, struct launch *l) {
   struct {
     const char *key;
     char *out;
-  } fields[] = {{"program=", l->program}, {"runfiles_repo=", l->runfiles_repo}, {"exec_repo=", l->exec_repo}};
+  } fields[] = {{"program=", l->program},
+                {"runfiles_repo=", l->runfiles_repo},
+                {"exec_repo=", l->exec_repo},
+                {"nar=", l->nar},
+                {"nar_sha256=", l->nar_sha256}};
   int seen = 0;
   for (const char *line = text, *end; line < text + len; line = end + 1) {
     end = memchr(line, '\n', (size_t)(text + len - line));
@@ -427,7 +923,9 @@ static int read_launch(const char *path, struct launch *l) {
                  (int)(end - line), line);
     seen |= 1 << i;
   }
-  if (seen != 7) die_launch(127, file, "not launcher data of nixstore_executable: a field is missing; rebuild the launcher (bazel clean)");
+  size_t hex = strspn(l->nar_sha256, "0123456789abcdef");
+  if ((seen & 7) != 7 || (seen >> 3 != 0 && (seen >> 3 != 3 || hex != 64 || l->nar_sha256[hex] != '\0')))
+    die_launch(127, file, "not launcher data of nixstore_executable: a field is missing or malformed; rebuild the launcher (bazel clean)");
   snprintf(l->path, sizeof(l->path), "%s", path);
   return 1;
 }
@@ -495,13 +993,10 @@ static int find_launch(const char *self, struct launch *l) {
   return read_launch_in_runfiles(self, l);
 }
 
-/* The closure of a launcher that does not sit beside one: the first of `$0.runfiles/<repo>`,
- * `$RUNFILES_DIR/<repo>`, `<dir of $0>/../..` and `<exec_repo>` (relative to the working
- * directory) that holds both `_nixstore/enter` and `nix/store`; there, the `nix/store` beside
- * the resolved `_nixstore/enter` (the package repository itself, where runfiles are links to
- * it), else `nix/store` itself. */
-static int closure_in_bases(const struct launch *l, char *out) {
-  char bases[4][PATH_MAX];
+/* Where a launcher that does not sit beside its closure looks for it, first to last:
+ * `$0.runfiles/<repo>`, `$RUNFILES_DIR/<repo>`, `<dir of $0>/../..` and `<exec_repo>` (relative to
+ * the working directory). Returns how many of `bases` it filled. */
+static int launch_bases(const struct launch *l, char bases[4][PATH_MAX]) {
   int n = 0;
   const char *runfiles_dir = getenv("RUNFILES_DIR");
   const char *slash = strrchr(l->path, '/');
@@ -515,6 +1010,15 @@ static int closure_in_bases(const struct launch *l, char *out) {
     n++;
   }
   if ((size_t)snprintf(bases[n], PATH_MAX, "%s", l->exec_repo) < PATH_MAX) n++;
+  return n;
+}
+
+/* The closure directory of a launcher that does not sit beside one: in the first base that holds
+ * both `_nixstore/enter` and `nix/store`, the `nix/store` beside the resolved `_nixstore/enter`
+ * (the package repository itself, where runfiles are links to it), else `nix/store` itself. */
+static int closure_in_bases(const struct launch *l, char *out) {
+  char bases[4][PATH_MAX];
+  int n = launch_bases(l, bases);
   for (int i = 0; i < n; i++) {
     char enter[PATH_MAX], store[PATH_MAX], resolved[PATH_MAX];
     struct stat st;
@@ -524,6 +1028,22 @@ static int closure_in_bases(const struct launch *l, char *out) {
     if (access(enter, X_OK) != 0 || stat(store, &st) != 0 || !S_ISDIR(st.st_mode)) continue;
     if (realpath(enter, resolved) != NULL && closure_beside(resolved, out)) return 1;
     if (resolved_dir(store, out)) return 1;
+  }
+  return 0;
+}
+
+/* A packed closure's archive (`nar=` of the data) in the first base that holds it, unpacked into
+ * the cache: the entry's path into `out`. */
+static int closure_in_archive(const struct launch *l, char *out) {
+  char bases[4][PATH_MAX], nar[PATH_MAX];
+  int n = launch_bases(l, bases);
+  for (int i = 0; l->nar[0] != '\0' && i < n; i++) {
+    struct stat st;
+    if ((size_t)snprintf(nar, sizeof(nar), "%s/%s", bases[i], l->nar) >= sizeof(nar) || stat(nar, &st) != 0 ||
+        !S_ISREG(st.st_mode))
+      continue;
+    closure_from_nar(nar, l->nar_sha256, out);
+    return 1;
   }
   return 0;
 }
@@ -542,12 +1062,12 @@ __attribute__((noreturn)) static void launch(struct launch *l, int argc, char **
   if (strncmp(program_path, "/nix/store/", 11) != 0)
     die("not found, and it is not a /nix/store path that could be mapped");
   char closure[PATH_MAX];
-  if (!closure_beside_self(closure) && !closure_in_bases(l, closure)) {
+  if (!closure_beside_self(closure) && !closure_in_bases(l, closure) && !closure_in_archive(l, closure)) {
     fprintf(stderr,
             "rules_nixstore launcher: cannot run %s: /nix/store does not show it, and its closure\n"
-            "  (%s/nix/store) is neither in this launcher's runfiles nor under '%s'.\n"
+            "  (%s/nix/store, or the archive %s) is neither in this launcher's runfiles nor under '%s'.\n"
             "  Depend on the runnable target @%s//:bin/<exe> (not the raw file), so the closure travels with it.\n",
-            program_path, l->runfiles_repo, l->exec_repo, l->runfiles_repo);
+            program_path, l->runfiles_repo, l->nar[0] ? l->nar : "of packed_closure", l->exec_repo, l->runfiles_repo);
     exit(127);
   }
   map_and_exec(closure, prog_argv);
@@ -559,6 +1079,7 @@ int main(int argc, char **argv) {
   static struct launch l;
   if (find_launch(self, &l)) launch(&l, argc, argv);
   const char *slash = strrchr(self, '/');
+  if (argc > 1 && strcmp(argv[1], "--pack") == 0) return pack(argc - 1, argv + 1);
   if (strcmp(slash ? slash + 1 : self, "enter") != 0)
     die_launch(127, self, "no launcher data %s%s beside it, beside what it links to or in its runfiles, and it is not named enter.\n"
                "  A launcher of nixstore_executable needs the data file the rule writes beside it: run the target\n"

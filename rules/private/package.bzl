@@ -434,6 +434,20 @@ def _nixpkgs_package_impl(repository_ctx):
     write_record(repository_ctx, digest, outputs, closure_hashes)
     _lay_out_package(repository_ctx, inputs, root, outputs, closure, plan)
 
+# packed_closure: the archive of the closure, in the repository's _nixstore/.
+_NAR = "closure.nar"
+
+def _pack_closure(repository_ctx, root, closure):
+    """Writes the NAR of the closure (from the store at root) with `enter --pack`; its sha256."""
+    repository_ctx.report_progress("packing the closure ({} store paths)".format(len(closure)))
+    enter = repository_ctx.path("_nixstore/enter")
+    argv = [enter, "--pack", repository_ctx.path("_nixstore/" + _NAR), root + "/nix/store"] + [p[len("/nix/store/"):] for p in closure]
+    result = repository_ctx.execute(argv, timeout = 3600)
+    sha256 = result.stdout.strip()
+    if result.return_code != 0 or len(sha256) != 64:
+        _fail(repository_ctx, "packing the closure failed: {} exited {}:\n{}".format(" ".join([str(a) for a in argv[:4]] + ["..."]), result.return_code, result.stderr))
+    return sha256
+
 def _lay_out_package(repository_ctx, inputs, root, outputs, closure, plan):
     """Lays out the closure (from the store at root), the package's files, launchers and BUILD."""
     out = outputs[-1]
@@ -453,10 +467,11 @@ def _lay_out_package(repository_ctx, inputs, root, outputs, closure, plan):
     error = install_enter(repository_ctx, inputs.enter_binaries, "_nixstore/enter")
     if error:
         _fail(repository_ctx, error)
+    nar_sha256 = _pack_closure(repository_ctx, root, closure) if repository_ctx.attr.packed_closure else None
     launchers = ["bin/" + e for e in executables]
     repository_ctx.file("_nixstore/BUILD.bazel", "\n".join([
         "# {} (nixpkgs_package)".format(REPOSITORY_HEADER),
-        "exports_files([\"enter\"], visibility = [\"//visibility:public\"])",
+        "exports_files({}, visibility = [\"//visibility:public\"])".format(repr(["enter"] + ([_NAR] if nar_sha256 else []))),
         "",
     ]))
     repository_ctx.file("_nixstore/prelude.bzl", _PRELUDE.format(header = REPOSITORY_HEADER, launchers = repr(launchers)))
@@ -470,12 +485,15 @@ def _lay_out_package(repository_ctx, inputs, root, outputs, closure, plan):
         "    visibility = [\"//visibility:public\"],",
         ")",
     ]
+    carried = ["    closure = \":closure\","]
+    if nar_sha256:
+        carried = ["    nar = \"//_nixstore:{}\",".format(_NAR), "    nar_sha256 = \"{}\",".format(nar_sha256)]
     for launcher in launchers:
         targets.extend([
             "",
             "nixstore_executable(",
             "    name = {},".format(repr(launcher)),
-            "    closure = \":closure\",",
+        ] + carried + [
             "    enter = \"//_nixstore:enter\",",
             "    program = {},".format(repr("{}/{}".format(out, launcher))),
             "    visibility = [\"//visibility:public\"],",

@@ -3,6 +3,6 @@
 """The sha256 of each prebuilt `enter` under rules/private/enter/<platform>/enter."""
 
 ENTER_SHA256 = {
-    "aarch64-linux": "3b65104ec18ebe50f80fbe82c4138c3377bf139bab0e4c1970d14580438f834a",
-    "x86_64-linux": "310f8a350a8c460ba2b6333fd240a06d81a4a35382b29846984285ac27907f52",
+    "aarch64-linux": "873c8a58aea06f6265c058c78edd08e73001ac5b91a93482fdbbec2ffc84d5ec",
+    "x86_64-linux": "71cdd88a61418261b2f594bafd57edbb7a3c6654ee2eca6e7901fde5acf45774",
 }
