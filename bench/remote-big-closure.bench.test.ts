@@ -18,13 +18,15 @@
 import { afterAll, describe, expect, test } from "vitest";
 import { execa } from "execa";
 import { cpus, loadavg, release as kernelRelease } from "node:os";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DIAG, RUN_DIR, casBytesUploaded, down, isUp, metric, release, up, type WorkerKind } from "../test/integration/buildbarn.js";
 import { FLAVORS, REPO_ROOT, explain, makeWorkspace, processes, type Flavor } from "../test/integration/harness.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const WORKERS = (process.env.BENCH_WORKERS ?? "native,fuse").split(",").map((s) => s.trim()) as WorkerKind[];
+/** How manyfiles carries its closure: "files" (one input per file) and/or "packed" (packed_closure). */
+const CLOSURES = (process.env.BENCH_CLOSURES ?? "files,packed").split(",").map((s) => s.trim());
 const RESULTS = join(REPO_ROOT, "bench/results/remote-big-closure.json");
 const ACTIONS = 50;
 
@@ -111,16 +113,21 @@ async function workerStages(before?: Record<string, number>): Promise<Record<str
   return out;
 }
 
-/** Empties the cluster's CAS and action cache, and starts it with `worker`. */
+/** Empties the cluster's CAS and action cache, and its runners' unpacked closures, and starts it with `worker`. */
 async function coldCluster(worker: WorkerKind): Promise<void> {
   await down();
   await execa("rm", ["-rf", join(RUN_DIR, "storage")]);
+  for (const d of readdirSync("/tmp").filter((e) => e.startsWith("rules_nixstore-nar-"))) {
+    if (statSync(join("/tmp", d)).uid !== process.getuid?.()) rmSync(join("/tmp", d), { recursive: true, force: true });
+  }
   const started = await up({ worker });
   expect(started.exitCode, started.all).toBe(0);
 }
 
-async function measure(flavor: Flavor, worker: WorkerKind, clientFlags: string[] = []): Promise<Record<string, unknown>> {
-  const ws = await makeWorkspace(flavor, { packages: [{ name: "manyfiles" }, { name: "hello" }], build: "" });
+async function measure(flavor: Flavor, worker: WorkerKind, clientFlags: string[] = [], closure = "files"): Promise<Record<string, unknown>> {
+  // The small tool always carries its closure as files, as in issue 10's figures.
+  const manyfiles = closure === "packed" ? { name: "manyfiles", extra: "packed_closure = True" } : { name: "manyfiles" };
+  const ws = await makeWorkspace(flavor, { packages: [manyfiles, { name: "hello" }], build: "" });
   try {
     const remote = [
       "--remote_executor=grpc://127.0.0.1:8980",
@@ -199,8 +206,8 @@ async function measure(flavor: Flavor, worker: WorkerKind, clientFlags: string[]
         small: median(warm.map((m) => of(m, "small").uploaded_bytes_per_action)),
       },
     };
-    console.log(`${flavor.id} ${worker} ${clientFlags.join(" ")}: ${JSON.stringify(summary)}`);
-    return { date: new Date().toISOString(), bazel: flavor.title, worker, client_flags: clientFlags, warm_runs: RUNS, runs: measured, summary };
+    console.log(`${flavor.id} ${worker} ${closure} ${clientFlags.join(" ")}: ${JSON.stringify(summary)}`);
+    return { date: new Date().toISOString(), bazel: flavor.title, worker, closure, client_flags: clientFlags, warm_runs: RUNS, runs: measured, summary };
   } finally {
     await ws.close();
   }
@@ -210,11 +217,15 @@ async function measure(flavor: Flavor, worker: WorkerKind, clientFlags: string[]
 const MERKLE_TREE_CACHE = ["--experimental_remote_merkle_tree_cache"];
 
 describe.each(FLAVORS)("$title", (flavor) => {
-  test.each(WORKERS)(`the 5,120-file package as the tool of ${ACTIONS} remote actions (walking it, and not) versus a small tool, %s worker`, async (worker) => {
+  test.runIf(CLOSURES.includes("files")).each(WORKERS)(`the 5,120-file package as the tool of ${ACTIONS} remote actions (walking it, and not) versus a small tool, %s worker`, async (worker) => {
     results[`${flavor.id}-${worker}`] = await measure(flavor, worker);
   });
   // What the client can save itself (Bazel 4.2.3 has no such cache).
-  test.runIf(flavor.id === "bazel7" && WORKERS.includes("fuse"))("the same on the fuse worker, with --experimental_remote_merkle_tree_cache", async () => {
+  test.runIf(CLOSURES.includes("files") && flavor.id === "bazel7" && WORKERS.includes("fuse"))("the same on the fuse worker, with --experimental_remote_merkle_tree_cache", async () => {
     results[`${flavor.id}-fuse-merkle_tree_cache`] = await measure(flavor, "fuse", MERKLE_TREE_CACHE);
+  });
+  // The same package with packed_closure = True: its closure is one archive input.
+  test.runIf(CLOSURES.includes("packed")).each(WORKERS)(`the 5,120-file package, packed_closure = True, as the tool of ${ACTIONS} remote actions versus a small tool, %s worker`, async (worker) => {
+    results[`${flavor.id}-${worker}-packed`] = await measure(flavor, worker, [], "packed");
   });
 });

@@ -88,6 +88,11 @@ export interface PackageConfig {
    * `fail` refuses the package (`escaping_symlinks`).
    */
   readonly escapingSymlinks?: "drop" | "fail";
+  /**
+   * Carry the closure to actions as one Nix archive instead of one input per file
+   * (`packed_closure`): for tools whose closures hold many files, run remotely.
+   */
+  readonly packedClosure?: boolean;
 }
 
 /** How actions reach Nix packages on remote executors. */

@@ -43,6 +43,7 @@ export interface ResolvedPackage {
   readonly quiet: boolean | null;
   readonly failNotSupported: boolean | null;
   readonly escapingSymlinks: "drop" | "fail" | null;
+  readonly packedClosure: boolean | null;
 }
 
 interface RemoteBase {
@@ -113,6 +114,7 @@ const PACKAGE_KEYS = [
   "buildFile",
   "buildFileContent",
   "escapingSymlinks",
+  "packedClosure",
   "failNotSupported",
   "nixFile",
   "nixFileContent",
@@ -144,7 +146,7 @@ const RETIRED_REMOTE_KEYS: Readonly<Record<string, readonly [string, string]>> =
   ],
 };
 /** Package keys that a shared-store package does not use: its repository holds only wrappers. */
-const NOT_SHARED_STORE_KEYS = ["buildFile", "buildFileContent", "escapingSymlinks"] as const;
+const NOT_SHARED_STORE_KEYS = ["buildFile", "buildFileContent", "escapingSymlinks", "packedClosure"] as const;
 const STRATEGIES = ["launcher", "remotable", "shared-store"] as const;
 type Strategy = (typeof STRATEGIES)[number];
 const STORES = ["output-base", "system"] as const;
@@ -545,6 +547,7 @@ function readPackage(
     quiet: r.boolean(props.get("quiet"), what),
     failNotSupported: r.boolean(props.get("failNotSupported"), what),
     escapingSymlinks: r.oneOf(props.get("escapingSymlinks"), what, ESCAPING_SYMLINKS),
+    packedClosure: r.boolean(props.get("packedClosure"), what),
   };
 }
 

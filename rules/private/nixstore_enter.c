@@ -57,8 +57,13 @@
 
 static const char *program_path = "";
 
+/* A directory being unpacked (packed closures, below), which die() removes: "" when none. */
+static char unpacking[PATH_MAX];
+static void remove_tree(const char *path);
+
 __attribute__((noreturn, format(printf, 1, 2))) static void die(const char *fmt, ...) {
   va_list ap;
+  if (unpacking[0] != '\0') remove_tree(unpacking);
   fprintf(stderr, "rules_nixstore launcher: cannot run %s: ", program_path);
   va_start(ap, fmt);
   vfprintf(stderr, fmt, ap);
@@ -745,9 +750,11 @@ static int remove_one(const char *path, const struct stat *st, int flag, struct 
   return remove(path);
 }
 
-/* Unpacks `nar` into the new directory `tmp` (path of `tmp_name` in `cache`), checking it against
- * `sha256`; removes `tmp` and exits naming the archive when it does not match. */
-static void unpack_checked(const char *nar, const char *sha256, int cache, const char *tmp, const char *tmp_name) {
+static void remove_tree(const char *path) { nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS); }
+
+/* Unpacks `nar` into the new directory `tmp_name` in `cache`, checking it against `sha256`; exits
+ * naming the archive when it does not match (die removes the directory). */
+static void unpack_checked(const char *nar, const char *sha256, int cache, const char *tmp_name) {
   static struct stream s;
   s.name = nar;
   s.pos = s.len = 0;
@@ -760,12 +767,10 @@ static void unpack_checked(const char *nar, const char *sha256, int cache, const
   int trailing = read(s.fd, &extra, 1) != 0 || s.pos != s.len;
   close(s.fd);
   sha256_hex(&s.sha, hex);
-  if (trailing || strcmp(hex, sha256) != 0) {
-    nftw(tmp, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+  if (trailing || strcmp(hex, sha256) != 0)
     die("the closure archive %s does not match the sha256 its launcher names (%s; it has %s%s): a corrupt or "
         "tampered input. Fetch the package again (bazel sync) and check the remote cache.",
         nar, sha256, hex, trailing ? ", and bytes after its end" : "");
-  }
 }
 
 /* The cache directory NAR_CACHE_PREFIX<uid> (its path into `path`), opened: created if missing,
@@ -779,7 +784,7 @@ static int open_nar_cache(char *path, size_t cap, const char **why) {
   int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   struct stat st;
   if (fd < 0 || fstat(fd, &st) != 0) {
-    *why = "it is not a directory";
+    *why = lstat(path, &st) == 0 && S_ISLNK(st.st_mode) ? "it is a symbolic link" : strerror(errno);
     return -1;
   }
   if (st.st_uid != getuid() || (st.st_mode & 077) != 0) {
@@ -816,12 +821,15 @@ static void closure_from_nar(const char *nar, const char *sha256, char *out) {
   fresh_name(tmp_name, sizeof(tmp_name), sha256);
   snprintf(tmp, sizeof(tmp), "%s/%s", cache_path, tmp_name);
   if (mkdirat(cache, tmp_name, 0755) != 0) die("mkdir %s: %s", tmp, strerror(errno));
-  unpack_checked(nar, sha256, cache, tmp, tmp_name);
+  /* From here on, any failure removes the half-unpacked directory (die). */
+  snprintf(unpacking, sizeof(unpacking), "%s", tmp);
+  unpack_checked(nar, sha256, cache, tmp_name);
   if (renameat(cache, tmp_name, cache, sha256) != 0) {
     /* Another launcher unpacked the same archive first: its entry is as good. */
     if (errno != EEXIST && errno != ENOTEMPTY) die("rename %s into place: %s", tmp, strerror(errno));
-    nftw(tmp, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+    remove_tree(tmp);
   }
+  unpacking[0] = '\0';
   close(cache);
 }
 
@@ -1065,9 +1073,9 @@ __attribute__((noreturn)) static void launch(struct launch *l, int argc, char **
   if (!closure_beside_self(closure) && !closure_in_bases(l, closure) && !closure_in_archive(l, closure)) {
     fprintf(stderr,
             "rules_nixstore launcher: cannot run %s: /nix/store does not show it, and its closure\n"
-            "  (%s/nix/store, or the archive %s) is neither in this launcher's runfiles nor under '%s'.\n"
+            "  (%s/nix/store%s%s) is neither in this launcher's runfiles nor under '%s'.\n"
             "  Depend on the runnable target @%s//:bin/<exe> (not the raw file), so the closure travels with it.\n",
-            program_path, l->runfiles_repo, l->nar[0] ? l->nar : "of packed_closure", l->exec_repo, l->runfiles_repo);
+            program_path, l->runfiles_repo, l->nar[0] ? ", or its archive " : "", l->nar, l->exec_repo, l->runfiles_repo);
     exit(127);
   }
   map_and_exec(closure, prog_argv);

@@ -14,7 +14,7 @@
 // NIXSTORE_ENTER=<file> tests another mapper binary (e.g. one that `scripts/build-enter.sh OUT_DIR
 // SOURCE` built from a changed source, to check that the tests fail when the behaviour they name
 // is broken).
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { execa } from "execa";
 import {
   chmodSync,
@@ -34,6 +34,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
+import { createHash } from "node:crypto";
 import { arch, tmpdir } from "node:os";
 import { join } from "node:path";
 import { FIXTURE, REPO_ROOT } from "./harness.js";
@@ -912,5 +913,134 @@ describe("launcher mode: a link to the mapper beside its data file, as nixstore_
     } finally {
       rmSync(join(pkg, `${busybox}/${name}`), { force: true });
     }
+  });
+});
+
+describe("packed closures: enter --pack writes one Nix archive, and a launcher unpacks it once per user", () => {
+  // A user of its own, so that its cache directory is this suite's alone.
+  const PACKER = 65530;
+  const AS_PACKER = ["setpriv", `--reuid=${PACKER}`, `--regid=${PACKER}`, "--clear-groups"];
+  const cacheDir = `/tmp/rules_nixstore-nar-${PACKER}`;
+  let nar = "";
+  let sha256 = "";
+  let nextInputRoot = 0;
+
+  const entries = () => closurePaths.map((p) => p.slice("/nix/store/".length));
+  const asPacker = (argv: string[], cwd = "/") => run(onHost([...AS_PACKER, ...argv]), { cwd });
+  const sha256Of = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");
+  const cache = () => (existsSync(cacheDir) ? readdirSync(cacheDir).sort() : []);
+
+  /**
+   * A remote worker's input root holding hello's launcher and, in its runfiles, only its data,
+   * `enter` and the archive `archive` (no closure directory anywhere): returns the launcher.
+   */
+  function inputRoot(archive: string, sha = sha256): string {
+    const root = join(tmp, `packed-root-${nextInputRoot++}`);
+    const launcher = join(root, "bazel-out/k8-opt-exec/bin/external/hello/_nixstore/bin/hello");
+    const rf = join(`${launcher}.runfiles`, "hello");
+    mkdirSync(join(rf, "_nixstore/bin"), { recursive: true });
+    cpSync(enter, launcher);
+    cpSync(enter, join(rf, "_nixstore/enter"));
+    cpSync(archive, join(rf, "_nixstore/closure.nar"));
+    writeFileSync(
+      join(rf, "_nixstore/bin/hello.nixstore-launch"),
+      `program=${hello}\nrunfiles_repo=hello\nexec_repo=external/hello\nnar=_nixstore/closure.nar\nnar_sha256=${sha}\n`,
+    );
+    chmodSync(root, 0o755);
+    return launcher;
+  }
+
+  beforeAll(async () => {
+    nar = join(tmp, "closure.nar");
+    sha256 = (await must([enter, "--pack", nar, closure, ...entries()])).trim();
+    rmSync(cacheDir, { recursive: true, force: true });
+  });
+  afterEach(() => rmSync(cacheDir, { recursive: true, force: true }));
+
+  test("enter --pack writes byte for byte what nix-store --dump writes for the closure's directory, and prints its sha256", async () => {
+    // The package's nix/store holds exactly the closure's entries.
+    expect(readdirSync(closure).sort()).toEqual(entries().sort());
+    const dumped = join(tmp, "dumped.nar");
+    await must(["sh", "-c", 'exec nix-store --dump "$1" > "$2"', "dump", closure, dumped]);
+    expect(readFileSync(nar).equals(readFileSync(dumped))).toBe(true);
+    expect(sha256).toBe(sha256Of(nar));
+    expect(sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  test("a launcher with only the archive unpacks it into the user's private cache and runs the program; later runs map that entry", async () => {
+    const launcher = inputRoot(nar);
+    const r = await asPacker([launcher, "x"]);
+    expect(r.exitCode, explain(r)).toBe(0);
+    expect(r.stdout).toBe("hello from nix");
+    expect(cache()).toEqual([sha256]);
+    const dir = statSync(cacheDir);
+    expect([dir.uid, dir.mode & 0o777]).toEqual([PACKER, 0o700]);
+    // The entry is the closure: its NAR is the archive.
+    const again = join(tmp, "again.nar");
+    await must(["sh", "-c", 'exec nix-store --dump "$1" > "$2"', "dump", join(cacheDir, sha256), again]);
+    expect(sha256Of(again)).toBe(sha256);
+
+    const before = statSync(join(cacheDir, sha256));
+    const second = await asPacker([inputRoot(nar)]);
+    expect(second.exitCode, explain(second)).toBe(0);
+    expect(second.stdout).toBe("hello from nix");
+    const after = statSync(join(cacheDir, sha256));
+    expect([after.ino, after.ctimeMs]).toEqual([before.ino, before.ctimeMs]);
+  });
+
+  test("a tampered or truncated archive is refused: exit 126 naming the archive, and nothing is left in the cache", async () => {
+    const bytes = readFileSync(nar);
+    const tampered = Buffer.from(bytes);
+    tampered[Math.floor(bytes.length / 2)]! ^= 0xff;
+    writeFileSync(join(tmp, "tampered.nar"), tampered);
+    const t = await asPacker([inputRoot(join(tmp, "tampered.nar"))]);
+    expect(t.exitCode, explain(t)).toBe(126);
+    expect(t.stderr).toContain("closure.nar does not match the sha256 its launcher names");
+    expect(t.stderr).toContain(sha256);
+    expect(t.stderr).toContain(sha256Of(join(tmp, "tampered.nar")));
+    expect(t.stdout).toBe("");
+    expect(cache()).toEqual([]);
+
+    writeFileSync(join(tmp, "truncated.nar"), bytes.subarray(0, bytes.length - 1000));
+    const c = await asPacker([inputRoot(join(tmp, "truncated.nar"))]);
+    expect(c.exitCode, explain(c)).toBe(126);
+    expect(c.stderr).toContain("ends early");
+    expect(cache()).toEqual([]);
+  });
+
+  test("a cache directory that is another user's, open to others, or a symlink is not used: exit 126 naming it", async () => {
+    const cases: Array<[string, () => void]> = [
+      ["root's", () => mkdirSync(cacheDir, { mode: 0o700 })],
+      ["open to others", () => {
+        mkdirSync(cacheDir);
+        chmodSync(cacheDir, 0o755);
+        chownSync(cacheDir, PACKER, PACKER);
+      }],
+      ["a symlink to the user's own directory", () => {
+        const target = join(tmp, "planted-target");
+        mkdirSync(target, { mode: 0o700 });
+        chownSync(target, PACKER, PACKER);
+        symlinkSync(target, cacheDir);
+      }],
+    ];
+    for (const [what, plant] of cases) {
+      rmSync(cacheDir, { recursive: true, force: true });
+      plant();
+      const r = await asPacker([inputRoot(nar)]);
+      expect(r.exitCode, `${what}: ${explain(r)}`).toBe(126);
+      expect(r.stderr, what).toContain(`is unpacked into ${cacheDir}, which cannot be used`);
+      expect(readdirSync(cacheDir), what).toEqual([]);
+    }
+    expect(readdirSync(join(tmp, "planted-target"))).toEqual([]);
+  });
+
+  test("launchers started together on an empty cache all run, and leave one entry and no unpacking behind", async () => {
+    const launchers = Array.from({ length: 8 }, () => inputRoot(nar));
+    const results = await Promise.all(launchers.map((l) => asPacker([l])));
+    for (const r of results) {
+      expect(r.exitCode, explain(r)).toBe(0);
+      expect(r.stdout).toBe("hello from nix");
+    }
+    expect(cache()).toEqual([sha256]);
   });
 });

@@ -85,6 +85,14 @@ describe("workspace model", () => {
     expect(kwargs(plain)).not.toHaveProperty("escaping_symlinks");
   });
 
+  it("passes packedClosure on as packed_closure, to the rule and to the tag, and only when set", () => {
+    const m = model(`{ nixpkgs: { nixpkgs: { local: "//:n.nix" } }, packages: { big: { packedClosure: true }, plain: {} } }`);
+    const [big, plain] = m.calls.slice(1);
+    expect(kwargs(big)).toMatchObject({ packed_closure: true });
+    expect(kwargs({ kwargs: big!.tagKwargs })).toMatchObject({ packed_closure: true });
+    expect(kwargs(plain)).not.toHaveProperty("packed_closure");
+  });
+
   it("leaves store and lock out by default", () => {
     const call = model(`{ nixpkgs: { nixpkgs: { local: "//:n.nix" } }, packages: { jq: {} } }`).calls[1];
     expect(kwargs(call)).not.toHaveProperty("store");

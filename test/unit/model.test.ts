@@ -36,6 +36,7 @@ describe("the rule model", () => {
       "nix_file_content",
       "nix_file_deps",
       "nixopts",
+      "packed_closure",
       "quiet",
       "remote_build",
       "remote_closure",
@@ -47,6 +48,7 @@ describe("the rule model", () => {
     const byName = Object.fromEntries(NIXPKGS_PACKAGE.attrs.map((a) => [a.name, a]));
     expect(byName.fail_not_supported).toMatchObject({ type: "bool", default: true });
     expect(byName.quiet).toMatchObject({ type: "bool", default: false });
+    expect(byName.packed_closure).toMatchObject({ type: "bool", default: false });
     expect(byName.repositories).toMatchObject({ type: "label_keyed_string_dict", default: {} });
     expect(byName.repository).toMatchObject({ type: "label", default: null });
     expect(byName.nix_file_deps).toMatchObject({ type: "label_list", default: [] });

@@ -3,6 +3,6 @@
 """The sha256 of each prebuilt `enter` under rules/private/enter/<platform>/enter."""
 
 ENTER_SHA256 = {
-    "aarch64-linux": "873c8a58aea06f6265c058c78edd08e73001ac5b91a93482fdbbec2ffc84d5ec",
-    "x86_64-linux": "71cdd88a61418261b2f594bafd57edbb7a3c6654ee2eca6e7901fde5acf45774",
+    "aarch64-linux": "4e282ecc8f071e5641e8bb7a1f9e1cdfbbd511287618091a09a60ebf12e197c7",
+    "x86_64-linux": "5221077f770a311eb27663a5bbb7c3ac80330f65f6333a692e1de795894fd42a",
 }

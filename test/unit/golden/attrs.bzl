@@ -52,6 +52,9 @@ PACKAGE_ATTRS = {
     "nixopts": attr.string_list(
         doc = "Extra command-line arguments for `nix-build`, e.g. `[\"--argstr\", \"system\", \"x86_64-linux\"]`. A package whose `nixopts` are only Nix settings (`--option <name> <value>`) can share its nixpkgs' evaluation (`nixpkgs_packages`, the module extension); others evaluate on their own.",
     ),
+    "packed_closure": attr.bool(
+        doc = "If True, the package's launchers (`bin/<exe>`) carry its runtime closure as one file, `_nixstore/closure.nar` (a Nix archive of the closure's store paths, the format `nix-store --dump` writes), instead of one input per file of the closure. Where an action cannot see `/nix/store` (a remote executor, a sandbox without the generated mount), the launcher unpacks the archive once per machine and user into `/tmp/rules_nixstore-nar-<uid>/<sha256>`, checking its sha256, and maps it. Use it for tools whose closures hold many files: a remote action then costs about what a small tool's does, as the client no longer hashes and looks up, nor the worker creates and deletes, thousands of inputs. The repository holds the archive beside the laid-out closure (twice the closure's size on disk), and `:closure` still names the closure's files.",
+    ),
     "quiet": attr.bool(
         doc = "If True, hide the output of the Nix commands unless they fail.",
     ),
@@ -178,6 +181,9 @@ PACKAGE_TAG_ATTRS = {
     ),
     "nixopts": attr.string_list(
         doc = "Extra command-line arguments for `nix-build`, e.g. `[\"--argstr\", \"system\", \"x86_64-linux\"]`. A package whose `nixopts` are only Nix settings (`--option <name> <value>`) can share its nixpkgs' evaluation (`nixpkgs_packages`, the module extension); others evaluate on their own.",
+    ),
+    "packed_closure": attr.bool(
+        doc = "If True, the package's launchers (`bin/<exe>`) carry its runtime closure as one file, `_nixstore/closure.nar` (a Nix archive of the closure's store paths, the format `nix-store --dump` writes), instead of one input per file of the closure. Where an action cannot see `/nix/store` (a remote executor, a sandbox without the generated mount), the launcher unpacks the archive once per machine and user into `/tmp/rules_nixstore-nar-<uid>/<sha256>`, checking its sha256, and maps it. Use it for tools whose closures hold many files: a remote action then costs about what a small tool's does, as the client no longer hashes and looks up, nor the worker creates and deletes, thousands of inputs. The repository holds the archive beside the laid-out closure (twice the closure's size on disk), and `:closure` still names the closure's files.",
     ),
     "quiet": attr.bool(
         doc = "If True, hide the output of the Nix commands unless they fail.",
