@@ -381,3 +381,35 @@ export function processes(all: unknown): string {
   return /INFO: (\d+ processes?[^\n]*)/.exec(String(all ?? ""))?.[1] ?? "";
 }
 
+/** One spawn of Bazel's JSON execution log (the fields compared here). */
+export interface Spawn {
+  mnemonic?: string;
+  listedOutputs?: string[];
+  inputs?: { path: string; digest?: { hash: string } }[];
+  environmentVariables?: { name: string; value: string }[];
+  commandArgs?: string[];
+  /** Bazel 4.2.3's name of the field. */
+  remoteCacheHit?: boolean;
+  /** Bazel 7's. */
+  cacheHit?: boolean;
+  /** The action's digest (its remote cache key), which Bazel 7 logs and Bazel 4.2.3 does not. */
+  digest?: { hash: string };
+}
+
+/** Bazel writes the JSON execution log as objects one after the other, not as an array. */
+export function parseExecutionLog(text: string): Spawn[] {
+  const spawns: Spawn[] = [];
+  let depth = 0;
+  let start = -1;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === "\\") i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === "{" && depth++ === 0) start = i;
+    else if (c === "}" && --depth === 0) spawns.push(JSON.parse(text.slice(start, i + 1)) as Spawn);
+  }
+  return spawns;
+}

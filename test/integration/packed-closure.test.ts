@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LOGS, leaseCluster, type ClusterLease } from "./buildbarn.js";
-import { FLAVORS, closureEntries, explain, makeWorkspace, processes, type Workspace } from "./harness.js";
+import { FLAVORS, closureEntries, explain, makeWorkspace, parseExecutionLog, processes, type Workspace } from "./harness.js";
 
 const PACKED = "packed_closure = True";
 const PACKAGES = [
@@ -59,34 +59,11 @@ function leftovers(): string[] {
     .flatMap((d) => readdirSync(join("/tmp", d)).filter((e) => e.startsWith(".tmp-")));
 }
 
-/** The top-level JSON objects of a stream of them (Bazel's JSON execution log). */
-function jsonObjects(text: string): unknown[] {
-  const objects: unknown[] = [];
-  let depth = 0;
-  let start = -1;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (inString) {
-      if (c === "\\") i++;
-      else if (c === '"') inString = false;
-    } else if (c === '"') {
-      inString = true;
-    } else if (c === "{") {
-      if (depth++ === 0) start = i;
-    } else if (c === "}" && --depth === 0) {
-      objects.push(JSON.parse(text.slice(start, i + 1)));
-    }
-  }
-  return objects;
-}
-
 /** The inputs of each spawn in a JSON execution log, by the spawn's first output. */
 function spawnInputs(log: string): Map<string, string[]> {
-  type Spawn = { inputs?: { path: string }[]; actualOutputs?: { path: string }[]; listedOutputs?: string[] };
   const spawns = new Map<string, string[]>();
-  for (const spawn of jsonObjects(log) as Spawn[]) {
-    const out = spawn.listedOutputs?.[0] ?? spawn.actualOutputs?.[0]?.path;
+  for (const spawn of parseExecutionLog(log)) {
+    const out = spawn.listedOutputs?.[0];
     if (out) spawns.set(out, (spawn.inputs ?? []).map((i) => i.path));
   }
   return spawns;

@@ -20,10 +20,12 @@ import {
   copyFixture,
   declarations,
   explain,
+  parseExecutionLog,
   processes,
   run,
   type Flavor,
   type PackageSpec,
+  type Spawn,
 } from "./harness.js";
 
 const DEV2 = "nixstore-dev2";
@@ -65,40 +67,7 @@ sh_test(
 }
 const TARGETS = ["//:hello_out", "//:greet_out", "//:linked_out", "//:greet_test"];
 
-/** One spawn of Bazel's JSON execution log (the fields compared here). */
-interface Spawn {
-  mnemonic?: string;
-  listedOutputs?: string[];
-  inputs?: { path: string; digest?: { hash: string } }[];
-  environmentVariables?: { name: string; value: string }[];
-  commandArgs?: string[];
-  /** Bazel 4.2.3's name of the field. */
-  remoteCacheHit?: boolean;
-  /** Bazel 7's. */
-  cacheHit?: boolean;
-  /** The action's digest (its remote cache key), which Bazel 7 logs and Bazel 4.2.3 does not. */
-  digest?: { hash: string };
-}
-
 const cacheHit = (s: Spawn) => s.remoteCacheHit ?? s.cacheHit ?? false;
-
-/** Bazel writes the JSON execution log as objects one after the other, not as an array. */
-function parseExecutionLog(text: string): Spawn[] {
-  const spawns: Spawn[] = [];
-  let depth = 0;
-  let start = -1;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (inString) {
-      if (c === "\\") i++;
-      else if (c === '"') inString = false;
-    } else if (c === '"') inString = true;
-    else if (c === "{" && depth++ === 0) start = i;
-    else if (c === "}" && --depth === 0) spawns.push(JSON.parse(text.slice(start, i + 1)) as Spawn);
-  }
-  return spawns;
-}
 
 /** What makes a spawn's remote cache key, keyed by its outputs: inputs, environment, argv. */
 function keyParts(spawn: Spawn): Map<string, string> {
