@@ -166,6 +166,17 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remotable packages built
     expect(ws.bin("hello.txt")).toBe("hello from nix\n");
   });
 
+  test("packed_closure: the client packs the closure the pool sent, without Nix, and consumers on the default pool unpack it", async () => {
+    const { ws, path, nixCalls } = await workspace([{ name: "hello", attribute_path: "hello", extra: "packed_closure = True" }]);
+    const r = await ws.bazel(["build", ...allRemote(), "--noremote_accept_cached", `--repo_env=PATH=${path}`, "//:hello_out"]);
+    expect(r.exitCode, `${explain(r)}\n(cluster logs: ${LOGS})`).toBe(0);
+    expect(ws.bin("hello.txt")).toBe("hello from nix\n");
+    expect(nixCalls()).toBe("");
+    const pkg = remotablePackageDir(ws, "hello");
+    const sha = /nar_sha256 = "([0-9a-f]{64})"/.exec(readFileSync(join(pkg, "BUILD.bazel"), "utf8"))?.[1];
+    expect(sha).toBe(createHash("sha256").update(readFileSync(join(pkg, "_nixstore/closure.nar"))).digest("hex"));
+  });
+
   test("a nixpkgs archive (nixpkgs_http_repository) is fetched on the pool by URL and SHA-256", async () => {
     // Where both the client and the pool's runner (another user) can read it.
     const dir = mkdtempSync(join(tmpdir(), "nixstore-remotable-archive-"));
