@@ -30,6 +30,8 @@
  * new root is a tmpfs mounted in it (no staging directory in $TMPDIR or /tmp,
  * which another user could plant; TMPDIR is not read), and every mount acts on
  * a directory opened once (/proc/self/fd/N), not on a path looked up twice.
+ * The one exception is the cache a packed closure is unpacked into (see
+ * "packed closures" below): the user's own directory, refused unless so.
  *
  * Arguments reach the program as argv: no shell is involved.
  */
