@@ -10,7 +10,7 @@ load(":names.bzl", "portable_repo_name")
 # A nixpkgs_local_repository's list of its Nix files (paths relative to its root, one a line).
 NIX_FILES_LIST = "nix_files.txt"
 
-def nix_file_dest(prefix, label):
+def _nix_file_dest(prefix, label):
     """Where a file label lands inside the repository.
 
     The repository part is the portable name (`dep`, not bzlmod's canonical `dep~`): Nix path
@@ -36,20 +36,22 @@ def lay_out_nix_files(repository_ctx, prefix, nix_file, deps, copy = False):
         regular files (Bazel refuses a symlink as its input).
 
     Returns:
-      The path inside the repository of nix_file, or None.
+      struct(nix_file = the path inside the repository of nix_file, or None; files = the paths
+      inside the repository of every file laid out, nix_file's included).
     """
-    nix_file_at = nix_file_dest(prefix, nix_file[0]) if nix_file else None
-    pairs = [(path, dest) for path, dest in [(p, nix_file_dest(prefix, label)) for label, p in deps] if dest != nix_file_at]
+    nix_file_at = _nix_file_dest(prefix, nix_file[0]) if nix_file else None
+    pairs = [(path, dest) for path, dest in [(p, _nix_file_dest(prefix, label)) for label, p in deps] if dest != nix_file_at]
     if nix_file:
         pairs.append((nix_file[1], nix_file_at))
+    laid_out = struct(nix_file = nix_file_at, files = [dest for _, dest in pairs])
     if not copy:
         for path, dest in pairs:
             repository_ctx.symlink(path, dest)
-        return nix_file_at
+        return laid_out
     argv = ["/bin/sh", "-c", _COPY, "copy"]
     for path, dest in pairs:
         argv.extend([str(path), str(repository_ctx.path(dest))])
     result = repository_ctx.execute(argv)
     if result.return_code != 0:
         fail("rules_nixstore: copying the Nix files into {} failed:\n{}".format(repository_ctx.path(prefix), result.stderr))
-    return nix_file_at
+    return laid_out

@@ -16,7 +16,7 @@ load(
 )
 load(":constants.bzl", "REPOSITORY_HEADER")
 load(":names.bzl", "apparent_name", "write_workspace_file")
-load(":nix_files.bzl", "NIX_FILES_LIST", "lay_out_nix_files", "nix_file_dest")
+load(":nix_files.bzl", "NIX_FILES_LIST", "lay_out_nix_files")
 
 _BUILD = """\
 # {header} (rules_nixstore {rule})
@@ -54,15 +54,15 @@ def _nixpkgs_local_repository_impl(repository_ctx):
     nix_file = repository_ctx.path(attr.nix_file) if attr.nix_file else None
 
     # Copies: remotable packages upload them, and Bazel uploads no symlink.
-    nix_file_at = lay_out_nix_files(repository_ctx, "src", (attr.nix_file, nix_file) if nix_file else None, deps, copy = True)
+    laid_out = lay_out_nix_files(repository_ctx, "src", (attr.nix_file, nix_file) if nix_file else None, deps, copy = True)
     if nix_file:
-        repository_ctx.file("default.nix", "import ./{}\n".format(nix_file_at))
+        repository_ctx.file("default.nix", "import ./{}\n".format(laid_out.nix_file))
     else:
         repository_ctx.file("src/default.nix", attr.nix_file_content)
         repository_ctx.file("default.nix", "import ./src/default.nix\n")
 
     # Every Nix file of the repository, for remotable packages, which upload them one by one.
-    files = ["default.nix", nix_file_at or "src/default.nix"] + [nix_file_dest("src", label) for label, _ in deps]
+    files = ["default.nix"] + ([] if nix_file else ["src/default.nix"]) + laid_out.files
     repository_ctx.file(NIX_FILES_LIST, "\n".join(sorted({f: True for f in files}.keys())) + "\n")
     hashed = ([nix_file] if nix_file else [repository_ctx.path("src/default.nix")]) + [p for _, p in deps]
     _finish(repository_ctx, rule, _digest(repository_ctx, rule, hashed))

@@ -155,7 +155,7 @@ def _nix_build_argv(repository_ctx, inputs, nix_build, store_args):
 
     # nix_file and nix_file_deps are evaluated from their layout in the repository (see
     # nix_files.bzl), so that only declared files are visible and relative imports resolve.
-    nix_file_at = lay_out_nix_files(repository_ctx, "_nixstore/src", inputs.nix_file, inputs.deps)
+    nix_file_at = lay_out_nix_files(repository_ctx, "_nixstore/src", inputs.nix_file, inputs.deps).nix_file
     if nix_file_at:
         argv.append(str(repository_ctx.path(nix_file_at)))
         attribute_path = attr.attribute_path
