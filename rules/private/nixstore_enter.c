@@ -537,12 +537,9 @@ static void dump_regular(struct stream *s, int parent, const char *name, const s
   out_bytes(s, ZEROS, (8 - st->st_size % 8) % 8);
 }
 
-static void dump_directory(struct stream *s, int parent, const char *name, int depth) {
-  int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) die("open directory %s to pack it: %s", name, strerror(errno));
-  OUT(s, "directory");
-  size_t n;
-  char **names = sorted_names(fd, name, &n);
+/* Writes the entries of a directory node at `depth`: one for each of the `n` names (sorted
+ * bytewise, as a NAR orders them) in directory `fd`. */
+static void dump_entries(struct stream *s, int fd, char *const *names, size_t n, int depth) {
   for (size_t i = 0; i < n; i++) {
     OUT(s, "entry");
     OUT(s, "(");
@@ -551,8 +548,17 @@ static void dump_directory(struct stream *s, int parent, const char *name, int d
     OUT(s, "node");
     dump_node(s, fd, names[i], depth + 1);
     OUT(s, ")");
-    free(names[i]);
   }
+}
+
+static void dump_directory(struct stream *s, int parent, const char *name, int depth) {
+  int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) die("open directory %s to pack it: %s", name, strerror(errno));
+  OUT(s, "directory");
+  size_t n;
+  char **names = sorted_names(fd, name, &n);
+  dump_entries(s, fd, names, n, depth);
+  for (size_t i = 0; i < n; i++) free(names[i]);
   free(names);
   close(fd);
 }
@@ -601,17 +607,10 @@ static int pack(int argc, char **argv) {
   OUT(&s, "(");
   OUT(&s, "type");
   OUT(&s, "directory");
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < n; i++)
     if (strchr(entries[i], '/') != NULL || (i > 0 && strcmp(entries[i - 1], entries[i]) == 0))
       die("entry %s: not one name, or given twice", entries[i]);
-    OUT(&s, "entry");
-    OUT(&s, "(");
-    OUT(&s, "name");
-    out_str(&s, entries[i], strlen(entries[i]));
-    OUT(&s, "node");
-    dump_node(&s, store, entries[i], 1);
-    OUT(&s, ")");
-  }
+  dump_entries(&s, store, entries, n, 0);
   OUT(&s, ")");
   out_flush(&s);
   if (fsync(s.fd) != 0 || close(s.fd) != 0) die("close %s: %s", argv[1], strerror(errno));

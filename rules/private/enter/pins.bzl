@@ -3,6 +3,6 @@
 """The sha256 of each prebuilt `enter` under rules/private/enter/<platform>/enter."""
 
 ENTER_SHA256 = {
-    "aarch64-linux": "4e282ecc8f071e5641e8bb7a1f9e1cdfbbd511287618091a09a60ebf12e197c7",
-    "x86_64-linux": "5221077f770a311eb27663a5bbb7c3ac80330f65f6333a692e1de795894fd42a",
+    "aarch64-linux": "7f7a165785569c8cd7f45e4afadda814dcc2ba0ea8f338cd12afed543aad3975",
+    "x86_64-linux": "f248a9b49a25d5c10c5bf28b8b7125118acb9947d5dbd8927092b4ee2bfaaccd",
 }
