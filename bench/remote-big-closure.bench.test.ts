@@ -18,10 +18,10 @@
 import { afterAll, describe, expect, test } from "vitest";
 import { execa } from "execa";
 import { cpus, loadavg, release as kernelRelease } from "node:os";
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DIAG, RUN_DIR, casBytesUploaded, down, isUp, metric, release, up, type WorkerKind } from "../test/integration/buildbarn.js";
-import { FLAVORS, REPO_ROOT, explain, makeWorkspace, processes, type Flavor } from "../test/integration/harness.js";
+import { FLAVORS, REPO_ROOT, explain, makeWorkspace, narCaches, processes, type Flavor } from "../test/integration/harness.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const WORKERS = (process.env.BENCH_WORKERS ?? "native,fuse").split(",").map((s) => s.trim()) as WorkerKind[];
@@ -117,8 +117,8 @@ async function workerStages(before?: Record<string, number>): Promise<Record<str
 async function coldCluster(worker: WorkerKind): Promise<void> {
   await down();
   await execa("rm", ["-rf", join(RUN_DIR, "storage")]);
-  for (const d of readdirSync("/tmp").filter((e) => e.startsWith("rules_nixstore-nar-"))) {
-    if (statSync(join("/tmp", d)).uid !== process.getuid?.()) rmSync(join("/tmp", d), { recursive: true, force: true });
+  for (const d of narCaches()) {
+    if (statSync(d).uid !== process.getuid?.()) rmSync(d, { recursive: true, force: true });
   }
   const started = await up({ worker });
   expect(started.exitCode, started.all).toBe(0);

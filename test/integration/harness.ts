@@ -5,7 +5,7 @@
 import { execa, type Options, type Result } from "execa";
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, relative } from "node:path";
+import { basename, dirname, join, relative } from "node:path";
 import { BAZEL4, REPO_ROOT, hasMountTarget, storeDir, type Flavor } from "./flavors.js";
 
 export { BAZEL4, BAZEL7, FLAVORS, SID_ROOT, hasMountTarget, storeDir, type Flavor } from "./flavors.js";
@@ -412,4 +412,15 @@ export function parseExecutionLog(text: string): Spawn[] {
     else if (c === "}" && --depth === 0) spawns.push(JSON.parse(text.slice(start, i + 1)) as Spawn);
   }
   return spawns;
+}
+
+/** Where a launcher unpacks a packed closure: this, then the uid (nixstore_enter.c's NAR_CACHE_PREFIX). */
+export const NAR_CACHE_PREFIX = "/tmp/rules_nixstore-nar-";
+
+/** Every user's cache of unpacked closures on this machine. */
+export function narCaches(): string[] {
+  const dir = dirname(NAR_CACHE_PREFIX);
+  return readdirSync(dir)
+    .filter((e) => e.startsWith(basename(NAR_CACHE_PREFIX)))
+    .map((e) => join(dir, e));
 }

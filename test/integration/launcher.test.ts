@@ -37,7 +37,7 @@ import {
 import { createHash } from "node:crypto";
 import { arch, tmpdir } from "node:os";
 import { join } from "node:path";
-import { FIXTURE, REPO_ROOT } from "./harness.js";
+import { FIXTURE, NAR_CACHE_PREFIX, REPO_ROOT } from "./harness.js";
 
 /** The platform directory of this machine's prebuilt mapper, and its zig target. */
 const PLATFORM = arch() === "arm64" ? "aarch64-linux" : "x86_64-linux";
@@ -920,7 +920,7 @@ describe("packed closures: enter --pack writes one Nix archive, and a launcher u
   // A user of its own, so that its cache directory is this suite's alone.
   const PACKER = 65530;
   const AS_PACKER = ["setpriv", `--reuid=${PACKER}`, `--regid=${PACKER}`, "--clear-groups"];
-  const cacheDir = `/tmp/rules_nixstore-nar-${PACKER}`;
+  const cacheDir = `${NAR_CACHE_PREFIX}${PACKER}`;
   let nar = "";
   let sha256 = "";
   let nextInputRoot = 0;

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LOGS, leaseCluster, type ClusterLease } from "./buildbarn.js";
-import { FLAVORS, closureEntries, explain, makeWorkspace, parseExecutionLog, processes, type Workspace } from "./harness.js";
+import { FLAVORS, closureEntries, explain, makeWorkspace, narCaches, parseExecutionLog, processes, type Workspace } from "./harness.js";
 
 const PACKED = "packed_closure = True";
 const PACKAGES = [
@@ -46,17 +46,14 @@ function narSha256(ws: Workspace, repo: string): string {
 
 /** The unpacked entries of archive `sha256` in every user's cache on this machine. */
 function unpacked(sha256: string): string[] {
-  return readdirSync("/tmp")
-    .filter((d) => d.startsWith("rules_nixstore-nar-"))
-    .map((d) => join("/tmp", d, sha256))
+  return narCaches()
+    .map((d) => join(d, sha256))
     .filter((p) => existsSync(p));
 }
 
 /** Unpackings in progress or left behind, in every user's cache. */
 function leftovers(): string[] {
-  return readdirSync("/tmp")
-    .filter((d) => d.startsWith("rules_nixstore-nar-"))
-    .flatMap((d) => readdirSync(join("/tmp", d)).filter((e) => e.startsWith(".tmp-")));
+  return narCaches().flatMap((d) => readdirSync(d).filter((e) => e.startsWith(".tmp-")));
 }
 
 /** The inputs of each spawn in a JSON execution log, by the spawn's first output. */
