@@ -299,6 +299,14 @@ static int closure_beside_self(char *out) {
   return closure_beside(exe, out);
 }
 
+/* Executes `path` with `argv`: execv(3) for a path, execvp(3) for a bare command name. */
+static void exec_path(const char *path, char *const *argv) {
+  if (strchr(path, '/') != NULL)
+    execv(path, argv);
+  else
+    execvp(path, argv);
+}
+
 /* Maps `closure` read-only at /nix/store in a new user + mount namespace (or, where /nix/store
  * does not exist, in a new root) and executes program_path with `prog_argv`. */
 __attribute__((noreturn)) static void map_and_exec(const char *closure, char *const *prog_argv) {
@@ -339,7 +347,7 @@ __attribute__((noreturn)) static void map_and_exec(const char *closure, char *co
     if (chdir(cwd) != 0) die("chdir %s in the new root: %s", cwd, strerror(errno));
   }
   close(closure_fd);
-  execv(program_path, prog_argv);
+  exec_path(program_path, prog_argv);
   if (errno == ENOENT)
     die("%s is not in the mapped closure %s (or its interpreter is missing): %s", program_path, closure,
         strerror(errno));
@@ -845,6 +853,14 @@ static void closure_from_nar(const char *nar, const char *sha256, char *out) {
  *   exec_repo=<the repository's path relative to the execution root>
  *   nar=<its packed closure's path in the repository>      (packed_closure = True only)
  *   nar_sha256=<that archive's sha256, 64 hex digits>      (packed_closure = True only)
+ *   run=argv                                               (a runtime launcher only)
+ *
+ * With `run=argv`, the launcher runs its first argument with the rest (`<launcher> <command>
+ * [args...]`), found as execvp(3) finds it, instead of `program`; `program` then only names a
+ * store path that the command needs (e.g. the dynamic linker of the programs a Nix toolchain
+ * linked): where /nix/store shows it, the command runs as it is, otherwise the closure is mapped
+ * first. A toolchain's runtime launcher is such a one (Bazel's --run_under: the tests and
+ * `bazel run` programs of a toolchain that links against /nix/store).
  *
  * The launcher is the path the kernel was asked to execute (AT_EXECFN: what a shell script would
  * see as $0, also when found on PATH). Its data file is beside it (in a runfiles tree, or an
@@ -861,6 +877,7 @@ struct launch {
   char exec_repo[PATH_MAX];
   char nar[PATH_MAX];       /* "" unless the closure is packed */
   char nar_sha256[PATH_MAX];
+  char run[PATH_MAX];       /* "argv" for a runtime launcher, "" otherwise */
 };
 
 /* Prints "rules_nixstore launcher: <what>: <message>" and exits with `code`. */
@@ -916,7 +933,8 @@ static int read_launch(const char *path, struct launch *l) {
                 {"runfiles_repo=", l->runfiles_repo},
                 {"exec_repo=", l->exec_repo},
                 {"nar=", l->nar},
-                {"nar_sha256=", l->nar_sha256}};
+                {"nar_sha256=", l->nar_sha256},
+                {"run=", l->run}};
   int seen = 0;
   for (const char *line = text, *end; line < text + len; line = end + 1) {
     end = memchr(line, '\n', (size_t)(text + len - line));
@@ -933,7 +951,9 @@ static int read_launch(const char *path, struct launch *l) {
     seen |= 1 << i;
   }
   size_t hex = strspn(l->nar_sha256, "0123456789abcdef");
-  if ((seen & 7) != 7 || (seen >> 3 != 0 && (seen >> 3 != 3 || hex != 64 || l->nar_sha256[hex] != '\0')))
+  int nar = (seen >> 3) & 3;
+  if ((seen & 7) != 7 || (nar != 0 && (nar != 3 || hex != 64 || l->nar_sha256[hex] != '\0')) ||
+      ((seen >> 5) != 0 && strcmp(l->run, "argv") != 0))
     die_launch(127, file, "not launcher data of nixstore_executable: a field is missing or malformed; rebuild the launcher (bazel clean)");
   snprintf(l->path, sizeof(l->path), "%s", path);
   return 1;
@@ -1057,15 +1077,23 @@ static int closure_in_archive(const struct launch *l, char *out) {
   return 0;
 }
 
-/* Runs the program of launcher `l` with this process's arguments. */
+/* Runs the program of launcher `l` with this process's arguments (with `run=argv`: runs the
+ * command its arguments name, see above). */
 __attribute__((noreturn)) static void launch(struct launch *l, int argc, char **argv) {
+  int run_argv = l->run[0] != '\0';
   program_path = l->program;
   /* The program gets its own path as argv[0], as from `exec "$program" "$@"`. */
   char *no_args[] = {l->program, NULL};
   char **prog_argv = argc > 0 ? argv : no_args;
-  prog_argv[0] = l->program;
+  if (run_argv) {
+    if (argc < 2) die_launch(2, l->path, "usage: %s <command> [args...] (runs the command with the closure mapped)", l->path);
+    prog_argv = argv + 1;
+  } else {
+    prog_argv[0] = l->program;
+  }
   if (access(program_path, X_OK) == 0) {
-    execv(program_path, prog_argv);
+    program_path = prog_argv[0];
+    exec_path(program_path, prog_argv);
     die("exec: %s", strerror(errno));
   }
   if (strncmp(program_path, "/nix/store/", 11) != 0)
@@ -1073,12 +1101,15 @@ __attribute__((noreturn)) static void launch(struct launch *l, int argc, char **
   char closure[PATH_MAX];
   if (!closure_beside_self(closure) && !closure_in_bases(l, closure) && !closure_in_archive(l, closure)) {
     fprintf(stderr,
-            "rules_nixstore launcher: cannot run %s: /nix/store does not show it, and its closure\n"
+            "rules_nixstore launcher: cannot run %s: /nix/store does not show %s, and its closure\n"
             "  (%s/nix/store%s%s) is neither in this launcher's runfiles nor under '%s'.\n"
-            "  Depend on the runnable target @%s//:bin/<exe> (not the raw file), so the closure travels with it.\n",
-            program_path, l->runfiles_repo, l->nar[0] ? ", or its archive " : "", l->nar, l->exec_repo, l->runfiles_repo);
+            "  Depend on the runnable target (@%s//:bin/<exe>, or a toolchain's runtime), not the raw file,\n"
+            "  so the closure travels with it.\n",
+            prog_argv[0], run_argv ? l->program : "it", l->runfiles_repo, l->nar[0] ? ", or its archive " : "", l->nar,
+            l->exec_repo, l->runfiles_repo);
     exit(127);
   }
+  if (run_argv) program_path = prog_argv[0];
   map_and_exec(closure, prog_argv);
 }
 

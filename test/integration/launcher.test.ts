@@ -880,7 +880,7 @@ describe("launcher mode: a link to the mapper beside its data file, as nixstore_
     expect(r.stdout).toBe("");
     expect(r.stderr).toContain(`rules_nixstore launcher: cannot run ${hello}: /nix/store does not show it`);
     expect(r.stderr).toContain("(hello/nix/store) is neither in this launcher's runfiles nor under 'external/hello'");
-    expect(r.stderr).toContain("Depend on the runnable target @hello//:bin/<exe>");
+    expect(r.stderr).toContain("Depend on the runnable target (@hello//:bin/<exe>");
   });
 
   test("without its data, or with data it cannot read: exit 127 naming the file, and argv is never run", async () => {

@@ -3,6 +3,6 @@
 """The sha256 of each prebuilt `enter` under rules/private/enter/<platform>/enter."""
 
 ENTER_SHA256 = {
-    "aarch64-linux": "7f7a165785569c8cd7f45e4afadda814dcc2ba0ea8f338cd12afed543aad3975",
-    "x86_64-linux": "f248a9b49a25d5c10c5bf28b8b7125118acb9947d5dbd8927092b4ee2bfaaccd",
+    "aarch64-linux": "f6d36e27a81237552f24d33d8f2bed0560f792c0629fac3e4db1ee16f10476c4",
+    "x86_64-linux": "aa7fe7cddc21133bebc307eb064f230e23b15700b5ec6859b222d9177d271526",
 }
