@@ -13,8 +13,10 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # enter is prebuilt and checked in; its rebuild test and one launcher test use that Zig);
 # curl, iproute2 (ss), perl: test/buildbarn's scripts (the Buildbarn test cluster, built with
 # the machine's Go from the Go module proxy on first use);
-# debootstrap, debian-archive-keyring: the Debian sid root of Bazel 7.7.1 + Nix 2.34 (scripts/sid).
-packages=(bazel-bootstrap bazel-rules-java nix-bin busybox-static python3-pip util-linux findutils coreutils git curl iproute2 perl debootstrap debian-archive-keyring)
+# debootstrap, debian-archive-keyring: the Debian sid root of Bazel 7.7.1 + Nix 2.34 (scripts/sid);
+# gcc, g++, libc6-dev, binutils, patchelf: the fixture nixpkgs' C/C++ compiler (stdenv.cc) is
+# the host's, imported into store paths and patched.
+packages=(bazel-bootstrap bazel-rules-java nix-bin busybox-static python3-pip util-linux findutils coreutils git curl iproute2 perl debootstrap debian-archive-keyring gcc g++ libc6-dev binutils patchelf)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
