@@ -1,6 +1,7 @@
 """nixpkgs_package: a Nix package, its whole runtime closure and launchers, as a Bazel repository."""
 
 load(":attrs.bzl", "PACKAGE_ATTRS", "PACKAGE_DOC")
+load(":command.bzl", "command_failure", "execute_or_fail")
 load(":constants.bzl", "REPOSITORY_HEADER")
 load(":enter.bzl", "enter_binaries", "install_enter")
 load(":evaluation.bzl", "nixpkgs_expression")
@@ -24,9 +25,9 @@ load(
     "write_record",
 )
 load(":machine_cache.bzl", "import_closure", "import_pinned", "init_machine_cache", "machine_cache")
-load(":names.bzl", "apparent_name", "sibling_file", "write_workspace_file")
+load(":names.bzl", "apparent_name", "package_who", "sibling_file", "write_workspace_file")
 load(":nix_files.bzl", "lay_out_nix_files")
-load(":store.bzl", "NIX_OPTIONS", "find_nix", "init_store", "run_nix", "store_root")
+load(":store.bzl", "NIX_OPTIONS", "find_nix", "gc_root_argv", "init_store", "run_nix", "run_nix_or_fail", "store_root")
 
 # Entries of a package's top level that would clash with the repository's own files.
 _RESERVED = ["BUILD", "BUILD.bazel", "WORKSPACE", "WORKSPACE.bazel", "_nixstore", "nix"]
@@ -114,11 +115,8 @@ def _label_string(label):
         s = "@" + s
     return s
 
-def _what(repository_ctx):
-    return "nixpkgs_package(name = \"{}\")".format(apparent_name(repository_ctx))
-
 def _fail(repository_ctx, message):
-    fail("{}: {}".format(_what(repository_ctx), message))
+    fail("{}: {}".format(package_who(repository_ctx), message))
 
 def _not_supported(repository_ctx, reason):
     if repository_ctx.attr.fail_not_supported:
@@ -180,9 +178,8 @@ def _find(repository_ctx, relpath, predicates):
     path = repository_ctx.path(relpath)
     if not path.exists:
         return []
-    result = repository_ctx.execute(["find", "-L", str(path)] + predicates + ["-printf", "%f\\0"])
-    if result.return_code != 0:
-        _fail(repository_ctx, "listing {} failed:\n{}".format(relpath, result.stderr))
+    argv = ["find", "-L", str(path)] + predicates + ["-printf", "%f\\0"]
+    result = execute_or_fail(repository_ctx, argv, "listing {} failed".format(relpath), who = package_who(repository_ctx))
     return sorted([name for name in result.stdout.split("\0") if name])
 
 def _report_escaping(repository_ctx, plan):
@@ -192,14 +189,14 @@ def _report_escaping(repository_ctx, plan):
         _fail(repository_ctx, "{}, and escaping_symlinks = \"fail\" refuses them:\n{}\n  Bazel would follow them to files of this machine outside the closure. Fix the package so that they stay in its closure, or set escaping_symlinks = \"drop\" to leave them out.".format(links, escaping_report(plan)))
 
     # buildifier: disable=print
-    print("{}: {}; they are left out of the repository, so that no file of this machine outside the closure becomes an input:\n{}\n  A program that follows them finds nothing where actions map the closure. Set escaping_symlinks = \"fail\" to refuse such a package.".format(_what(repository_ctx), links, escaping_report(plan)))
+    print("{}: {}; they are left out of the repository, so that no file of this machine outside the closure becomes an input:\n{}\n  A program that follows them finds nothing where actions map the closure. Set escaping_symlinks = \"fail\" to refuse such a package.".format(package_who(repository_ctx), links, escaping_report(plan)))
 
 def _report_unnamable(repository_ctx, plan, spaces):
     """Warns about the files left out because Bazel labels cannot name them."""
     which = "a backslash, a colon, a control character or the name \"...\"" + ("" if spaces else "; before Bazel 7.4, a space")
 
     # buildifier: disable=print
-    print("{}: {} file(s) of the closure have names that Bazel labels cannot hold ({}); they are left out of the repository, and an executable among them gets no bin/<name> target:\n{}".format(_what(repository_ctx), len(plan.unnamable), which, unnamable_report(plan)))
+    print("{}: {} file(s) of the closure have names that Bazel labels cannot hold ({}); they are left out of the repository, and an executable among them gets no bin/<name> target:\n{}".format(package_who(repository_ctx), len(plan.unnamable), which, unnamable_report(plan)))
 
 def _plan_layout(repository_ctx, root, closure):
     """Resolves the closure's symlinks; reports what the repository leaves out (see layout.bzl)."""
@@ -221,9 +218,12 @@ def _build_file_text(repository_ctx, inputs):
 
 def _add_roots(repository_ctx, nix_store, store_args, outputs, what):
     """Makes the repository's `_nixstore/result*` links garbage collector roots of the outputs."""
-    result = run_nix(repository_ctx, [nix_store] + store_args + ["--realise", "--add-root", str(repository_ctx.path("_nixstore/result"))] + outputs)
-    if result.return_code != 0:
-        _fail(repository_ctx, "registering the {} as garbage collector roots failed:\n{}".format(what, result.stderr))
+    run_nix_or_fail(
+        repository_ctx,
+        gc_root_argv(repository_ctx, nix_store, store_args, outputs),
+        "registering the {} as garbage collector roots failed".format(what),
+        who = package_who(repository_ctx),
+    )
 
 def _shared_derivation(repository_ctx, root):
     """The derivation that the package's shared evaluation recorded ("<drv>!<output>"), or None.
@@ -259,17 +259,16 @@ def _realise(repository_ctx, inputs, nix_build, nix_store, store_args, root):
     drv = _shared_derivation(repository_ctx, root)
     command = _build_command(repository_ctx, inputs, nix_build, nix_store, store_args, drv)
     repository_ctx.report_progress(command.progress)
-    result = run_nix(repository_ctx, command.argv, quiet = repository_ctx.attr.quiet)
-    if result.return_code != 0:
-        _fail(repository_ctx, "{} failed for attribute_path '{}' (exit {}). Nix said:\n{}".format(
-            command.what,
-            command.attribute_path,
-            result.return_code,
-            result.stderr,
-        ))
+    result = run_nix_or_fail(
+        repository_ctx,
+        command.argv,
+        "{} failed for attribute_path '{}'".format(command.what, command.attribute_path),
+        who = package_who(repository_ctx),
+        quiet = repository_ctx.attr.quiet,
+    )
     outputs = [line for line in result.stdout.splitlines() if line.startswith("/nix/store/")]
     if not outputs:
-        _fail(repository_ctx, "{} printed no store path. Nix said:\n{}".format(command.what, result.stderr))
+        fail(command_failure(package_who(repository_ctx), command.what + " printed no store path", command.argv, result, said = "Nix said"))
     if drv:
         _add_roots(repository_ctx, nix_store, store_args, outputs, "outputs")
     return outputs
@@ -280,14 +279,14 @@ def _build(repository_ctx, inputs, nix_build, nix_store, store_args, root):
     out = outputs[-1]
 
     repository_ctx.report_progress("closure of {}".format(out))
-    result = run_nix(repository_ctx, [nix_store] + store_args + ["--query", "--requisites", out])
-    if result.return_code != 0:
-        _fail(repository_ctx, "nix-store --query --requisites {} failed:\n{}".format(out, result.stderr))
+    argv = [nix_store] + store_args + ["--query", "--requisites", out]
+    result = run_nix_or_fail(repository_ctx, argv, "nix-store --query --requisites {} failed".format(out), who = package_who(repository_ctx))
     closure = sorted([line for line in result.stdout.splitlines() if line.startswith("/nix/store/")])
-    result = run_nix(repository_ctx, [nix_store] + store_args + ["--query", "--hash"] + closure)
+    argv = [nix_store] + store_args + ["--query", "--hash"] + closure
+    result = run_nix(repository_ctx, argv)
     hashes = result.stdout.splitlines()
     if result.return_code != 0 or len(hashes) != len(closure):
-        _fail(repository_ctx, "nix-store --query --hash failed for the closure of {}:\n{}".format(out, result.stderr))
+        fail(command_failure(package_who(repository_ctx), "nix-store --query --hash failed for the closure of " + out, argv, result, said = "Nix said"))
     return outputs, closure, {path: hash for path, hash in zip(closure, hashes)}
 
 def _read_remote_build(repository_ctx):
@@ -363,12 +362,13 @@ def _remote_package(repository_ctx, inputs):
     outputs, closure, archive = build.outputs, build.closure, build.archive
     repository_ctx.report_progress("unpacking the closure of {} ({} store paths)".format(outputs[-1], len(closure)))
     tarball = "closure.tar.gz"
-    result = repository_ctx.execute(
+    execute_or_fail(
+        repository_ctx,
         ["/bin/sh", "-c", "exec base64 -d -- \"$1\" > \"$2\"", "decode", str(archive), str(repository_ctx.path(tarball))],
+        "decoding the closure sent by the remote build failed",
+        who = package_who(repository_ctx),
         timeout = 3600,
     )
-    if result.return_code != 0:
-        _fail(repository_ctx, "decoding the closure sent by the remote build failed (exit {}):\n{}".format(result.return_code, result.stderr))
     repository_ctx.extract(tarball, "_nixstore/remote")
     repository_ctx.delete(tarball)
     root = str(repository_ctx.path("_nixstore/remote"))
@@ -445,7 +445,7 @@ def _pack_closure(repository_ctx, root, closure):
     result = repository_ctx.execute(argv, timeout = 3600)
     sha256 = result.stdout.strip()
     if result.return_code != 0 or len(sha256) != 64:
-        _fail(repository_ctx, "packing the closure failed: {} exited {}:\n{}".format(" ".join([str(a) for a in argv[:4]] + ["..."]), result.return_code, result.stderr))
+        fail(command_failure(package_who(repository_ctx), "packing the closure failed", argv, result))
     return sha256
 
 def _lay_out_package(repository_ctx, inputs, root, outputs, closure, plan):
