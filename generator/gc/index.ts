@@ -14,10 +14,10 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { execa } from "execa";
 import { MACHINE_CACHE_ENV, MACHINE_CACHE_SUBDIR, STORE_DIRNAME } from "../model/index.js";
 import { workspaceMarker } from "../generate.js";
 import { EXTENSION, LockError, RECORD_PATH, discoverPackages, runBazel, type LockOptions } from "../lock/index.js";
+import { runChecked } from "../run-command.js";
 
 export interface GcOptions extends LockOptions {
   /** Bazel's output base; default: `bazel info output_base`. */
@@ -97,11 +97,8 @@ function removeRepository(outputBase: string, dir: string): void {
 async function nixStore(store: string, args: string[], lock?: string): Promise<{ stdout: string; stderr: string }> {
   const nix = ["nix-store", "--store", store, "--option", "build-users-group", "", ...args];
   const argv = lock === undefined ? nix : ["flock", lock, ...nix];
-  const r = await execa(argv[0]!, argv.slice(1), { reject: false, stdin: "ignore" });
-  if (r.failed) {
-    throw new LockError(`\`${argv.join(" ")}\` failed (exit ${r.exitCode ?? r.signal}):\n${String(r.stderr).trim()}`);
-  }
-  return { stdout: String(r.stdout), stderr: String(r.stderr) };
+  const { stdout, stderr } = await runChecked(argv);
+  return { stdout, stderr };
 }
 
 /** Store paths a `nix-store --gc` (or `--print-dead`) run names. */
