@@ -6,8 +6,8 @@ With `--experimental_repo_remote_exec` and a remote executor, every `execute()` 
 only the environment given here, and only its exit code, stdout and stderr come back (stdout
 decoded as US-ASCII). So this rule runs one command, `remote_build.sh`, which builds the
 package with the executor's Nix and prints the closure as base64 text; this rule writes that
-text down, and the package repository beside it (package.bzl, `remote_build`) decodes and lays
-it out without running Nix. The executor caches successful results: a second client sending
+text down, and the package repository beside it (`remote_build`; remote_closure.bzl) decodes
+and lays it out without running Nix. The executor caches successful results: a second client sending
 the same command gets them without a build.
 
 Without an executor, the same command runs on the client (which then needs Nix and a store of
