@@ -90,6 +90,64 @@ def _validate(repository_ctx):
     if attr.repository:
         _fail(repository_ctx, "the repository attribute is folded into repositories by the nixpkgs_package macro; load nixpkgs_package from @rules_nixstore//rules:defs.bzl.")
 
+def _stores(repository_ctx, cache):
+    """The stores of the fetch: struct(root, output_base_args, build_args, build_root).
+
+    `root` is the output base's store ("" for the host's store), `output_base_args` the
+    `--store` and option arguments of Nix commands against it. `build_args` and `build_root`
+    are those of the store that evaluates and builds: the machine cache's when it is on, whose
+    closure is then brought into the output base's store (machine_cache.bzl).
+    """
+    if repository_ctx.attr.store == "system":
+        # The host's store, as the host's Nix configuration defines it (maybe through a daemon).
+        root = ""
+        args = []
+    else:
+        root = store_root(repository_ctx)
+        args = ["--store", root] + NIX_OPTIONS
+    return struct(
+        root = root,
+        output_base_args = args,
+        build_args = cache.args if cache else args,
+        build_root = cache.root if cache else root,
+    )
+
+def _lock_entry(repository_ctx, inputs):
+    """The lock file's entry for this package, or None (no lock, `nixgen lock` is recording, or no pin)."""
+    if inputs.lock and not lock_update_requested(repository_ctx):
+        return read_lock_entry(repository_ctx, inputs.lock, repository_ctx.attr.lock)
+    return None
+
+def _init_stores(repository_ctx, stores, cache, nix_store):
+    if stores.root:
+        init_store(repository_ctx, stores.root, nix_store)
+    if cache:
+        init_machine_cache(repository_ctx, cache, nix_store)
+
+def _from_lock(repository_ctx, entry, nix_store, stores, cache):
+    """The pinned build, struct(outputs, closure, hashes), when the stores hold it; else None."""
+    repository_ctx.report_progress("verifying the {} store paths pinned by the lock file".format(len(entry.closure)))
+    pinned = check_pinned(repository_ctx, entry, nix_store, stores.output_base_args, stores.root + "/nix/store")
+    if not pinned and cache:
+        pinned = import_pinned(repository_ctx, cache, nix_store, stores.root, entry)
+    if not pinned:
+        return None
+
+    # No evaluation: the lock names the outputs and their closure, and the store holds them.
+    add_result_roots(repository_ctx, nix_store, stores.output_base_args, entry.out, "pinned outputs")
+    return struct(outputs = entry.out, closure = sorted(entry.closure.keys()), hashes = entry.closure)
+
+def _build(repository_ctx, inputs, nix, stores, cache, entry):
+    """Builds the package into the output base's store (through the machine cache when it is on); checks it against the lock's entry."""
+    nix_build = nix["nix-build"]
+    nix_store = nix["nix-store"]
+    outputs, closure, hashes = build_package(repository_ctx, inputs, nix_build, nix_store, stores.build_args, stores.build_root)
+    if cache and not import_closure(repository_ctx, cache, nix_store, stores.root, outputs, closure):
+        outputs, closure, hashes = build_package(repository_ctx, inputs, nix_build, nix_store, stores.output_base_args, stores.root)
+    if entry:
+        check_built(repository_ctx, entry, repository_ctx.attr.lock, outputs, hashes)
+    return struct(outputs = outputs, closure = closure, hashes = hashes)
+
 def _nixpkgs_package_impl(repository_ctx):
     _validate(repository_ctx)
     inputs = _resolve_inputs(repository_ctx)
@@ -101,54 +159,18 @@ def _nixpkgs_package_impl(repository_ctx):
     if why_not:
         _not_supported(repository_ctx, why_not)
         return
-    nix_build = nix["nix-build"]
-    nix_store = nix["nix-store"]
-    store = repository_ctx.attr.store
-    if store == "system":
-        # The host's store, as the host's Nix configuration defines it (maybe through a daemon).
-        root = ""
-        store_args = []
-    else:
-        root = store_root(repository_ctx)
-        store_args = ["--store", root] + NIX_OPTIONS
-
-    # store_args: the store that evaluates and builds; the machine cache's when it is on, whose
-    # closure is then brought into the output base's store (machine_cache.bzl).
-    output_base_args = store_args
-    if cache:
-        store_args = cache.args
-    store_files = root + "/nix/store"
-    digest = inputs_digest(repository_ctx, inputs, store)
-    entry = None
-    if inputs.lock and not lock_update_requested(repository_ctx):
-        entry = read_lock_entry(repository_ctx, inputs.lock, repository_ctx.attr.lock)
-    if root:
-        init_store(repository_ctx, root, nix_store)
-    if cache:
-        init_machine_cache(repository_ctx, cache, nix_store)
-
-    pinned = False
+    stores = _stores(repository_ctx, cache)
+    digest = inputs_digest(repository_ctx, inputs, repository_ctx.attr.store)
+    entry = _lock_entry(repository_ctx, inputs)
+    _init_stores(repository_ctx, stores, cache, nix["nix-store"])
+    built = None
     if entry and entry.inputs == digest:
-        repository_ctx.report_progress("verifying the {} store paths pinned by the lock file".format(len(entry.closure)))
-        pinned = check_pinned(repository_ctx, entry, nix_store, output_base_args, store_files)
-        if not pinned and cache:
-            pinned = import_pinned(repository_ctx, cache, nix_store, root, entry)
-    if pinned:
-        # No evaluation: the lock names the outputs and their closure, and the store holds them.
-        outputs = entry.out
-        closure = sorted(entry.closure.keys())
-        closure_hashes = entry.closure
-        add_result_roots(repository_ctx, nix_store, output_base_args, outputs, "pinned outputs")
-    else:
-        build_root = cache.root if cache else root
-        outputs, closure, closure_hashes = build_package(repository_ctx, inputs, nix_build, nix_store, store_args, build_root)
-        if cache and not import_closure(repository_ctx, cache, nix_store, root, outputs, closure):
-            outputs, closure, closure_hashes = build_package(repository_ctx, inputs, nix_build, nix_store, output_base_args, root)
-        if entry:
-            check_built(repository_ctx, entry, repository_ctx.attr.lock, outputs, closure_hashes)
-    plan = plan_layout(repository_ctx, root, closure)
-    write_record(repository_ctx, digest, outputs, closure_hashes)
-    lay_out_package(repository_ctx, inputs, root, outputs, closure, plan)
+        built = _from_lock(repository_ctx, entry, nix["nix-store"], stores, cache)
+    if built == None:
+        built = _build(repository_ctx, inputs, nix, stores, cache, entry)
+    plan = plan_layout(repository_ctx, stores.root, built.closure)
+    write_record(repository_ctx, digest, built.outputs, built.hashes)
+    lay_out_package(repository_ctx, inputs, stores.root, built.outputs, built.closure, plan)
 
 nixpkgs_package_rule = repository_rule(
     implementation = _nixpkgs_package_impl,

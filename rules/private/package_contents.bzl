@@ -133,36 +133,19 @@ def _pack_closure(repository_ctx, root, closure):
         fail(command_failure(package_who(repository_ctx), "packing the closure failed", argv, result))
     return sha256
 
-def lay_out_package(repository_ctx, inputs, root, outputs, closure, plan):
-    """Lays out the closure (from the store at root), the package's files, launchers and BUILD.
-
-    Args:
-      repository_ctx: the repository context.
-      inputs: the resolved inputs (see package.bzl's _resolve_inputs).
-      root: the root of the store that holds the closure ("" for the host's store).
-      outputs: the package's output paths; the last one is the package.
-      closure: every store path of the closure.
-      plan: the result of plan_layout.
-    """
-    out = outputs[-1]
-    lay_out_closure(repository_ctx, root, closure, plan)
-    repository_ctx.file("nix/closure.txt", "\n".join(closure) + "\n")
-
-    # The package's own files at the top level, as rules_nixpkgs does.
+def _lay_out_top_level(repository_ctx, out):
+    """Links the package's own files at the top level, as rules_nixpkgs does; returns the names of its executables in bin/."""
     entry = out[len("/nix/store/"):]
-    executables = []
-    if _find(repository_ctx, "nix/store/" + entry, ["-maxdepth", "0", "-type", "d"]):
-        for child in repository_ctx.path("nix/store/" + entry).readdir():
-            if child.basename in _RESERVED:
-                continue
-            repository_ctx.symlink(child, child.basename)
-        executables = _find(repository_ctx, "nix/store/{}/bin".format(entry), ["-mindepth", "1", "-maxdepth", "1", "-type", "f"])
+    if not _find(repository_ctx, "nix/store/" + entry, ["-maxdepth", "0", "-type", "d"]):
+        return []
+    for child in repository_ctx.path("nix/store/" + entry).readdir():
+        if child.basename in _RESERVED:
+            continue
+        repository_ctx.symlink(child, child.basename)
+    return _find(repository_ctx, "nix/store/{}/bin".format(entry), ["-mindepth", "1", "-maxdepth", "1", "-type", "f"])
 
-    error = install_enter(repository_ctx, inputs.enter_binaries, "_nixstore/enter")
-    if error:
-        _fail(repository_ctx, error)
-    nar_sha256 = _pack_closure(repository_ctx, root, closure) if repository_ctx.attr.packed_closure else None
-    launchers = ["bin/" + e for e in executables]
+def _write_nixstore_dir(repository_ctx, launchers, nar_sha256):
+    """Writes `_nixstore/`'s BUILD file (exporting `enter` and the packed closure) and the prelude."""
     repository_ctx.file("_nixstore/BUILD.bazel", "\n".join([
         "# {} (nixpkgs_package)".format(REPOSITORY_HEADER),
         "exports_files({}, visibility = [\"//visibility:public\"])".format(repr(["enter"] + ([_NAR] if nar_sha256 else []))),
@@ -170,6 +153,8 @@ def lay_out_package(repository_ctx, inputs, root, outputs, closure, plan):
     ]))
     repository_ctx.file("_nixstore/prelude.bzl", _PRELUDE.format(header = REPOSITORY_HEADER, launchers = repr(launchers)))
 
+def _launcher_targets(out, launchers, nar_sha256):
+    """The lines of the BUILD file that rules_nixstore adds: `:closure` and one nixstore_executable per launcher."""
     targets = [
         "",
         "# --- added by rules_nixstore: the runtime closure and one launcher per executable ---",
@@ -193,10 +178,33 @@ def lay_out_package(repository_ctx, inputs, root, outputs, closure, plan):
             "    visibility = [\"//visibility:public\"],",
             ")",
         ])
+    return targets
+
+def lay_out_package(repository_ctx, inputs, root, outputs, closure, plan):
+    """Lays out the closure (from the store at root), the package's files, launchers and BUILD.
+
+    Args:
+      repository_ctx: the repository context.
+      inputs: the resolved inputs (see package.bzl's _resolve_inputs).
+      root: the root of the store that holds the closure ("" for the host's store).
+      outputs: the package's output paths; the last one is the package.
+      closure: every store path of the closure.
+      plan: the result of plan_layout.
+    """
+    out = outputs[-1]
+    lay_out_closure(repository_ctx, root, closure, plan)
+    repository_ctx.file("nix/closure.txt", "\n".join(closure) + "\n")
+    executables = _lay_out_top_level(repository_ctx, out)
+    error = install_enter(repository_ctx, inputs.enter_binaries, "_nixstore/enter")
+    if error:
+        _fail(repository_ctx, error)
+    nar_sha256 = _pack_closure(repository_ctx, root, closure) if repository_ctx.attr.packed_closure else None
+    launchers = ["bin/" + e for e in executables]
+    _write_nixstore_dir(repository_ctx, launchers, nar_sha256)
     repository_ctx.file("BUILD.bazel", "\n".join([
         "# {} (nixpkgs_package: {})".format(REPOSITORY_HEADER, out),
         "load(\"//_nixstore:prelude.bzl\", \"exports_files\", \"filegroup\")",
         "load(\"{}\", \"nixstore_executable\")".format(inputs.executable_bzl),
         _build_file_text(repository_ctx, inputs),
-    ] + targets) + "\n")
+    ] + _launcher_targets(out, launchers, nar_sha256)) + "\n")
     write_workspace_file(repository_ctx)
