@@ -2,9 +2,10 @@
 
 load(":names.bzl", "apparent_name")
 
-# Arguments of a command line shown in messages; the rest are counted (a closure can have
-# thousands of store paths).
-_SHOWN_ARGUMENTS = 20
+# Arguments of a command line shown in messages: the first and the last ones; those between
+# are counted (a closure can have thousands of store paths).
+_FIRST_ARGUMENTS = 12
+_LAST_ARGUMENTS = 8
 
 # Characters an argument may hold and still be shown without quotes.
 _PLAIN = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./_-"
@@ -39,12 +40,17 @@ def command_line(argv):
       argv: the command as an argument list (strings, paths or labels).
 
     Returns:
-      The line; after the first 20 arguments, a count of the others.
+      The line; of a command of more than 20 arguments, the first 12 and the last 8, with a
+      count of those left out between them.
     """
-    shown = [_shown_argument(a) for a in argv[:_SHOWN_ARGUMENTS]]
-    if len(argv) > _SHOWN_ARGUMENTS:
-        shown.append("... ({} more arguments)".format(len(argv) - _SHOWN_ARGUMENTS))
-    return " ".join(shown)
+    if len(argv) <= _FIRST_ARGUMENTS + _LAST_ARGUMENTS:
+        return " ".join([_shown_argument(a) for a in argv])
+    left_out = len(argv) - _FIRST_ARGUMENTS - _LAST_ARGUMENTS
+    return " ".join(
+        [_shown_argument(a) for a in argv[:_FIRST_ARGUMENTS]] +
+        ["... ({} more arguments) ...".format(left_out)] +
+        [_shown_argument(a) for a in argv[-_LAST_ARGUMENTS:]],
+    )
 
 def repository_who(repository_ctx):
     """Who runs a command, for helpers shared by several rules: `rules_nixstore (@<apparent name>)`.
