@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import { execa } from "execa";
+import { bazelOutputBase, runBazel, type BazelOptions } from "./bazel/driver.js";
 import { HEADER, LOGICAL_STORE_DIR, STORE_DIRNAME } from "./model/index.js";
 import { createRenderer } from "./render/index.js";
 import { packageRoot, templatesDir } from "./package-root.js";
@@ -72,21 +72,6 @@ interface Override {
   readonly path: string;
 }
 
-/** Runs bazel with argv (no shell) in `cwd`; returns trimmed stdout or throws a clear error. */
-async function runBazel(bazel: string, args: string[], cwd: string): Promise<string> {
-  try {
-    const result = await execa(bazel, args, { cwd, stdin: "ignore" });
-    return result.stdout.trim();
-  } catch (e) {
-    const err = e as { shortMessage?: string; stderr?: string; message: string };
-    const detail = (err.stderr ?? "").trim().split("\n").slice(-3).join("\n  ");
-    throw new Error(
-      `\`${bazel} ${args.join(" ")}\` failed in ${cwd}: ${err.shortMessage ?? err.message}` +
-        (detail ? `\n  ${detail}` : ""),
-    );
-  }
-}
-
 /**
  * Reads Bazel's major version from `bazel --version` output ("bazel 7.1.0", or "bazel
  * no_version" from Debian's bazel-bootstrap, which is 4.2.3 on bookworm). Null if unknown.
@@ -128,12 +113,9 @@ export async function renderBazelrc(options: BazelrcOptions): Promise<{
 }> {
   const warn = options.warn ?? ((m: string) => process.stderr.write(`${m}\n`));
   const workspace = path.resolve(options.workspace);
-  const bazel = options.bazel ?? "bazel";
-  const outputBase = path.resolve(
-    options.outputBase ?? (await runBazel(bazel, ["info", "output_base"], workspace)),
-  );
-  const versionOutput =
-    options.bazelVersion ?? (await runBazel(bazel, ["--version"], workspace));
+  const bazel: BazelOptions = { workspace, bazel: options.bazel };
+  const outputBase = path.resolve(options.outputBase ?? (await bazelOutputBase(bazel)));
+  const versionOutput = options.bazelVersion ?? (await runBazel(bazel, ["--version"], false)).stdout.trim();
   const major = bazelMajor(versionOutput);
   const bazelVersion = versionOutput.trim().replace(/^bazel\s+/, "");
 

@@ -1,6 +1,7 @@
 import path from "node:path";
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import { parseArgs } from "node:util";
 import { writeBazelrc } from "./bazelrc.js";
+import { EXIT, UsageError, type Command, type Io, type Values } from "./cli-types.js";
 import { CONFIG_FILE, ConfigError } from "./config/index.js";
 import { staleReport } from "./generate.js";
 import { doctorCommand } from "./doctor/command.js";
@@ -20,36 +21,6 @@ import {
 } from "./workspace/index.js";
 import { addCommand, initCommand } from "./workspace/commands.js";
 import { checkFiles, removeFiles, writeFiles } from "./write/index.js";
-
-/** Where the CLI prints; tests capture it. */
-export interface Io {
-  out(text: string): void;
-  err(text: string): void;
-  cwd: string;
-}
-
-/** Exit codes: 0 success, 1 failure or stale output, 2 usage error. */
-export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
-
-type Options = NonNullable<ParseArgsConfig["options"]>;
-type Values = Record<string, string | boolean | undefined>;
-
-/** A subcommand: its flags, help text and implementation. */
-interface Command {
-  readonly name: string;
-  /** Usage starting with "nixgen"; lines after the first are indented under its first option. */
-  readonly synopsis: string;
-  /** One line for the command table of --help. */
-  readonly summary: string;
-  readonly options: Options;
-  /** [flag, explanation] rows for --help. */
-  readonly help: ReadonlyArray<readonly [string, string]>;
-  /** Names of the command's required arguments (none when absent), e.g. ["ATTRIBUTE"]. */
-  readonly positionals?: readonly string[];
-  run(values: Values, io: Io, positionals: readonly string[]): Promise<number>;
-}
-
-class UsageError extends Error {}
 
 const generate: Command = {
   name: "generate",
@@ -172,11 +143,11 @@ export const COMMANDS: ReadonlyMap<string, Command> = new Map(
   [
     generate,
     bazelrc,
-    initCommand as Command,
-    addCommand as Command,
-    lockCommand as Command,
-    doctorCommand as Command,
-    gcCommand as Command,
+    initCommand,
+    addCommand,
+    lockCommand,
+    doctorCommand,
+    gcCommand,
   ].map((c) => [c.name, c]),
 );
 

@@ -3,7 +3,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { ConfigError, type Diagnostic } from "./diagnostics.js";
 import { readConfigLiteral } from "./literal.js";
-import { resolveConfig, type ResolvedConfig } from "./validate.js";
+import type { ResolvedConfig } from "./resolved.js";
+import { resolveConfig } from "./validate.js";
 
 export * from "./diagnostics.js";
 export type * from "./types.js";
@@ -15,8 +16,8 @@ export type {
   ResolvedRemotableRemote,
   ResolvedRemote,
   ResolvedSource,
-} from "./validate.js";
-export { remotableRemote } from "./validate.js";
+} from "./resolved.js";
+export { remotableRemote } from "./resolved.js";
 
 /** The config's file name, at the root of the Bazel workspace it describes. */
 export const CONFIG_FILE = "nixgen.config.ts";

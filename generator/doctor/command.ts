@@ -1,15 +1,12 @@
 // The `nixgen doctor` subcommand: flags and help; the checks are in ./index.ts.
 import path from "node:path";
-import type { Io } from "../main.js";
-import { interactive } from "../lock/command.js";
+import { interactive, type Command, type Io, type Values } from "../cli-types.js";
 import { loadConfig } from "../config/index.js";
 import { workspaceMarker } from "../generate.js";
 import { findWorkspace } from "../workspace/generate.js";
 import { doctor, formatReport } from "./index.js";
 
-type Values = Record<string, string | boolean | string[] | undefined>;
-
-export const doctorCommand = {
+export const doctorCommand: Command = {
   name: "doctor",
   synopsis:
     "nixgen doctor [--json] [--workspace DIR] [--output-base DIR] [--check-contents]\n" +
@@ -84,4 +81,4 @@ export const doctorCommand = {
     io.out(values.json ? JSON.stringify(report, null, 2) : formatReport(report));
     return report.ok ? 0 : 1;
   },
-} as const;
+};

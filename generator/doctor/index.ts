@@ -10,6 +10,7 @@ import { execa } from "execa";
 import { bazelMajor, writeBazelrc } from "../bazelrc.js";
 import { LOGICAL_STORE_DIR, STORE_DIRNAME } from "../model/index.js";
 import { packageRoot, packageVersion } from "../package-root.js";
+import { runCommand } from "../run-command.js";
 
 export type Status = "ok" | "warn" | "fail";
 
@@ -58,20 +59,11 @@ interface Run {
 }
 
 async function run(cmd: string, args: string[], options: { cwd?: string; timeout?: number } = {}): Promise<Run> {
-  const r = await execa(cmd, args, {
-    reject: false,
-    stdin: "ignore",
+  const r = await runCommand([cmd, ...args], {
     timeout: options.timeout ?? 60_000,
     ...(options.cwd ? { cwd: options.cwd } : {}),
   });
-  const missing = (r as { code?: string }).code === "ENOENT";
-  return {
-    ok: !r.failed,
-    stdout: String(r.stdout ?? "").trim(),
-    stderr: String(r.stderr ?? "").trim(),
-    missing,
-    exitCode: r.exitCode,
-  };
+  return { ok: !r.failed, stdout: r.stdout.trim(), stderr: r.stderr.trim(), missing: r.missing, exitCode: r.exitCode };
 }
 
 const tail = (text: string, lines = 12) => text.split("\n").slice(-lines).join("\n");

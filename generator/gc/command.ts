@@ -1,10 +1,8 @@
 // The `nixgen gc` subcommand: flags and help; the work is in ./index.ts.
 import path from "node:path";
-import type { Io } from "../main.js";
+import type { Command, Io, Values } from "../cli-types.js";
 import { LockError } from "../lock/index.js";
 import { gc, gcMachineCache, machineCacheDir, type GcResult } from "./index.js";
-
-type Values = Record<string, string | boolean | string[] | undefined>;
 
 /** Prints what a collection removed (or, with dryRun, would remove). */
 function report(result: GcResult, dryRun: boolean, io: Io): void {
@@ -16,7 +14,7 @@ function report(result: GcResult, dryRun: boolean, io: Io): void {
   io.out(`nixgen: ${result.summary || `${result.deleted.length} store path(s) ${dryRun ? "unused" : "deleted"}`} in ${result.store}`);
 }
 
-export const gcCommand = {
+export const gcCommand: Command = {
   name: "gc",
   synopsis: "nixgen gc [--workspace DIR] [--output-base DIR] [--machine-cache] [--dry-run] [--bazel PATH]",
   summary: "Delete the store paths of the output base that no package repository uses any more.",
@@ -63,4 +61,4 @@ export const gcCommand = {
     report(result, values["dry-run"] === true, io);
     return 0;
   },
-} as const;
+};

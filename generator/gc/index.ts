@@ -14,12 +14,13 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { execa } from "execa";
+import { EXTENSION, discoverPackages, bazelOutputBase, packageTags, runBazel, type BazelOptions } from "../bazel/driver.js";
 import { MACHINE_CACHE_ENV, MACHINE_CACHE_SUBDIR, STORE_DIRNAME } from "../model/index.js";
 import { workspaceMarker } from "../generate.js";
-import { EXTENSION, LockError, RECORD_PATH, discoverPackages, runBazel, type LockOptions } from "../lock/index.js";
+import { LockError, RECORD_PATH } from "../lock/index.js";
+import { runChecked } from "../run-command.js";
 
-export interface GcOptions extends LockOptions {
+export interface GcOptions extends BazelOptions {
   /** Bazel's output base; default: `bazel info output_base`. */
   readonly outputBase?: string;
   /** Report what would go, delete nothing. */
@@ -35,17 +36,6 @@ export interface GcResult {
   readonly deleted: readonly string[];
   /** Nix's own summary ("N store paths deleted, X MiB freed"), or "" with dryRun. */
   readonly summary: string;
-}
-
-/** Every package tag of every module in `bazel mod show_extension`'s output. */
-export function packageTags(stdout: string): string[] {
-  const names = new Set<string>();
-  for (const line of stdout.split("\n")) {
-    const tag = /^\w+\.package\((.*)\)\s*$/.exec(line.trim());
-    const name = tag === null ? null : /(?:^|[\s,])name\s*=\s*"([^"]+)"/.exec(tag[1]!);
-    if (name) names.add(name[1]!);
-  }
-  return [...names].sort();
 }
 
 /** The packages Bazel declares for the workspace now (all modules', under bzlmod). */
@@ -97,11 +87,8 @@ function removeRepository(outputBase: string, dir: string): void {
 async function nixStore(store: string, args: string[], lock?: string): Promise<{ stdout: string; stderr: string }> {
   const nix = ["nix-store", "--store", store, "--option", "build-users-group", "", ...args];
   const argv = lock === undefined ? nix : ["flock", lock, ...nix];
-  const r = await execa(argv[0]!, argv.slice(1), { reject: false, stdin: "ignore" });
-  if (r.failed) {
-    throw new LockError(`\`${argv.join(" ")}\` failed (exit ${r.exitCode ?? r.signal}):\n${String(r.stderr).trim()}`);
-  }
-  return { stdout: String(r.stdout), stderr: String(r.stderr) };
+  const { stdout, stderr } = await runChecked(argv);
+  return { stdout, stderr };
 }
 
 /** Store paths a `nix-store --gc` (or `--print-dead`) run names. */
@@ -113,7 +100,7 @@ function storePaths(text: string): string[] {
 export async function gc(options: GcOptions): Promise<GcResult> {
   const workspace = path.resolve(options.workspace);
   const opts = { ...options, workspace };
-  const outputBase = path.resolve(options.outputBase ?? (await runBazel(opts, ["info", "output_base"], false)).stdout.trim());
+  const outputBase = path.resolve(options.outputBase ?? (await bazelOutputBase(opts)));
   const store = path.join(outputBase, STORE_DIRNAME);
   const inUse = new Set(await packagesInUse(opts));
   const stale = [...packageRepositories(outputBase)].filter(([, name]) => !inUse.has(name));

@@ -1,16 +1,9 @@
 // The `nixgen lock` subcommand: flags and help; the work is in ./index.ts.
 import path from "node:path";
-import type { Io } from "../main.js";
+import { interactive, type Command, type Io, type Values } from "../cli-types.js";
 import { hasConfig, renderWorkspaceFiles } from "../workspace/generate.js";
 import { writeFiles } from "../write/index.js";
 import { LOCK_FILE, lock } from "./index.js";
-
-type Values = Record<string, string | boolean | string[] | undefined>;
-
-/** Whether progress goes to the terminal: stderr is a TTY (quiet in CI and pipes). */
-export function interactive(): boolean {
-  return process.stderr.isTTY === true;
-}
 
 /** Writes the workspace's generated files that are stale, naming each. */
 function regenerate(workspace: string, io: Io): void {
@@ -18,7 +11,7 @@ function regenerate(workspace: string, io: Io): void {
   for (const file of written) io.out(`nixgen: wrote ${file}`);
 }
 
-export const lockCommand = {
+export const lockCommand: Command = {
   name: "lock",
   synopsis:
     "nixgen lock [--workspace DIR] [--package NAME]... [--output-base DIR]\n" + "[--bazel PATH]",
@@ -63,4 +56,4 @@ export const lockCommand = {
     if (nixgenWorkspace) regenerate(workspace, io);
     return 0;
   },
-} as const;
+};

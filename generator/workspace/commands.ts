@@ -3,13 +3,11 @@
 import fs from "node:fs";
 import path from "node:path";
 import { CONFIG_FILE, displayPath } from "../config/index.js";
-import type { Io } from "../main.js";
+import type { Command, Io, Values } from "../cli-types.js";
 import { writeFiles, type OutputFile } from "../write/index.js";
 import { AddError, addPackageToConfig, defaultPackageName } from "./add.js";
 import { findWorkspace, hasConfig, renderWorkspaceFiles } from "./generate.js";
 import { planInit } from "./init.js";
-
-type Values = Record<string, string | boolean | string[] | undefined>;
 
 /** Keeps the permission bits of files that exist (the writer's default is 0644). */
 function keepModes(root: string, files: readonly OutputFile[]): OutputFile[] {
@@ -27,7 +25,7 @@ function report(io: Io, root: string, written: readonly string[], unchanged: rea
   io.out(`nixgen: ${written.length} written, ${unchanged.length} unchanged in ${root}`);
 }
 
-export const initCommand = {
+export const initCommand: Command = {
   name: "init",
   synopsis: "nixgen init [--workspace DIR] [--bzlmod]",
   summary: `Add ${CONFIG_FILE}, the .bazelrc imports and the WORKSPACE block (or MODULE.bazel lines) where missing.`,
@@ -59,9 +57,9 @@ export const initCommand = {
     report(io, root, written, unchanged);
     return 0;
   },
-} as const;
+};
 
-export const addCommand = {
+export const addCommand: Command = {
   name: "add",
   synopsis: "nixgen add ATTRIBUTE [--name NAME] [--workspace DIR]",
   summary: `Add a package to ${CONFIG_FILE} (keeping its comments and layout), then generate.`,
@@ -105,4 +103,4 @@ export const addCommand = {
     report(io, root, written, unchanged);
     return 0;
   },
-} as const;
+};

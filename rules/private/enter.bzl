@@ -18,6 +18,7 @@ Nix for the host's system. Such a setup would need the package built for the wor
 """
 
 load("//rules/private/enter:pins.bzl", "ENTER_SHA256")
+load(":command.bzl", "command_failure")
 
 # repository_ctx.os.arch (Java's os.arch, lower case) -> platform directory.
 _PLATFORMS = {
@@ -76,9 +77,10 @@ def install_enter(repository_ctx, binaries, out):
 
     # Read and written as bytes (Latin-1 strings); the sha256 below proves the copy exact.
     repository_ctx.file(out, repository_ctx.read(path), executable = True, legacy_utf8 = False)
-    result = repository_ctx.execute(["sha256sum", "--", str(repository_ctx.path(out))])
+    argv = ["sha256sum", "--", str(repository_ctx.path(out))]
+    result = repository_ctx.execute(argv)
     if result.return_code != 0:
-        return "cannot compute the sha256 of {} (sha256sum exited {}):\n{}".format(out, result.return_code, result.stderr)
+        return command_failure(None, "cannot compute the sha256 of " + out, argv, result)
     have = result.stdout.split(" ")[0]
     if have != ENTER_SHA256[platform]:
         return "the launcher helper {} (copied to {}) has sha256 {}, but rules/private/enter/pins.bzl pins {} for {}: the file was changed after it was built.\n  Fix: {}.".format(

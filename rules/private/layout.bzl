@@ -19,6 +19,8 @@ runfiles tree cannot hold them) would make the package's globs fail: they are le
 A directory that is not mirrored therefore holds no symlink and no such name at any depth.
 """
 
+load(":command.bzl", "execute_or_fail", "printable")
+
 # Symlinks followed while resolving one path, as the kernel's limit (ELOOP).
 _MAX_LINKS = 40
 
@@ -84,20 +86,17 @@ def scan_closure(repository_ctx, root, store_paths, spaces):
       directory is listed alone, not its content.
     """
     argv = _scan_argv(root, store_paths, spaces)
-    result = repository_ctx.execute(argv, timeout = 3600, environment = {"LC_ALL": "C"})
-    if result.return_code != 0:
-        fail("rules_nixstore: scanning the closure for symlinks failed:\n" + result.stderr)
+    result = execute_or_fail(
+        repository_ctx,
+        argv,
+        "scanning the closure for symlinks failed",
+        environment = {"LC_ALL": "C"},
+        timeout = 3600,
+    )
     return _parse_scan(result.stdout, root)
 
 def _store_path_of(path):
     return "/".join(path.split("/")[:4])
-
-# Characters shown escaped in messages, so that a name or a target cannot forge a line.
-_CONTROL = "\001\002\003\004\005\006\007\010\011\012\013\014\015\016\017\020" + \
-           "\021\022\023\024\025\026\027\030\031\032\033\034\035\036\037\177"
-
-def _shown(text):
-    return repr(text) if [c for c in text.elems() if c in _CONTROL] else text
 
 def _resolve(start, links, closure):
     """Resolves a path of the closure's file system, following its symlinks.
@@ -126,9 +125,9 @@ def _resolve(start, links, closure):
             continue
         done.append(part)
         if done[:2] != ["nix", "store"][:len(done)]:
-            return None, "resolves to {}, outside /nix/store".format(_shown("/" + "/".join(done + todo)))
+            return None, "resolves to {}, outside /nix/store".format(printable("/" + "/".join(done + todo)))
         if len(done) == 3 and part not in closure:
-            return None, "resolves into /nix/store/{}, a store path outside the closure".format(_shown(part))
+            return None, "resolves into /nix/store/{}, a store path outside the closure".format(printable(part))
         path = "/" + "/".join(done)
         target = links.get(path)
         if target == None:
@@ -180,7 +179,7 @@ def _listing(lines):
 
 def escaping_report(plan):
     """The escaping symlinks of a plan, one a line, for messages ("" when there are none)."""
-    return _listing(["{} -> {} ({})".format(_shown(link), _shown(target), why) for link, target, why in plan.escaping])
+    return _listing(["{} -> {} ({})".format(printable(link), printable(target), why) for link, target, why in plan.escaping])
 
 def unnamable_report(plan):
     """The unnamable entries of a plan, one a line, for messages ("" when there are none)."""

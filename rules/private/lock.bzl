@@ -10,7 +10,8 @@ runtime closure. Each fetch writes the same record for its own repository to
 `_nixstore/lock.json`; `nixgen lock` collects those records into the lock file.
 """
 
-load(":names.bzl", "apparent_name", "portable_label")
+load(":command.bzl", "execute_or_fail")
+load(":names.bzl", "apparent_name", "package_who", "portable_label")
 
 LOCK_VERSION = 1
 
@@ -22,7 +23,7 @@ LOCK_ENV = "RULES_NIXSTORE_LOCK"
 RECORD_PATH = "_nixstore/lock.json"
 
 def _fail(repository_ctx, message):
-    fail("nixpkgs_package(name = \"{}\"): {}".format(apparent_name(repository_ctx), message))
+    fail("{}: {}".format(package_who(repository_ctx), message))
 
 def _getenv(repository_ctx, name):
     # Bazel 4 has no repository_ctx.getenv; the variable is declared in the rule's environ.
@@ -96,9 +97,8 @@ def inputs_digest(repository_ctx, inputs, store):
     files = ([inputs.nix_file] if inputs.nix_file else []) + inputs.deps
     hashes = {}
     if files:
-        result = repository_ctx.execute(["sha256sum", "--"] + [str(path) for _, path in files])
-        if result.return_code != 0:
-            _fail(repository_ctx, "cannot hash its Nix files:\n" + result.stderr)
+        argv = ["sha256sum", "--"] + [str(path) for _, path in files]
+        result = execute_or_fail(repository_ctx, argv, "cannot hash its Nix files", who = package_who(repository_ctx))
         lines = result.stdout.splitlines()
         for (label, _), line in zip(files, lines):
             hashes[portable_label(label)] = line.split(" ")[0]
@@ -112,9 +112,8 @@ def inputs_digest(repository_ctx, inputs, store):
         "store": store,
     })
     repository_ctx.file("_nixstore/inputs.json", manifest + "\n")
-    result = repository_ctx.execute(["sha256sum", "--", str(repository_ctx.path("_nixstore/inputs.json"))])
-    if result.return_code != 0:
-        _fail(repository_ctx, "cannot hash its inputs:\n" + result.stderr)
+    argv = ["sha256sum", "--", str(repository_ctx.path("_nixstore/inputs.json"))]
+    result = execute_or_fail(repository_ctx, argv, "cannot hash its inputs", who = package_who(repository_ctx))
     return "sha256:" + result.stdout.split(" ")[0]
 
 def check_pinned(repository_ctx, entry, nix_store, store_args, store_files):

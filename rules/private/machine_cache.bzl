@@ -19,9 +19,10 @@ cache's paths that no package repository of any output base uses any more: every
 `_nixstore/result` link is a garbage-collector root of the cache as well as of its output base.
 """
 
+load(":command.bzl", "command_failure", "execute_or_fail")
 load(":constants.bzl", "MACHINE_CACHE_ENV", "MACHINE_CACHE_SUBDIR")
 load(":names.bzl", "apparent_name")
-load(":store.bzl", "NIX_OPTIONS", "init_store", "run_nix")
+load(":store.bzl", "NIX_OPTIONS", "gc_root_argv", "init_store", "run_nix", "run_nix_or_fail")
 
 _OFF = "off"
 
@@ -80,14 +81,13 @@ def init_machine_cache(repository_ctx, cache, nix_store):
       cache: the machine_cache struct.
       nix_store: path of the `nix-store` command.
     """
-    result = repository_ctx.execute(["mkdir", "-p", cache.root])
-    if result.return_code != 0:
-        _fail(repository_ctx, "cannot create the machine cache {} ({}):\n{}\n  Set {} to a writable directory (with --repo_env), or to \"off\".".format(
-            cache.root,
-            MACHINE_CACHE_ENV,
-            result.stderr,
-            MACHINE_CACHE_ENV,
-        ))
+    execute_or_fail(
+        repository_ctx,
+        ["mkdir", "-p", cache.root],
+        "cannot create the machine cache {} ({})".format(cache.root, MACHINE_CACHE_ENV),
+        who = _what(repository_ctx),
+        fix = "Set {} to a writable directory (with --repo_env), or to \"off\".".format(MACHINE_CACHE_ENV),
+    )
     init_store(repository_ctx, cache.root, nix_store)
 
 def _nix_options(nixopts):
@@ -125,7 +125,7 @@ def _verify(repository_ctx, cache, nix_store, paths):
         return missing
     modified = _modified(result.stderr)
     if not modified:
-        _fail(repository_ctx, "`{}` failed (exit {}):\n{}".format(" ".join(argv), result.return_code, result.stderr))
+        fail(command_failure(_what(repository_ctx), "verifying the machine cache's copies failed", argv, result, said = "Nix said"))
     return missing + modified
 
 def _repair(repository_ctx, cache, nix_store, modified):
@@ -151,9 +151,7 @@ def _repair(repository_ctx, cache, nix_store, modified):
 def _invalid_in(repository_ctx, nix_store, store_args, paths):
     """The paths that the store does not hold as valid paths."""
     argv = [nix_store] + store_args + ["--check-validity", "--print-invalid"] + paths
-    result = run_nix(repository_ctx, argv)
-    if result.return_code != 0:
-        _fail(repository_ctx, "`{}` failed (exit {}):\n{}".format(" ".join(argv), result.return_code, result.stderr))
+    result = run_nix_or_fail(repository_ctx, argv, "checking which store paths the store holds failed", who = _what(repository_ctx))
     return [line for line in result.stdout.splitlines() if line.startswith("/nix/store/")]
 
 def import_closure(repository_ctx, cache, nix_store, output_base_root, outputs, closure):
@@ -180,13 +178,7 @@ def import_closure(repository_ctx, cache, nix_store, output_base_root, outputs, 
             return False
         repository_ctx.report_progress("bringing {} store path(s) from the machine cache".format(len(missing)))
         argv = ["sh", str(cache.import_script), cache.root, output_base_root, nix_store] + missing
-        result = repository_ctx.execute(argv, timeout = 3600)
-        if result.return_code != 0:
-            _fail(repository_ctx, "bringing store paths from the machine cache failed: `{}` (exit {}):\n{}".format(
-                " ".join(argv[:5]) + " ...",
-                result.return_code,
-                result.stderr,
-            ))
+        result = execute_or_fail(repository_ctx, argv, "bringing store paths from the machine cache failed", who = _what(repository_ctx), timeout = 3600)
         if result.stdout.startswith("copied") and not result.stdout.startswith("copied 0"):
             _note(repository_ctx, "the machine cache {} and the output base's store {} are on different file systems, so its paths were copied, not hard-linked. Set {} (with --repo_env) to a directory on the output base's file system to share the files.".format(
                 cache.root,
@@ -195,9 +187,12 @@ def import_closure(repository_ctx, cache, nix_store, output_base_root, outputs, 
             ))
 
     # The repository's result link roots the outputs in the output base's store too.
-    result = run_nix(repository_ctx, [nix_store] + output_base_args + ["--realise", "--add-root", str(repository_ctx.path("_nixstore/result"))] + outputs)
-    if result.return_code != 0:
-        _fail(repository_ctx, "registering the outputs as garbage collector roots of the output base's store failed:\n{}".format(result.stderr))
+    run_nix_or_fail(
+        repository_ctx,
+        gc_root_argv(repository_ctx, nix_store, output_base_args, outputs),
+        "registering the outputs as garbage collector roots of the output base's store failed",
+        who = _what(repository_ctx),
+    )
     return True
 
 def import_pinned(repository_ctx, cache, nix_store, output_base_root, entry):
@@ -220,7 +215,7 @@ def import_pinned(repository_ctx, cache, nix_store, output_base_root, entry):
         return False
 
     # Rooted in the cache first, so that a concurrent pruning keeps them.
-    result = run_nix(repository_ctx, [nix_store] + cache.args + ["--realise", "--add-root", str(repository_ctx.path("_nixstore/result"))] + entry.out)
+    result = run_nix(repository_ctx, gc_root_argv(repository_ctx, nix_store, cache.args, entry.out))
     if result.return_code != 0:
         return False
     return import_closure(repository_ctx, cache, nix_store, output_base_root, entry.out, paths)

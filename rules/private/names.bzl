@@ -23,6 +23,17 @@ def apparent_name(repository_ctx):
         return original
     return portable_repo_name(repository_ctx.name)
 
+def package_who(repository_ctx):
+    """How the messages of a package repository name it: `nixpkgs_package(name = "<apparent name>")`.
+
+    Args:
+      repository_ctx: the repository context of a nixpkgs_package repository.
+
+    Returns:
+      The declaration, as the user wrote its name.
+    """
+    return "nixpkgs_package(name = \"{}\")".format(apparent_name(repository_ctx))
+
 def write_workspace_file(repository_ctx):
     """Writes the repository's WORKSPACE file, naming it as its declaration did.
 

@@ -5,6 +5,7 @@ symlinks included, so each file sits at `<prefix>/<repository>/<package>/<name>`
 references between the declared files resolve, and undeclared files are not there.
 """
 
+load(":command.bzl", "execute_or_fail")
 load(":names.bzl", "portable_repo_name")
 
 # A nixpkgs_local_repository's list of its Nix files (paths relative to its root, one a line).
@@ -51,7 +52,5 @@ def lay_out_nix_files(repository_ctx, prefix, nix_file, deps, copy = False):
     argv = ["/bin/sh", "-c", _COPY, "copy"]
     for path, dest in pairs:
         argv.extend([str(path), str(repository_ctx.path(dest))])
-    result = repository_ctx.execute(argv)
-    if result.return_code != 0:
-        fail("rules_nixstore: copying the Nix files into {} failed:\n{}".format(repository_ctx.path(prefix), result.stderr))
+    execute_or_fail(repository_ctx, argv, "copying the Nix files into {} failed".format(repository_ctx.path(prefix)))
     return laid_out

@@ -14,6 +14,7 @@ load(
     "LOCAL_REPOSITORY_ATTRS",
     "LOCAL_REPOSITORY_DOC",
 )
+load(":command.bzl", "execute_or_fail")
 load(":constants.bzl", "REPOSITORY_HEADER")
 load(":names.bzl", "apparent_name", "write_workspace_file")
 load(":nix_files.bzl", "NIX_FILES_LIST", "lay_out_nix_files")
@@ -30,14 +31,15 @@ filegroup(
 )
 """
 
+def _who(repository_ctx, rule):
+    return "{}(name = \"{}\")".format(rule, apparent_name(repository_ctx))
+
 def _fail(repository_ctx, rule, message):
-    fail("{}(name = \"{}\"): {}".format(rule, apparent_name(repository_ctx), message))
+    fail("{}: {}".format(_who(repository_ctx, rule), message))
 
 def _digest(repository_ctx, rule, paths):
-    result = repository_ctx.execute(["sha256sum", "--"] + [str(p) for p in paths])
-    if result.return_code != 0:
-        _fail(repository_ctx, rule, "cannot hash its Nix files:\n" + result.stderr)
-    return result.stdout
+    argv = ["sha256sum", "--"] + [str(p) for p in paths]
+    return execute_or_fail(repository_ctx, argv, "cannot hash its Nix files", who = _who(repository_ctx, rule)).stdout
 
 def _finish(repository_ctx, rule, marker):
     """Writes the marker file `nixpkgs` (a digest of every input), BUILD.bazel and WORKSPACE."""
@@ -90,7 +92,7 @@ def _download(repository_ctx, rule, urls, strip_prefix):
         ))
     if not attr.sha256 and not attr.integrity:
         # buildifier: disable=print
-        print("{}(name = \"{}\"): no hash given; pin it with sha256 = \"{}\"".format(rule, apparent_name(repository_ctx), info.sha256))
+        print("{}: no hash given; pin it with sha256 = \"{}\"".format(_who(repository_ctx, rule), info.sha256))
     _finish(repository_ctx, rule, "{}\n{}\n".format(" ".join(urls), info.sha256))
 
 def _nixpkgs_http_repository_impl(repository_ctx):

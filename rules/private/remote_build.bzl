@@ -6,8 +6,8 @@ With `--experimental_repo_remote_exec` and a remote executor, every `execute()` 
 only the environment given here, and only its exit code, stdout and stderr come back (stdout
 decoded as US-ASCII). So this rule runs one command, `remote_build.sh`, which builds the
 package with the executor's Nix and prints the closure as base64 text; this rule writes that
-text down, and the package repository beside it (package.bzl, `remote_build`) decodes and lays
-it out without running Nix. The executor caches successful results: a second client sending
+text down, and the package repository beside it (`remote_build`; remote_closure.bzl) decodes
+and lays it out without running Nix. The executor caches successful results: a second client sending
 the same command gets them without a build.
 
 Without an executor, the same command runs on the client (which then needs Nix and a store of
@@ -15,6 +15,7 @@ its own). This file can only be loaded with `--experimental_repo_remote_exec`.
 """
 
 load(":attrs.bzl", "PACKAGE_ATTRS")
+load(":command.bzl", "execute_or_fail")
 load(":constants.bzl", "REPOSITORY_HEADER")
 load(":evaluation.bzl", "nixpkgs_expression")
 load(":names.bzl", "apparent_name", "write_workspace_file")
@@ -107,20 +108,16 @@ def _nixpkgs_remote_build_impl(repository_ctx):
         fail("{}: set nix_file or nix_file_content, not both.".format(_what(repository_ctx)))
     argv, attribute_path = _argv(repository_ctx)
     repository_ctx.report_progress("nix-build {} (remotable)".format(attribute_path or "(default)"))
-    result = repository_ctx.execute(
+    result = execute_or_fail(
+        repository_ctx,
         argv,
+        "the build of attribute_path '{}' failed where remotable rules run".format(attribute_path or "(default)"),
+        who = _what(repository_ctx),
         environment = {"PATH": attr.remote_path, "LC_ALL": "C"},
         # stdout is the closure; stderr (Nix's log) is shown when the build fails.
         quiet = True,
         timeout = _TIMEOUT,
     )
-    if result.return_code != 0:
-        fail("{}: the build of attribute_path '{}' failed where remotable rules run (exit {}). It said:\n{}".format(
-            _what(repository_ctx),
-            attribute_path or "(default)",
-            result.return_code,
-            result.stderr,
-        ))
     at = result.stdout.find(_DATA)
     if not result.stdout.startswith("nixstore-remote-build 1\n") or at < 0:
         fail("{}: the remote build's output is not what remote_build.sh prints (an older or foreign script?). Its first line: {}\nIts stderr:\n{}".format(

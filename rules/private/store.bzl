@@ -1,5 +1,6 @@
 """The chroot Nix store inside Bazel's output base, and the Nix commands run against it."""
 
+load(":command.bzl", "check_result", "execute_or_fail", "repository_who")
 load(":constants.bzl", "STORE_DIRNAME")
 
 # Transient failures of single-user Nix when several Bazel fetches use one store at once.
@@ -63,9 +64,7 @@ def init_store(repository_ctx, root, nix_store):
     flock = repository_ctx.which("flock")
     if flock:
         argv = [str(flock), root + "/nix/var/nix/.nixstore-init.lock"] + argv
-    result = repository_ctx.execute(argv, timeout = 600)
-    if result.return_code != 0:
-        fail("rules_nixstore: cannot initialise the Nix store at {}:\n{}".format(root, result.stderr))
+    execute_or_fail(repository_ctx, argv, "cannot initialise the Nix store at " + root, timeout = 600)
 
 def run_nix(repository_ctx, argv, quiet = True, timeout = 86400):
     """Runs a Nix command, retrying the transient failures of a contended store.
@@ -88,3 +87,34 @@ def run_nix(repository_ctx, argv, quiet = True, timeout = 86400):
         if not transient:
             return result
     return result
+
+def run_nix_or_fail(repository_ctx, argv, what, who = None, quiet = True, timeout = 86400):
+    """Runs a Nix command as `run_nix` does, and fails saying who ran what when it fails.
+
+    Args:
+      repository_ctx: the repository context.
+      argv: the command as an argument list (never a shell string).
+      what: what failed, for the message.
+      who: the rule and repository, for the message; default `repository_who(repository_ctx)`.
+      quiet: whether to hide the command's output from the terminal.
+      timeout: seconds before the command is killed.
+
+    Returns:
+      The `exec_result`, when the command succeeded.
+    """
+    result = run_nix(repository_ctx, argv, quiet = quiet, timeout = timeout)
+    return check_result(result, argv, what, who or repository_who(repository_ctx), said = "Nix said")
+
+def gc_root_argv(repository_ctx, nix_store, store_args, outputs):
+    """The command that makes the repository's `_nixstore/result*` links garbage collector roots of outputs.
+
+    Args:
+      repository_ctx: the repository context.
+      nix_store: path of the `nix-store` command.
+      store_args: the `--store <root>` and option arguments of the store that holds outputs.
+      outputs: store paths.
+
+    Returns:
+      The command as an argument list.
+    """
+    return [nix_store] + store_args + ["--realise", "--add-root", str(repository_ctx.path("_nixstore/result"))] + outputs

@@ -1,10 +1,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { packageTags } from "../../generator/gc/index.js";
+import { EXTENSION, packageTags, withApparentNames } from "../../generator/bazel/driver.js";
 import {
   LOCK_COMMENT,
-  EXTENSION,
   declaredPackages,
   locationsByName,
   packagesToLock,
@@ -13,7 +12,6 @@ import {
   parseShowExtension,
   readRecord,
   renderLock,
-  withApparentNames,
   type LockEntry,
 } from "../../generator/lock/index.js";
 import { tempDir } from "./support.js";
