@@ -14,7 +14,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { EXTENSION, discoverPackages, bazelOutputBase, packageTags, runBazel, type BazelOptions } from "../bazel/driver.js";
+import { EXTENSION, bazelOutputBase, discoverPackages, packageTags, runBazel, type BazelOptions } from "../bazel/driver.js";
 import { MACHINE_CACHE_ENV, MACHINE_CACHE_SUBDIR, STORE_DIRNAME } from "../model/index.js";
 import { workspaceMarker } from "../generate.js";
 import { LockError, RECORD_PATH } from "../lock/index.js";

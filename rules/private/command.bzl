@@ -10,7 +10,8 @@ _LAST_ARGUMENTS = 8
 # Characters an argument may hold and still be shown without quotes.
 _PLAIN = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./_-"
 
-# Characters shown escaped, so that an argument cannot forge a line of the message.
+# Characters shown escaped, so that a name, a symlink's target or an argument cannot forge a
+# line of a message.
 _CONTROL = "\001\002\003\004\005\006\007\010\011\012\013\014\015\016\017\020" + \
            "\021\022\023\024\025\026\027\030\031\032\033\034\035\036\037\177"
 
