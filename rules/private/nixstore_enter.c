@@ -59,6 +59,9 @@
 
 static const char *program_path = "";
 
+/* The repository whose launcher this is (its name in runfiles trees), for messages: "" for enter. */
+static const char *launcher_repo = "";
+
 /* A directory being unpacked (packed closures, below), which die() removes: "" when none. */
 static char unpacking[PATH_MAX];
 static void remove_tree(const char *path);
@@ -102,12 +105,14 @@ __attribute__((noreturn)) static void die_no_userns(int err) {
   }
   die("the Nix store path is not visible here and mapping it failed: "
       "unshare(CLONE_NEWUSER|CLONE_NEWNS): %s.\n"
+      "%s%s%s"
       "  cause: %s.\n"
       "  fix: %s;\n"
       "       or run this action where /nix/store is mapped (linux-sandbox with the\n"
       "       --sandbox_add_mount_pair that `nixgen bazelrc` writes).\n"
       "  check a machine with: unshare --user --map-root-user --mount true",
-      strerror(err), cause, fix);
+      strerror(err), launcher_repo[0] ? "  launcher of the repository @" : "", launcher_repo,
+      launcher_repo[0] ? " (a Nix package or toolchain of rules_nixstore)\n" : "", cause, fix);
 }
 
 static void write_file(const char *path, const char *text) {
@@ -147,7 +152,7 @@ static void bind_store_readonly(int closure, int target, int parent, const char 
     die("bind the closure onto %s: %s", name, strerror(errno));
   close(target);
   /* Opened again, the name resolves to the bind mount on top of it. */
-  target = openat(parent, name, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  target = openat(parent, name, O_PATH | O_CLOEXEC);
   struct stat want, have;
   if (target < 0 || fstat(closure, &want) != 0 || fstat(target, &have) != 0 || want.st_dev != have.st_dev ||
       want.st_ino != have.st_ino)
@@ -158,6 +163,135 @@ static void bind_store_readonly(int closure, int target, int parent, const char 
   if (mount(NULL, fd_path(target, dst), NULL, flags, NULL) != 0)
     die("remount %s read-only: %s", name, strerror(errno));
   close(target);
+}
+
+/* What is mapped at /nix/store: a closure directory, bound as it is; or, where that directory is
+ * a repository's layout of links into the store that holds the closure (`store`, see
+ * linked_store), that store's entries of the same names, each bound onto its name in a fresh
+ * tmpfs. */
+struct mapping {
+  int closure_fd;
+  const char *closure;
+  const char *store; /* "" when the closure directory is bound as it is */
+};
+
+/* The directory `<dir>/<name>`, or `<dir>/<name>/<child>`, that the link `path` resolves to:
+ * `dir` into `out` when it does. */
+static int link_base(const char *path, const char *suffix, char *out) {
+  char real[PATH_MAX];
+  if (realpath(path, real) == NULL) return 0;
+  size_t n = strlen(real), k = strlen(suffix);
+  if (n <= k + 1 || strcmp(real + n - k, suffix) != 0 || real[n - k - 1] != '/') return 0;
+  snprintf(out, PATH_MAX, "%.*s", (int)(n - k - 1), real);
+  return 1;
+}
+
+/* The store a directory mirroring store path `name` links into: from its first link. */
+static int mirrored_base(const char *dir, const char *name, char *out) {
+  DIR *d = opendir(dir);
+  if (d == NULL) return 0;
+  struct dirent *e;
+  int found = 0;
+  while (!found && (e = readdir(d)) != NULL) {
+    char child[PATH_MAX], suffix[PATH_MAX];
+    struct stat st;
+    if ((size_t)snprintf(child, sizeof(child), "%s/%s", dir, e->d_name) >= sizeof(child) ||
+        (size_t)snprintf(suffix, sizeof(suffix), "%s/%s", name, e->d_name) >= sizeof(suffix) ||
+        lstat(child, &st) != 0 || !S_ISLNK(st.st_mode))
+      continue;
+    found = link_base(child, suffix, out);
+  }
+  closedir(d);
+  return found;
+}
+
+/* A package repository lays its closure out as links into the store that holds it (a store
+ * path holding links of its own becomes a directory of links, one per entry), so that Bazel
+ * sees the files. Mapped as it is, a program that resolves its own path (GCC's cc1 finds its
+ * headers from it) would find itself outside /nix/store. Finds that store: `store` (PATH_MAX
+ * bytes) is the one directory that every link of `closure` resolves into and that holds every
+ * entry of `closure`; returns 0 where there is none (a closure of real files: an input root). */
+static int linked_store(const char *closure, char *store) {
+  DIR *d = opendir(closure);
+  if (d == NULL) return 0;
+  struct dirent *e;
+  int ok = 1;
+  store[0] = '\0';
+  while (ok && (e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.') continue;
+    char path[PATH_MAX], base[PATH_MAX] = "";
+    struct stat st;
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", closure, e->d_name) >= sizeof(path) || lstat(path, &st) != 0) {
+      ok = 0;
+    } else if (S_ISLNK(st.st_mode)) {
+      ok = link_base(path, e->d_name, base);
+    } else if (S_ISDIR(st.st_mode)) {
+      mirrored_base(path, e->d_name, base);
+    }
+    if (ok && base[0] != '\0') {
+      if (store[0] == '\0') snprintf(store, PATH_MAX, "%s", base);
+      ok = strcmp(store, base) == 0;
+    }
+  }
+  /* Every entry must be in that store. */
+  if (ok && store[0] != '\0') {
+    rewinddir(d);
+    while (ok && (e = readdir(d)) != NULL) {
+      char path[PATH_MAX];
+      struct stat st;
+      if (e->d_name[0] == '.') continue;
+      ok = (size_t)snprintf(path, sizeof(path), "%s/%s", store, e->d_name) < sizeof(path) && lstat(path, &st) == 0;
+    }
+  }
+  closedir(d);
+  if (!ok) store[0] = '\0';
+  return store[0] != '\0';
+}
+
+/* Mounts a tmpfs on `target` (the directory `name` under `parent`), binds the store's entries
+ * of the closure's names onto entries of the same names (read-only), and makes it read-only.
+ * Closes `target`. */
+static void bind_store_entries(const struct mapping *m, int target, int parent, const char *name) {
+  char dst[32];
+  if (mount("nixstore", fd_path(target, dst), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") != 0)
+    die("mount a tmpfs on %s: %s", name, strerror(errno));
+  close(target);
+  int root = openat(parent, name, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  struct statfs fs;
+  if (root < 0 || fstatfs(root, &fs) != 0 || fs.f_type != TMPFS_MAGIC) die("the tmpfs mounted on %s is not there", name);
+  int store = open(m->store, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (store < 0) die("store %s: %s", m->store, strerror(errno));
+  DIR *d = opendir(m->closure);
+  if (d == NULL) die("closure directory %s: %s", m->closure, strerror(errno));
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.') continue;
+    int src = openat(store, e->d_name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (src < 0 || fstat(src, &st) != 0) die("%s/%s: %s", m->store, e->d_name, strerror(errno));
+    int made = S_ISDIR(st.st_mode) ? mkdirat(root, e->d_name, 0555) : -1;
+    if (!S_ISDIR(st.st_mode)) {
+      int fd = openat(root, e->d_name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0444);
+      made = fd < 0 ? -1 : close(fd);
+    }
+    int entry = made == 0 ? openat(root, e->d_name, O_PATH | O_NOFOLLOW | O_CLOEXEC) : -1;
+    if (entry < 0) die("%s/%s in the tmpfs: %s", name, e->d_name, strerror(errno));
+    bind_store_readonly(src, entry, root, e->d_name);
+    close(src);
+  }
+  closedir(d);
+  close(store);
+  if (mount("nixstore", fd_path(root, dst), "tmpfs", MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "mode=0755") != 0)
+    die("remount %s read-only: %s", name, strerror(errno));
+  close(root);
+}
+
+/* Maps `m` onto `target`, the directory `name` under `parent`. Closes `target`. */
+static void map_store(const struct mapping *m, int target, int parent, const char *name) {
+  if (m->store[0] != '\0')
+    bind_store_entries(m, target, parent, name);
+  else
+    bind_store_readonly(m->closure_fd, target, parent, name);
 }
 
 /* One top-level entry of /, opened (O_PATH, not followed) before the new root covers any. */
@@ -227,7 +361,7 @@ static void add_entry(const struct entry *e, dev_t new_root) {
  * plant, no name to predict, nothing to clean up). Which directory does not matter: its own
  * content is bound into the new root like every other entry. /proc is not taken, as
  * /proc/self/fd is used until the end. */
-static void enter_new_root(int closure) {
+static void enter_new_root(const struct mapping *m) {
   size_t n;
   struct entry *entries = root_entries(&n);
   const struct entry *under = NULL;
@@ -254,7 +388,7 @@ static void enter_new_root(int closure) {
   if (mkdir("nix", 0755) != 0 || mkdir("nix/store", 0755) != 0) die("mkdir nix/store in the new root: %s", strerror(errno));
   int store = openat(root, "nix/store", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (store < 0) die("open nix/store in the new root: %s", strerror(errno));
-  bind_store_readonly(closure, store, root, "nix/store");
+  map_store(m, store, root, "nix/store");
   for (size_t i = 0; i < n; i++) close(entries[i].fd);
   free(entries);
   close(root);
@@ -310,6 +444,9 @@ static void exec_path(const char *path, char *const *argv) {
 /* Maps `closure` read-only at /nix/store in a new user + mount namespace (or, where /nix/store
  * does not exist, in a new root) and executes program_path with `prog_argv`. */
 __attribute__((noreturn)) static void map_and_exec(const char *closure, char *const *prog_argv) {
+  /* Looked up before the namespace: it is the same file system, and the links are the user's. */
+  static char store_path[PATH_MAX];
+  linked_store(closure, store_path);
   uid_t uid = getuid();
   gid_t gid = getgid();
   if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) {
@@ -334,16 +471,17 @@ __attribute__((noreturn)) static void map_and_exec(const char *closure, char *co
    * mount below uses this very directory, whatever its path may show later. */
   int closure_fd = open(closure, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (closure_fd < 0) die("closure directory %s: %s", closure, strerror(errno));
+  struct mapping m = {closure_fd, closure, store_path};
 
   /* /nix/store is the machine's own (root's) path: where it is a directory, the closure is
    * bound onto that very directory; otherwise a new root gets one. */
   int store = open("/nix/store", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (store >= 0) {
-    bind_store_readonly(closure_fd, store, AT_FDCWD, "/nix/store");
+    map_store(&m, store, AT_FDCWD, "/nix/store");
   } else {
     char cwd[PATH_MAX];
     if (getcwd(cwd, sizeof(cwd)) == NULL) die("getcwd: %s", strerror(errno));
-    enter_new_root(closure_fd);
+    enter_new_root(&m);
     if (chdir(cwd) != 0) die("chdir %s in the new root: %s", cwd, strerror(errno));
   }
   close(closure_fd);
@@ -1082,6 +1220,7 @@ static int closure_in_archive(const struct launch *l, char *out) {
 __attribute__((noreturn)) static void launch(struct launch *l, int argc, char **argv) {
   int run_argv = l->run[0] != '\0';
   program_path = l->program;
+  launcher_repo = l->runfiles_repo;
   /* The program gets its own path as argv[0], as from `exec "$program" "$@"`. */
   char *no_args[] = {l->program, NULL};
   char **prog_argv = argc > 0 ? argv : no_args;

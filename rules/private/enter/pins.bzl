@@ -3,6 +3,6 @@
 """The sha256 of each prebuilt `enter` under rules/private/enter/<platform>/enter."""
 
 ENTER_SHA256 = {
-    "aarch64-linux": "f6d36e27a81237552f24d33d8f2bed0560f792c0629fac3e4db1ee16f10476c4",
-    "x86_64-linux": "aa7fe7cddc21133bebc307eb064f230e23b15700b5ec6859b222d9177d271526",
+    "aarch64-linux": "a8952ceb0f3fa6c532f40190d19577c722192ac1ab93b5661dba8d3f8b168027",
+    "x86_64-linux": "651997f285134edaea281305a5b5d3f7d913cd9791396dec1cf6d59380ff472b",
 }
