@@ -47,8 +47,15 @@ def enter_binaries(repository_ctx):
         for platform in ENTER_SHA256
     }
 
-def _host_arch(repository_ctx):
-    """The host's architecture: Bazel's `os.arch` (Bazel 5.1+), else `uname -m` ("" when that fails)."""
+def host_arch(repository_ctx):
+    """The host's architecture: Bazel's `os.arch` (Bazel 5.1+), else `uname -m`.
+
+    Args:
+      repository_ctx: the repository context.
+
+    Returns:
+      The architecture in lower case (e.g. "x86_64", "amd64"), or "" when `uname` fails.
+    """
     if hasattr(repository_ctx.os, "arch"):
         return repository_ctx.os.arch.lower()
     result = repository_ctx.execute(["uname", "-m"])
@@ -66,7 +73,7 @@ def install_enter(repository_ctx, binaries, out):
       None, or an error message (naming the file and the fix) when there is no binary for the
       host's architecture or the copy's sha256 is not the pinned one.
     """
-    arch = _host_arch(repository_ctx)
+    arch = host_arch(repository_ctx)
     platform = _PLATFORMS.get(arch)
     if not platform:
         return "no prebuilt launcher helper `enter` for this machine's architecture '{}': rules_nixstore builds it for {} only (rules/private/enter).\n  Fix: run Bazel on one of those, or add the architecture to scripts/build-enter.sh and rules/private/enter.bzl.".format(

@@ -82,13 +82,15 @@ def _portable_marker(text):
     # the paths differ between machines and output bases, the hashes do not.
     return [line.split(" ")[0] for line in text.splitlines() if line.strip()]
 
-def inputs_digest(repository_ctx, inputs, store):
+def inputs_digest(repository_ctx, inputs, store, expression = None):
     """A digest of everything the package's Nix evaluation depends on, equal on every machine.
 
     Args:
       repository_ctx: the repository context.
-      inputs: the resolved inputs (see package.bzl's _resolve_inputs).
+      inputs: the resolved inputs (see package.bzl's resolve_inputs).
       store: the store attribute ("output-base" or "system").
+      expression: the `.nix` file nix-build builds instead of what the attributes select (a
+        toolchain's), or None; the files of its directory are part of the digest.
 
     Returns:
       "sha256:<hex>".
@@ -102,7 +104,10 @@ def inputs_digest(repository_ctx, inputs, store):
         lines = result.stdout.splitlines()
         for (label, _), line in zip(files, lines):
             hashes[portable_label(label)] = line.split(" ")[0]
-    manifest = json.encode({
+    fields = {}
+    if expression:
+        fields["expression"] = {f.basename: repository_ctx.read(f) for f in expression.dirname.readdir()}
+    manifest = json.encode(dict(fields, **{
         "attribute_path": attr.attribute_path,
         "files": hashes,
         "name": apparent_name(repository_ctx),
@@ -110,7 +115,7 @@ def inputs_digest(repository_ctx, inputs, store):
         "nixopts": attr.nixopts,
         "repositories": {name: _portable_marker(repository_ctx.read(path)) for name, path in inputs.repositories},
         "store": store,
-    })
+    }))
     repository_ctx.file("_nixstore/inputs.json", manifest + "\n")
     argv = ["sha256sum", "--", str(repository_ctx.path("_nixstore/inputs.json"))]
     result = execute_or_fail(repository_ctx, argv, "cannot hash its inputs", who = package_who(repository_ctx))

@@ -26,13 +26,16 @@ def apparent_name(repository_ctx):
 def package_who(repository_ctx):
     """How the messages of a package repository name it: `nixpkgs_package(name = "<apparent name>")`.
 
+    A rule that builds like a package but is declared otherwise (a toolchain) names its
+    declaration in its private attribute `_who`.
+
     Args:
       repository_ctx: the repository context of a nixpkgs_package repository.
 
     Returns:
       The declaration, as the user wrote its name.
     """
-    return "nixpkgs_package(name = \"{}\")".format(apparent_name(repository_ctx))
+    return "{}(name = \"{}\")".format(getattr(repository_ctx.attr, "_who", "nixpkgs_package"), apparent_name(repository_ctx))
 
 def write_workspace_file(repository_ctx):
     """Writes the repository's WORKSPACE file, naming it as its declaration did.

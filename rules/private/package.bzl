@@ -67,19 +67,30 @@ def _not_supported(repository_ctx, reason):
     write_workspace_file(repository_ctx)
     repository_ctx.file("BUILD.bazel", "# {} (nixpkgs_package)\n# Empty: {}\n".format(REPOSITORY_HEADER, reason))
 
-def _resolve_inputs(repository_ctx):
-    """Resolves every label before the first command runs, so Bazel never restarts the rule after Nix."""
+def resolve_inputs(repository_ctx, **extra):
+    """Resolves every label of the rule before the first command runs, so Bazel never restarts it after Nix.
+
+    Args:
+      repository_ctx: the repository context of a nixpkgs_package (or toolchain) repository.
+      **extra: more resolved inputs of the caller, kept in the result.
+
+    Returns:
+      struct(nix_file, deps, repositories, build_file, lock, enter_binaries, executable_bzl,
+      **extra): (label, path) pairs of the Nix files, (search path name, path) pairs of the
+      repositories, paths of the other files.
+    """
     attr = repository_ctx.attr
-    inputs = struct(
+    build_file = getattr(attr, "build_file", None)
+    return struct(
         nix_file = (attr.nix_file, repository_ctx.path(attr.nix_file)) if attr.nix_file else None,
         deps = [(d, repository_ctx.path(d)) for d in attr.nix_file_deps],
         repositories = [(name, repository_ctx.path(label)) for label, name in attr.repositories.items()],
-        build_file = repository_ctx.path(attr.build_file) if attr.build_file else None,
+        build_file = repository_ctx.path(build_file) if build_file else None,
         lock = repository_ctx.path(attr.lock) if attr.lock else None,
         enter_binaries = enter_binaries(repository_ctx),
         executable_bzl = _label_string(Label("//rules/private:executable.bzl")),
+        **extra
     )
-    return inputs
 
 def _validate(repository_ctx):
     attr = repository_ctx.attr
@@ -137,40 +148,64 @@ def _from_lock(repository_ctx, entry, nix_store, stores, cache):
     add_result_roots(repository_ctx, nix_store, stores.output_base_args, entry.out, "pinned outputs")
     return struct(outputs = entry.out, closure = sorted(entry.closure.keys()), hashes = entry.closure)
 
-def _build(repository_ctx, inputs, nix, stores, cache, entry):
+def _build(repository_ctx, inputs, nix, stores, cache, entry, expression):
     """Builds the package into the output base's store (through the machine cache when it is on); checks it against the lock's entry."""
     nix_build = nix["nix-build"]
     nix_store = nix["nix-store"]
-    outputs, closure, hashes = build_package(repository_ctx, inputs, nix_build, nix_store, stores.build_args, stores.build_root)
+    outputs, closure, hashes = build_package(repository_ctx, inputs, nix_build, nix_store, stores.build_args, stores.build_root, expression)
     if cache and not import_closure(repository_ctx, cache, nix_store, stores.root, outputs, closure):
-        outputs, closure, hashes = build_package(repository_ctx, inputs, nix_build, nix_store, stores.output_base_args, stores.root)
+        outputs, closure, hashes = build_package(repository_ctx, inputs, nix_build, nix_store, stores.output_base_args, stores.root, expression)
     if entry:
         check_built(repository_ctx, entry, repository_ctx.attr.lock, outputs, hashes)
     return struct(outputs = outputs, closure = closure, hashes = hashes)
 
-def _nixpkgs_package_impl(repository_ctx):
-    _validate(repository_ctx)
-    inputs = _resolve_inputs(repository_ctx)
-    if repository_ctx.attr.remote_build:
-        lay_out_remote_closure(repository_ctx, inputs)
-        return
+def obtain_closure(repository_ctx, inputs, not_supported, expression = None):
+    """Brings the package's closure into the output base's store: from the lock, or built.
+
+    Builds (or takes what the lock pins) with Nix into the machine cache or the output base's
+    store, records the build for `nixgen lock`, and plans the closure's layout; laying it out is
+    the caller's.
+
+    Args:
+      repository_ctx: the repository context of a nixpkgs_package (or toolchain) repository.
+      inputs: the result of `resolve_inputs`.
+      not_supported: called with (repository_ctx, reason) where Nix cannot run; it fails or
+        writes an empty repository.
+      expression: a `.nix` file of the repository that nix-build builds instead of what the
+        rule's `nix_file`, `nix_file_content` and `attribute_path` select, or None.
+
+    Returns:
+      struct(root, outputs, closure, plan): the store's root ("" for the host's), the output
+      paths (the last is the package), every store path of the closure (sorted) and the plan
+      of `plan_layout`; None when `not_supported` was called.
+    """
     cache = machine_cache(repository_ctx) if repository_ctx.attr.store != "system" else None
     nix, why_not = find_nix(repository_ctx, ["nix-build", "nix-store"])
     if why_not:
-        _not_supported(repository_ctx, why_not)
-        return
+        not_supported(repository_ctx, why_not)
+        return None
     stores = _stores(repository_ctx, cache)
-    digest = inputs_digest(repository_ctx, inputs, repository_ctx.attr.store)
+    digest = inputs_digest(repository_ctx, inputs, repository_ctx.attr.store, expression)
     entry = _lock_entry(repository_ctx, inputs)
     _init_stores(repository_ctx, stores, cache, nix["nix-store"])
     built = None
     if entry and entry.inputs == digest:
         built = _from_lock(repository_ctx, entry, nix["nix-store"], stores, cache)
     if built == None:
-        built = _build(repository_ctx, inputs, nix, stores, cache, entry)
+        built = _build(repository_ctx, inputs, nix, stores, cache, entry, expression)
     plan = plan_layout(repository_ctx, stores.root, built.closure)
     write_record(repository_ctx, digest, built.outputs, built.hashes)
-    lay_out_package(repository_ctx, inputs, stores.root, built.outputs, built.closure, plan)
+    return struct(root = stores.root, outputs = built.outputs, closure = built.closure, plan = plan)
+
+def _nixpkgs_package_impl(repository_ctx):
+    _validate(repository_ctx)
+    inputs = resolve_inputs(repository_ctx)
+    if repository_ctx.attr.remote_build:
+        lay_out_remote_closure(repository_ctx, inputs)
+        return
+    got = obtain_closure(repository_ctx, inputs, _not_supported)
+    if got:
+        lay_out_package(repository_ctx, inputs, got.root, got.outputs, got.closure, got.plan)
 
 nixpkgs_package_rule = repository_rule(
     implementation = _nixpkgs_package_impl,

@@ -6,9 +6,14 @@ load(":names.bzl", "apparent_name", "package_who", "sibling_file")
 load(":nix_files.bzl", "lay_out_nix_files")
 load(":store.bzl", "gc_root_argv", "run_nix", "run_nix_or_fail")
 
-def _nix_build_argv(repository_ctx, inputs, nix_build, store_args):
+def _nix_build_argv(repository_ctx, inputs, nix_build, store_args, expression):
     attr = repository_ctx.attr
     argv = [nix_build]
+    if expression:
+        # The caller's own expression (a toolchain's), which laid out the Nix files it imports.
+        argv.append(str(expression))
+        attribute_path = attr.attribute_path or "(default)"
+        return _with_search_path(repository_ctx, inputs, argv + store_args), attribute_path
 
     # nix_file and nix_file_deps are evaluated from their layout in the repository (see
     # nix_files.bzl), so that only declared files are visible and relative imports resolve.
@@ -25,12 +30,15 @@ def _nix_build_argv(repository_ctx, inputs, nix_build, store_args):
         attribute_path = attr.attribute_path or apparent_name(repository_ctx)
     if attribute_path:
         argv.extend(["-A", attribute_path])
+    return _with_search_path(repository_ctx, inputs, argv + store_args), attribute_path
+
+def _with_search_path(repository_ctx, inputs, argv):
+    """`argv` with the repositories' `-I`, the out-link and the rule's nixopts."""
     for name, path in inputs.repositories:
         argv.extend(["-I", "{}={}".format(name, path.dirname)])
-    argv.extend(store_args)
     argv.extend(["--out-link", str(repository_ctx.path("_nixstore/result"))])
-    argv.extend(attr.nixopts)
-    return argv, attribute_path
+    argv.extend(repository_ctx.attr.nixopts)
+    return argv
 
 def add_result_roots(repository_ctx, nix_store, store_args, outputs, what):
     """Makes the repository's `_nixstore/result*` links garbage collector roots of the outputs.
@@ -64,10 +72,10 @@ def _shared_derivation(repository_ctx, root):
         return None
     return drv
 
-def _build_command(repository_ctx, inputs, nix_build, nix_store, store_args, drv):
+def _build_command(repository_ctx, inputs, nix_build, nix_store, store_args, drv, expression):
     """How the package builds: struct(argv, what (for messages), attribute_path, progress)."""
     if not drv:
-        argv, attribute_path = _nix_build_argv(repository_ctx, inputs, nix_build, store_args)
+        argv, attribute_path = _nix_build_argv(repository_ctx, inputs, nix_build, store_args, expression)
         shown = attribute_path or "(default)"
         return struct(argv = argv, what = "nix-build", attribute_path = shown, progress = "nix-build " + shown)
     attribute_path = repository_ctx.attr.attribute_path or apparent_name(repository_ctx)
@@ -78,10 +86,10 @@ def _build_command(repository_ctx, inputs, nix_build, nix_store, store_args, drv
         progress = "nix-store --realise {} (evaluated with its nixpkgs)".format(attribute_path),
     )
 
-def _realise(repository_ctx, inputs, nix_build, nix_store, store_args, root):
+def _realise(repository_ctx, inputs, nix_build, nix_store, store_args, root, expression):
     """Builds the package: realises its shared evaluation's derivation, or runs nix-build."""
     drv = _shared_derivation(repository_ctx, root)
-    command = _build_command(repository_ctx, inputs, nix_build, nix_store, store_args, drv)
+    command = _build_command(repository_ctx, inputs, nix_build, nix_store, store_args, drv, expression)
     repository_ctx.report_progress(command.progress)
     result = run_nix_or_fail(
         repository_ctx,
@@ -97,22 +105,24 @@ def _realise(repository_ctx, inputs, nix_build, nix_store, store_args, root):
         add_result_roots(repository_ctx, nix_store, store_args, outputs, "outputs")
     return outputs
 
-def build_package(repository_ctx, inputs, nix_build, nix_store, store_args, root):
+def build_package(repository_ctx, inputs, nix_build, nix_store, store_args, root, expression = None):
     """Builds the package: realises its shared evaluation's derivation, or runs nix-build.
 
     Args:
       repository_ctx: the repository context.
-      inputs: the resolved inputs (see package.bzl's _resolve_inputs).
+      inputs: the resolved inputs (see package.bzl's resolve_inputs).
       nix_build: path of the `nix-build` command.
       nix_store: path of the `nix-store` command.
       store_args: the `--store <root>` and option arguments of the store that builds.
       root: that store's root ("" for the host's store).
+      expression: a `.nix` file that nix-build builds instead of what the rule's attributes
+        select (a toolchain's), or None.
 
     Returns:
       (outputs, closure, NAR hash of each closure path): the output paths Nix printed, every
       store path of their runtime closure (sorted), and a dict from closure path to NAR hash.
     """
-    outputs = _realise(repository_ctx, inputs, nix_build, nix_store, store_args, root)
+    outputs = _realise(repository_ctx, inputs, nix_build, nix_store, store_args, root, expression)
     out = outputs[-1]
 
     repository_ctx.report_progress("closure of {}".format(out))

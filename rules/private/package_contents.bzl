@@ -122,11 +122,21 @@ def _build_file_text(repository_ctx, inputs):
 # packed_closure: the archive of the closure, in the repository's _nixstore/.
 _NAR = "closure.nar"
 
-def _pack_closure(repository_ctx, root, closure):
-    """Writes the NAR of the closure (from the store at root) with `enter --pack`; its sha256."""
-    repository_ctx.report_progress("packing the closure ({} store paths)".format(len(closure)))
+def pack_closure(repository_ctx, root, closure, out = "_nixstore/" + _NAR):
+    """Writes the NAR of store paths (from the store at root) with `enter --pack`.
+
+    Args:
+      repository_ctx: the repository context; `_nixstore/enter` must be installed.
+      root: the root of the store that holds them ("" for the host's store).
+      closure: the store paths, e.g. a package's closure.
+      out: the archive's path in the repository.
+
+    Returns:
+      The archive's sha256, in hex.
+    """
+    repository_ctx.report_progress("packing {} ({} store paths)".format(out, len(closure)))
     enter = repository_ctx.path("_nixstore/enter")
-    argv = [enter, "--pack", repository_ctx.path("_nixstore/" + _NAR), root + "/nix/store"] + [p[len("/nix/store/"):] for p in closure]
+    argv = [enter, "--pack", repository_ctx.path(out), root + "/nix/store"] + [p[len("/nix/store/"):] for p in closure]
     result = repository_ctx.execute(argv, timeout = 3600)
     sha256 = result.stdout.strip()
     if result.return_code != 0 or len(sha256) != 64:
@@ -185,7 +195,7 @@ def lay_out_package(repository_ctx, inputs, root, outputs, closure, plan):
 
     Args:
       repository_ctx: the repository context.
-      inputs: the resolved inputs (see package.bzl's _resolve_inputs).
+      inputs: the resolved inputs (see package.bzl's resolve_inputs).
       root: the root of the store that holds the closure ("" for the host's store).
       outputs: the package's output paths; the last one is the package.
       closure: every store path of the closure.
@@ -198,7 +208,7 @@ def lay_out_package(repository_ctx, inputs, root, outputs, closure, plan):
     error = install_enter(repository_ctx, inputs.enter_binaries, "_nixstore/enter")
     if error:
         _fail(repository_ctx, error)
-    nar_sha256 = _pack_closure(repository_ctx, root, closure) if repository_ctx.attr.packed_closure else None
+    nar_sha256 = pack_closure(repository_ctx, root, closure) if repository_ctx.attr.packed_closure else None
     launchers = ["bin/" + e for e in executables]
     _write_nixstore_dir(repository_ctx, launchers, nar_sha256)
     repository_ctx.file("BUILD.bazel", "\n".join([

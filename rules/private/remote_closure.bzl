@@ -74,7 +74,7 @@ def lay_out_remote_closure(repository_ctx, inputs):
 
     Args:
       repository_ctx: the repository context of a package with `remote_build` set.
-      inputs: the resolved inputs (see package.bzl's _resolve_inputs).
+      inputs: the resolved inputs (see package.bzl's resolve_inputs).
     """
     build = _read_remote_build(repository_ctx)
     if build.shared_store:
