@@ -1,8 +1,14 @@
 """Public API of rules_nixstore: Nix packages as Bazel repositories that carry their closure.
 
     load("@rules_nixstore//rules:defs.bzl", "nixpkgs_local_repository", "nixpkgs_package")
+    load("@rules_nixstore//rules:defs.bzl", "nixpkgs_cc_configure")
 """
 
+load(
+    "//rules/private:cc_configure.bzl",
+    "nixpkgs_cc_toolchain",
+    "nixpkgs_cc_toolchains",
+)
 load(
     "//rules/private:executable.bzl",
     _nixstore_executable = "nixstore_executable",
@@ -75,3 +81,53 @@ def nixpkgs_packages(packages):
         kwargs["repositories"] = repositories_by_label(what, kwargs.pop("repository", None), kwargs.pop("repositories", {}))
         declared.append((name, kwargs))
     declare_package_set(declared)
+
+def nixpkgs_cc_configure(
+        name = "local_config_cc",
+        repository = None,
+        repositories = {},
+        exec_constraints = None,
+        target_constraints = None,
+        register = True,
+        **kwargs):
+    """A C/C++ toolchain from Nix whose compile, link and archive actions run anywhere Bazel runs them.
+
+    Takes the attributes of rules_nixpkgs' `nixpkgs_cc_configure` with the same meanings
+    (`attribute_path`, default `stdenv.cc`; `nix_file`, `nix_file_content`, `nix_file_deps`,
+    `repository`, `repositories`, `nixopts`, `quiet`, `fail_not_supported`, `exec_constraints`,
+    `target_constraints`, `register`, `cc_lang`, `cc_std`), plus `packed_closure`, `lock` and
+    `store`. Makes `@<name>` (the compiler's closure, launchers for its tools, the
+    `cc_toolchain`, a `cc_toolchain_suite` for `--crosstool_top`, and `:runtime`) and
+    `@<name>_toolchains` (the `toolchain` targets and an alias of `:runtime`).
+
+    The default name, `local_config_cc`, replaces Bazel's autodetected C++ toolchain where Bazel
+    selects it by `--crosstool_top` (Bazel 4 to 6 without
+    `--incompatible_enable_cc_toolchain_resolution`); with `register`, toolchain resolution
+    (Bazel 7 and later) selects it too. Programs it links load the Nix C library from
+    `/nix/store`: run tests and `bazel run` with `--run_under=@<name>_toolchains//:runtime`, and
+    link tools for the exec platform statically (`--host_linkopt=-static`); `nixgen` writes both.
+
+    Args:
+      name: the toolchain repository's name; `<name>_toolchains` holds its toolchain targets.
+      repository: a nixpkgs repository label, made available as `<nixpkgs>`
+        (shorthand for `repositories = {"nixpkgs": repository}`).
+      repositories: dict from a Nix search path name to a repository label.
+      exec_constraints: constraints of the exec platform; default: Linux on this machine's CPU.
+      target_constraints: constraints of the target platform; default: as `exec_constraints`.
+      register: whether to register `@<name>_toolchains//:all`.
+      **kwargs: the other attributes of the toolchain repository.
+    """
+    what = "nixpkgs_cc_configure(name = \"{}\")".format(name)
+    nixpkgs_cc_toolchain(
+        name = name,
+        repositories = repositories_by_label(what, repository, repositories),
+        **kwargs
+    )
+    nixpkgs_cc_toolchains(
+        name = name + "_toolchains",
+        cc_repository = name,
+        exec_constraints = exec_constraints or [],
+        target_constraints = target_constraints or [],
+    )
+    if register:
+        native.register_toolchains("@{}_toolchains//:all".format(name))

@@ -46,7 +46,7 @@ _TAG_ATTRS = dict(
 
 def _nixstore_remotable_impl(module_ctx):
     attr_names = [a for a in _TAG_ATTRS.keys() if a != "name"]
-    for request in parse_modules(module_ctx.modules, {"package": attr_names}, ""):
+    for request in parse_modules(module_ctx.modules, {"package": attr_names}, []):
         attrs = dict(request.attrs)
         repository = attrs.pop("repository")
         repositories = {name: label for label, name in attrs.pop("repositories").items()}

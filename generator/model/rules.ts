@@ -358,10 +358,106 @@ export const NIXPKGS_GIT_REPOSITORY: RuleSpec = {
   },
 };
 
+/** The attributes of `rule` named in `names`, in that order: shared specs, one place for each doc. */
+function attrsOf(rule: RuleSpec, names: readonly string[]): AttrSpec[] {
+  return names.map((name) => {
+    const found = rule.attrs.find((a) => a.name === name);
+    if (!found) throw new Error(`model: ${rule.name} has no attribute ${name}`);
+    return found;
+  });
+}
+
+// Names, defaults and meanings follow rules_nixpkgs' nixpkgs_cc_configure (toolchains/cc), so a
+// WORKSPACE that used it switches by changing the load.
+export const NIXPKGS_CC_CONFIGURE: RuleSpec = {
+  name: "nixpkgs_cc_configure",
+  starlarkPrefix: "CC_CONFIGURE",
+  doc:
+    "A C/C++ toolchain from Nix that runs wherever Bazel runs actions: the repository `@<name>` " +
+    "holds the compiler's whole closure and a `cc_toolchain` whose tools are launchers " +
+    "carrying it, and `@<name>_toolchains` the `toolchain` targets (registered when " +
+    "`register` is True). Compile, link and archive actions run in the local sandbox, where " +
+    "no `/nix/store` exists, and on remote workers without Nix; the programs it links, which " +
+    "load the Nix C library and libstdc++ from `/nix/store`, run under `@<name>_toolchains//:runtime` " +
+    "(the `--run_under` of tests and `bazel run`, which maps their runtime closure), and tools " +
+    "built for the exec platform are linked statically (`--host_linkopt=-static`); nixgen " +
+    "writes both flags.",
+  attrs: [
+    attr("attribute_path", "string", {
+      default: "",
+      doc:
+        "The Nix attribute of the compiler: a cc-wrapper (`bin/cc`, `bin/c++`, and binutils " +
+        "in its `bintools` or beside it), selected from `nix_file` or `nix_file_content` if " +
+        "set, else from `<nixpkgs>`. Empty means `stdenv.cc`.",
+    }),
+    attr("cc_lang", "string", {
+      default: "c++",
+      doc:
+        "The language (`-x`) of the probe that lists the compiler's built-in include " +
+        "directories, besides C.",
+    }),
+    attr("cc_std", "string", {
+      default: "c++0x",
+      doc: "The C++ standard of C++ compile actions (`-std=`), as rules_nixpkgs' default.",
+    }),
+    attr("exec_constraints", "string_list", {
+      default: [],
+      doc:
+        "Constraints of the exec platforms the toolchain runs on. Empty means Linux on the " +
+        "fetching machine's CPU (`@platforms//os:linux`, `@platforms//cpu:x86_64`): any such " +
+        "machine, with or without Nix.",
+    }),
+    attr("target_constraints", "string_list", {
+      default: [],
+      doc:
+        "Constraints of the target platforms the toolchain builds for. Empty means the same " +
+        "as the default of `exec_constraints`.",
+    }),
+    attr("register", "bool", {
+      default: true,
+      doc:
+        "If True, the macro registers `@<name>_toolchains//:all` (`register_toolchains`). " +
+        "Under bzlmod, register them in MODULE.bazel instead.",
+    }),
+    ...attrsOf(NIXPKGS_PACKAGE, [
+      "fail_not_supported",
+      "lock",
+      "nix_file",
+      "nix_file_content",
+      "nix_file_deps",
+      "nixopts",
+      "quiet",
+      "repositories",
+      "repository",
+      "store",
+    ]),
+    attr("packed_closure", "bool", {
+      default: true,
+      doc:
+        "If True (the default), the compiler's launchers carry its closure as one archive " +
+        "(`_nixstore/closure.nar`, see `nixpkgs_package`'s `packed_closure`) instead of one " +
+        "input per file: a compiler's closure holds thousands of headers, which every compile " +
+        "action would otherwise hash, upload and lay out.",
+    }),
+  ],
+  tag: {
+    name: "cc_configure",
+    doc:
+      "A C/C++ toolchain from Nix, as `nixpkgs_cc_configure` declares it: the repositories " +
+      "`@<name>` and `@<name>_toolchains`. Bring them into scope and register them in " +
+      "MODULE.bazel: `use_repo(nixstore, \"<name>_toolchains\")` and " +
+      "`register_toolchains(\"@<name>_toolchains//:all\")`.",
+    omit: ["register"],
+    // Repository tags of this extension, by name, as the package tag takes them.
+    replace: NIXPKGS_PACKAGE.tag.replace,
+  },
+};
+
 /** The repository rules of the library, in the order their constants are rendered. */
 export const RULES: readonly RuleSpec[] = [
   NIXPKGS_PACKAGE,
   NIXPKGS_LOCAL_REPOSITORY,
   NIXPKGS_HTTP_REPOSITORY,
   NIXPKGS_GIT_REPOSITORY,
+  NIXPKGS_CC_CONFIGURE,
 ];

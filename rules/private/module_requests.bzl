@@ -56,7 +56,7 @@ def _conflict(first, second):
     ])
 
 def _check_references(request, repository_tags, by_name):
-    what = "nixstore.package(name = \"{}\") in {}".format(request.name, request.module)
+    what = "nixstore.{}(name = \"{}\") in {}".format(request.tag, request.name, request.module)
     repository = request.attrs.get("repository", "")
     repositories = request.attrs.get("repositories", {})
     if repository and repositories:
@@ -72,15 +72,15 @@ def _check_references(request, repository_tags, by_name):
                 " (it is a {} tag)".format(other.tag) if other else "",
             ))
 
-def parse_modules(modules, tag_attrs, package_tag):
+def parse_modules(modules, tag_attrs, consumer_tags):
     """Merges the tags of every module into one list of repositories to declare.
 
     Args:
       modules: `module_ctx.modules`, or structs with `name`, `version`, `is_root` and `tags`
         (a struct with one list of tags per tag class).
       tag_attrs: dict from tag class name to its attribute names (without `name`).
-      package_tag: the tag class of packages; its `repository`/`repositories` must name tags
-        of the other classes.
+      consumer_tags: the tag classes that build from nixpkgs (packages, toolchains): their
+        `repository`/`repositories` must name tags of the other classes.
 
     Returns:
       A list of struct(tag, name, attrs, module, is_root), one per repository name, in the
@@ -98,8 +98,8 @@ def parse_modules(modules, tag_attrs, package_tag):
                     order.append(request)
                 elif first.tag != request.tag or _differences(first, request):
                     fail(_conflict(first, request))
-    repository_tags = [t for t in tag_attrs.keys() if t != package_tag]
+    repository_tags = [t for t in tag_attrs.keys() if t not in consumer_tags]
     for request in order:
-        if request.tag == package_tag:
+        if request.tag in consumer_tags:
             _check_references(request, repository_tags, by_name)
     return order
