@@ -1,10 +1,9 @@
 /** The `packages` block of nixgen.config.ts: each package, checked against the sources and the remote strategy. */
-import { closest } from "./diagnostics.js";
 import type { Property } from "./literal.js";
+import { noNixpkgsHint, readAttributePath, readNixExpression, readRepositories } from "./nix-inputs.js";
 import { checkRepoName, type Reader } from "./reader.js";
 import type { RemotableStrategy, ResolvedPackage } from "./resolved.js";
 
-const NIX_PATH_NAME = /^[A-Za-z_][A-Za-z0-9_.+-]*$/;
 const PACKAGE_KEYS = [
   "attributePath",
   "buildFile",
@@ -57,74 +56,25 @@ function readPackage(
   const what = `package "${name}"`;
   const props = r.object(prop.value, what, PACKAGE_KEYS);
   if (props === null) return null;
-  r.exclusive(props, what, ["nixFile", "nixFileContent"]);
   r.exclusive(props, what, ["buildFile", "buildFileContent"]);
-  const nixFile = r.label(props.get("nixFile"), what);
-  const nixFileContent = r.text(props.get("nixFileContent"), what);
-  const nixFileDeps = r.labels(props.get("nixFileDeps"), what);
-  const hasNixFile = props.has("nixFile") || props.has("nixFileContent");
-  if (props.has("nixFileDeps") && !hasNixFile) {
-    r.error(
-      props.get("nixFileDeps")!.keyPos,
-      `${what}: "nixFileDeps" without "nixFile" or "nixFileContent"`,
-      "list the files the package's own Nix expression imports; a nixpkgs source's files go under that source's nixFileDeps",
-    );
-  }
-  const attributePath = r.text(props.get("attributePath"), what);
-  if (attributePath !== null && !/^[A-Za-z0-9_'-]+(\.[A-Za-z0-9_'-]+)*$/.test(attributePath)) {
-    r.error(
-      props.get("attributePath")!.value.pos,
-      `${what}: "attributePath" is "${attributePath}", not a dotted Nix attribute path`,
-      'e.g. "jq" or "python3Packages.numpy"',
-    );
-  }
-
-  let repositories: Record<string, string> = {};
-  if (props.has("repositories")) {
-    for (const [entry, source] of r.stringRecord(props.get("repositories"), what)) {
-      if (!NIX_PATH_NAME.test(entry.key)) {
-        r.error(entry.keyPos, `${what}: "${entry.key}" is not a name Nix can look up as <${entry.key}>`);
-      } else if (!sources.has(source)) {
-        const guess = closest(source, [...sources.keys()]);
-        r.error(
-          entry.value.pos,
-          `${what}: repositories.${entry.key} names the nixpkgs source "${source}", which the config does not define`,
-          guess
-            ? `did you mean "${guess}"?`
-            : sources.size > 0
-              ? `define it under nixpkgs, or use one of ${[...sources.keys()].map((s) => `"${s}"`).join(", ")}`
-              : "define it under nixpkgs",
-        );
-      } else {
-        repositories[entry.key] = source;
-      }
-    }
-  } else {
-    const names = [...sources.keys()];
-    const fallback = sources.has("nixpkgs") ? "nixpkgs" : names.length === 1 ? names[0] : undefined;
-    if (fallback !== undefined) {
-      repositories = { nixpkgs: fallback };
-    } else if (!hasNixFile) {
-      r.error(
-        prop.keyPos,
-        `${what} has no nixpkgs to build from`,
-        names.length === 0
-          ? 'add a source under nixpkgs, e.g. nixpkgs: { nixpkgs: { git: "https://github.com/NixOS/nixpkgs", revision, sha256 } }'
-          : `set repositories, e.g. { nixpkgs: "${names[0]}" }: the config defines ${names.length} sources and none is named "nixpkgs"`,
-      );
-    }
+  const expression = readNixExpression(r, props, what);
+  const attributePath = readAttributePath(r, props, what);
+  const repositories = readRepositories(r, props, what, sources);
+  // A package with its own Nix expression needs no nixpkgs.
+  if (repositories === null && !expression.given) {
+    r.error(prop.keyPos, `${what} has no nixpkgs to build from`, noNixpkgsHint(sources));
   }
   if (remotable !== null) checkRemotablePackage(r, prop, props, remotable);
   return {
     name,
-    attributePath: attributePath ?? (hasNixFile ? null : name),
-    nixFile,
-    nixFileContent,
-    nixFileDeps,
+    attributePath: attributePath ?? (expression.given ? null : name),
+    nixFile: expression.nixFile,
+    nixFileContent: expression.nixFileContent,
+    nixFileDeps: expression.nixFileDeps,
     buildFile: r.label(props.get("buildFile"), what),
     buildFileContent: r.string(props.get("buildFileContent"), what),
     nixopts: r.strings(props.get("nixopts"), what),
-    repositories,
+    repositories: repositories ?? {},
     quiet: r.boolean(props.get("quiet"), what),
     failNotSupported: r.boolean(props.get("failNotSupported"), what),
     escapingSymlinks: r.oneOf(props.get("escapingSymlinks"), what, ESCAPING_SYMLINKS),
