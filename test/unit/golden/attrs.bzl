@@ -137,6 +137,71 @@ GIT_REPOSITORY_ATTRS = {
     ),
 }
 
+CC_CONFIGURE_DOC = "A C/C++ toolchain from Nix that runs wherever Bazel runs actions: the repository `@<name>` holds the compiler's whole closure and a `cc_toolchain` whose tools are launchers carrying it, and `@<name>_toolchains` the `toolchain` targets (registered when `register` is True). Compile, link and archive actions run in the local sandbox, where no `/nix/store` exists, and on remote workers without Nix; the programs it links, which load the Nix C library and libstdc++ from `/nix/store`, run under `@<name>_toolchains//:runtime` (the `--run_under` of tests and `bazel run`, which maps their runtime closure), and tools built for the exec platform are linked statically (`--host_linkopt=-static`); nixgen writes both flags."
+
+CC_CONFIGURE_ATTRS = {
+    "attribute_path": attr.string(
+        doc = "The Nix attribute of the compiler: a cc-wrapper (`bin/cc`, `bin/c++`, and binutils in its `bintools` or beside it), selected from `nix_file` or `nix_file_content` if set, else from `<nixpkgs>`. Empty means `stdenv.cc`.",
+    ),
+    "cc_lang": attr.string(
+        default = "c++",
+        doc = "The language (`-x`) of the probe that lists the compiler's built-in include directories, besides C.",
+    ),
+    "cc_std": attr.string(
+        default = "c++0x",
+        doc = "The C++ standard of C++ compile actions (`-std=`), as rules_nixpkgs' default.",
+    ),
+    "exec_constraints": attr.string_list(
+        doc = "Constraints of the exec platforms the toolchain runs on. Empty means Linux on the fetching machine's CPU (`@platforms//os:linux`, `@platforms//cpu:x86_64`): any such machine, with or without Nix.",
+    ),
+    "fail_not_supported": attr.bool(
+        default = True,
+        doc = "If True, fail on platforms that do not support Nix (no `nix-build` on PATH, e.g. Windows). If False, the rule succeeds there but produces no output.",
+    ),
+    "lock": attr.label(
+        allow_single_file = [".json"],
+        doc = "The workspace's lock file written by `nixgen lock` (e.g. `//:nixstore.lock.json`). When it pins this repository and the pinned store paths are in the store with the pinned NAR hashes, no Nix evaluation runs; a pinned path whose content was modified fails the fetch, and a build whose output differs from the pin fails with advice to run `nixgen lock` again.",
+    ),
+    "nix_file": attr.label(
+        allow_single_file = [".nix"],
+        doc = "A `.nix` file whose expression is evaluated; `attribute_path` selects the derivation from it. Mutually exclusive with `nix_file_content`.",
+    ),
+    "nix_file_content": attr.string(
+        doc = "A Nix expression given inline, used like the content of `nix_file`. Mutually exclusive with `nix_file`.",
+    ),
+    "nix_file_deps": attr.label_list(
+        doc = "Files that `nix_file` or `nix_file_content` import. Listing them makes Bazel fetch the package again when any of them changes.",
+    ),
+    "nixopts": attr.string_list(
+        doc = "Extra command-line arguments for `nix-build`, e.g. `[\"--argstr\", \"system\", \"x86_64-linux\"]`. A package whose `nixopts` are only Nix settings (`--option <name> <value>`) can share its nixpkgs' evaluation (`nixpkgs_packages`, the module extension); others evaluate on their own.",
+    ),
+    "packed_closure": attr.bool(
+        default = True,
+        doc = "If True (the default), the compiler's launchers carry its closure as one archive (`_nixstore/closure.nar`, see `nixpkgs_package`'s `packed_closure`) instead of one input per file: a compiler's closure holds thousands of headers, which every compile action would otherwise hash, upload and lay out.",
+    ),
+    "quiet": attr.bool(
+        doc = "If True, hide the output of the Nix commands unless they fail.",
+    ),
+    "register": attr.bool(
+        default = True,
+        doc = "If True, the macro registers `@<name>_toolchains//:all` (`register_toolchains`). Under bzlmod, register them in MODULE.bazel instead.",
+    ),
+    "repositories": attr.label_keyed_string_dict(
+        doc = "Nix expressions to put on `NIX_PATH`: each label maps to the name under which the expression resolves, so `<nixpkgs>` in Nix code means the file of the label mapped to `\"nixpkgs\"`. The `nixpkgs_package` macro takes the readable form `repositories = {\"nixpkgs\": \"@nixpkgs\"}` and inverts it into this attribute.",
+    ),
+    "repository": attr.label(
+        doc = "Deprecated: use `repositories`. A single Nixpkgs repository, equivalent to `repositories = {\"nixpkgs\": repository}`; the `nixpkgs_package` macro folds it into `repositories`.",
+    ),
+    "store": attr.string(
+        default = "output-base",
+        doc = "Which Nix store to build into: `\"output-base\"`, the chroot store `<output_base>/nixstore` shared by the packages of this output base (nothing is written to the host's `/nix`; the package is built in the machine cache shared by all output bases of the user, `${XDG_CACHE_HOME:-$HOME/.cache}/rules_nixstore/store` or `--repo_env=RULES_NIXSTORE_MACHINE_CACHE=<dir>` (`off` to build in the output base), and its closure is hard-linked from there), or `\"system\"`, the host's own `/nix/store` (no `--store`; the host's Nix configuration applies). Either way the closure is laid out into the repository, so it travels as inputs.",
+        values = ["output-base", "system"],
+    ),
+    "target_constraints": attr.string_list(
+        doc = "Constraints of the target platforms the toolchain builds for. Empty means the same as the default of `exec_constraints`.",
+    ),
+}
+
 # The module extension's tag class of nixpkgs_package (rules/extensions.bzl): nixstore.package(...).
 PACKAGE_TAG = "package"
 
@@ -273,5 +338,73 @@ GIT_REPOSITORY_TAG_ATTRS = {
     ),
     "sha256": attr.string(
         doc = "Expected SHA-256 of the archive, in hex. Set this or `integrity`: without a checksum the build is not hermetic.",
+    ),
+}
+
+# The module extension's tag class of nixpkgs_cc_configure (rules/extensions.bzl): nixstore.cc_configure(...).
+CC_CONFIGURE_TAG = "cc_configure"
+
+CC_CONFIGURE_TAG_DOC = "A C/C++ toolchain from Nix, as `nixpkgs_cc_configure` declares it: the repositories `@<name>` and `@<name>_toolchains`. Bring them into scope and register them in MODULE.bazel: `use_repo(nixstore, \"<name>_toolchains\")` and `register_toolchains(\"@<name>_toolchains//:all\")`."
+
+CC_CONFIGURE_TAG_ATTRS = {
+    "attribute_path": attr.string(
+        doc = "The Nix attribute of the compiler: a cc-wrapper (`bin/cc`, `bin/c++`, and binutils in its `bintools` or beside it), selected from `nix_file` or `nix_file_content` if set, else from `<nixpkgs>`. Empty means `stdenv.cc`.",
+    ),
+    "cc_lang": attr.string(
+        default = "c++",
+        doc = "The language (`-x`) of the probe that lists the compiler's built-in include directories, besides C.",
+    ),
+    "cc_std": attr.string(
+        default = "c++0x",
+        doc = "The C++ standard of C++ compile actions (`-std=`), as rules_nixpkgs' default.",
+    ),
+    "exec_constraints": attr.string_list(
+        doc = "Constraints of the exec platforms the toolchain runs on. Empty means Linux on the fetching machine's CPU (`@platforms//os:linux`, `@platforms//cpu:x86_64`): any such machine, with or without Nix.",
+    ),
+    "fail_not_supported": attr.bool(
+        default = True,
+        doc = "If True, fail on platforms that do not support Nix (no `nix-build` on PATH, e.g. Windows). If False, the rule succeeds there but produces no output.",
+    ),
+    "lock": attr.label(
+        allow_single_file = [".json"],
+        doc = "The workspace's lock file written by `nixgen lock` (e.g. `//:nixstore.lock.json`). When it pins this repository and the pinned store paths are in the store with the pinned NAR hashes, no Nix evaluation runs; a pinned path whose content was modified fails the fetch, and a build whose output differs from the pin fails with advice to run `nixgen lock` again.",
+    ),
+    "name": attr.string(
+        doc = "The repository's name: its apparent name in `use_repo` and in labels (`@<name>//...`).",
+        mandatory = True,
+    ),
+    "nix_file": attr.label(
+        allow_single_file = [".nix"],
+        doc = "A `.nix` file whose expression is evaluated; `attribute_path` selects the derivation from it. Mutually exclusive with `nix_file_content`.",
+    ),
+    "nix_file_content": attr.string(
+        doc = "A Nix expression given inline, used like the content of `nix_file`. Mutually exclusive with `nix_file`.",
+    ),
+    "nix_file_deps": attr.label_list(
+        doc = "Files that `nix_file` or `nix_file_content` import. Listing them makes Bazel fetch the package again when any of them changes.",
+    ),
+    "nixopts": attr.string_list(
+        doc = "Extra command-line arguments for `nix-build`, e.g. `[\"--argstr\", \"system\", \"x86_64-linux\"]`. A package whose `nixopts` are only Nix settings (`--option <name> <value>`) can share its nixpkgs' evaluation (`nixpkgs_packages`, the module extension); others evaluate on their own.",
+    ),
+    "packed_closure": attr.bool(
+        default = True,
+        doc = "If True (the default), the compiler's launchers carry its closure as one archive (`_nixstore/closure.nar`, see `nixpkgs_package`'s `packed_closure`) instead of one input per file: a compiler's closure holds thousands of headers, which every compile action would otherwise hash, upload and lay out.",
+    ),
+    "quiet": attr.bool(
+        doc = "If True, hide the output of the Nix commands unless they fail.",
+    ),
+    "repositories": attr.string_dict(
+        doc = "Nix search path entries: each key is the name under which Nix code finds an expression (`<nixpkgs>`), each value the `name` of a `local_repository`, `http_repository` or `git_repository` tag of this extension, e.g. `{\"nixpkgs\": \"nixpkgs\"}`.",
+    ),
+    "repository": attr.string(
+        doc = "Shorthand for `repositories = {\"nixpkgs\": repository}`: the `name` of a repository tag of this extension. Mutually exclusive with `repositories`.",
+    ),
+    "store": attr.string(
+        default = "output-base",
+        doc = "Which Nix store to build into: `\"output-base\"`, the chroot store `<output_base>/nixstore` shared by the packages of this output base (nothing is written to the host's `/nix`; the package is built in the machine cache shared by all output bases of the user, `${XDG_CACHE_HOME:-$HOME/.cache}/rules_nixstore/store` or `--repo_env=RULES_NIXSTORE_MACHINE_CACHE=<dir>` (`off` to build in the output base), and its closure is hard-linked from there), or `\"system\"`, the host's own `/nix/store` (no `--store`; the host's Nix configuration applies). Either way the closure is laid out into the repository, so it travels as inputs.",
+        values = ["output-base", "system"],
+    ),
+    "target_constraints": attr.string_list(
+        doc = "Constraints of the target platforms the toolchain builds for. Empty means the same as the default of `exec_constraints`.",
     ),
 }
