@@ -187,14 +187,22 @@ function labelGuess(value: string): string {
   return slash < 0 ? `//:${clean}` : `//${clean.slice(0, slash)}:${clean.slice(slash + 1)}`;
 }
 
+/** Whether `name` can be a Bazel repository name (WORKSPACE and bzlmod apparent names alike). */
+export function isRepoName(name: string): boolean {
+  return REPO_NAME.test(name);
+}
+
+/** What to do about a name that cannot be a repository name. */
+export function repoNameHint(name: string): string {
+  return (
+    "start with a letter and use letters, digits, _, - and . only (it becomes @" +
+    `${name.replace(/[^A-Za-z0-9_.-]/g, "_")})`
+  );
+}
+
 /** Reports a source or package name that cannot be a Bazel repository name; returns whether it can. */
 export function checkRepoName(r: Reader, prop: Property, what: string): boolean {
-  if (REPO_NAME.test(prop.key)) return true;
-  r.error(
-    prop.keyPos,
-    `${what} name "${prop.key}" is not a valid Bazel repository name`,
-    "start with a letter and use letters, digits, _, - and . only (it becomes @" +
-      `${prop.key.replace(/[^A-Za-z0-9_.-]/g, "_")})`,
-  );
+  if (isRepoName(prop.key)) return true;
+  r.error(prop.keyPos, `${what} name "${prop.key}" is not a valid Bazel repository name`, repoNameHint(prop.key));
   return false;
 }

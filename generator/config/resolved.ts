@@ -39,6 +39,26 @@ export interface ResolvedPackage {
   readonly packedClosure: boolean | null;
 }
 
+/** The C/C++ toolchain (`nixpkgs_cc_configure`); nulls leave the rule's default. */
+export interface ResolvedCcToolchain {
+  /** `@<name>`; `@<name>_toolchains` holds its toolchain targets. */
+  readonly name: string;
+  readonly attributePath: string | null;
+  readonly nixFile: string | null;
+  readonly nixFileContent: string | null;
+  readonly nixFileDeps: readonly string[];
+  /** Nix search path name → source name; always has `nixpkgs`. */
+  readonly repositories: Readonly<Record<string, string>>;
+  readonly nixopts: readonly string[];
+  readonly quiet: boolean | null;
+  readonly failNotSupported: boolean | null;
+  readonly ccLang: string | null;
+  readonly ccStd: string | null;
+  readonly execConstraints: readonly string[];
+  readonly targetConstraints: readonly string[];
+  readonly packedClosure: boolean | null;
+}
+
 interface RemoteBase {
   readonly executor: string;
   readonly instanceName: string | null;
@@ -88,5 +108,7 @@ export interface ResolvedConfig {
   readonly packages: readonly ResolvedPackage[];
   readonly store: "output-base" | "system";
   readonly remote: ResolvedRemote | null;
+  /** The C/C++ toolchain, or null without `ccToolchain`. */
+  readonly ccToolchain: ResolvedCcToolchain | null;
   readonly bzlmod: boolean;
 }

@@ -95,6 +95,56 @@ export interface PackageConfig {
   readonly packedClosure?: boolean;
 }
 
+/**
+ * A C/C++ toolchain from Nix (`nixpkgs_cc_configure`): the repositories `@<name>` (the
+ * compiler's closure and its `cc_toolchain`, whose tools are launchers carrying it) and
+ * `@<name>_toolchains` (the `toolchain` targets, registered). Programs it links load the Nix C
+ * library from `/nix/store`, so nixstore/nixstore.bazelrc runs tests and `bazel run` under its
+ * runtime launcher (`--run_under`) and links tools for the exec platform statically
+ * (`--host_linkopt=-static`). Built by this machine's Nix, so remote strategies "remotable" and
+ * "shared-store" do not take it; the config's `store` applies to it as to the packages.
+ */
+export interface CcToolchainConfig {
+  /**
+   * The toolchain repository's name (default `local_config_cc`, which replaces Bazel's
+   * autodetected C++ toolchain; another name gets `--crosstool_top` flags under WORKSPACE).
+   */
+  readonly name?: string;
+  /** The compiler's attribute, a nixpkgs cc-wrapper; default: `stdenv.cc`. */
+  readonly attributePath?: string;
+  /** A `.nix` file to select the compiler from instead of nixpkgs' top level (`nix_file`). */
+  readonly nixFile?: Label;
+  /** A Nix expression given inline (`nix_file_content`). */
+  readonly nixFileContent?: string;
+  /** Files that `nixFile` or `nixFileContent` import. */
+  readonly nixFileDeps?: readonly Label[];
+  /**
+   * Nix search path entries: `<name>` in Nix code → a source under `nixpkgs`. It must have
+   * `nixpkgs` (the toolchain's description is built with `<nixpkgs>`). Default: `{ nixpkgs:
+   * "nixpkgs" }` when a source is named `nixpkgs`, or the only source.
+   */
+  readonly repositories?: Readonly<Record<string, string>>;
+  /** Extra arguments of `nix-build`. */
+  readonly nixopts?: readonly string[];
+  /** Hide Nix's output unless it fails. */
+  readonly quiet?: boolean;
+  /** Fail where Nix is missing (default true). */
+  readonly failNotSupported?: boolean;
+  /** The `-x` language of the probe for built-in include directories besides C (default `c++`). */
+  readonly ccLang?: string;
+  /** The C++ standard of C++ compile actions, `-std=` (default `c++0x`). */
+  readonly ccStd?: string;
+  /** Constraint labels of the exec platforms; default: Linux on this machine's CPU. */
+  readonly execConstraints?: readonly Label[];
+  /** Constraint labels of the target platforms; default: as `execConstraints`'s default. */
+  readonly targetConstraints?: readonly Label[];
+  /**
+   * Carry the compiler's closure to actions as one Nix archive instead of one input per file
+   * (`packed_closure`, default true: a compiler's closure holds thousands of headers).
+   */
+  readonly packedClosure?: boolean;
+}
+
 /** How actions reach Nix packages on remote executors. */
 export interface RemoteConfig {
   /**
@@ -162,6 +212,12 @@ export interface Config {
   readonly store?: "output-base" | "system";
   /** Remote execution; generates the `--config=nixstore-remote` flags in nixstore/nixstore.bazelrc. */
   readonly remote?: RemoteConfig;
+  /**
+   * A C/C++ toolchain from Nix, e.g. `{}` (`@local_config_cc`, from `stdenv.cc` of the
+   * nixpkgs source), declared and registered with the packages, its flags in
+   * nixstore/nixstore.bazelrc.
+   */
+  readonly ccToolchain?: CcToolchainConfig;
   /**
    * Also generate nixstore/nixstore.MODULE.bazel, which declares the packages with
    * rules_nixstore's module extension, for MODULE.bazel to `include()` (Bazel 7.2 or later).

@@ -3,6 +3,7 @@
  * defaults, collecting every problem with its position: unknown keys (with a did-you-mean),
  * wrong types, conflicting options and references to sources that do not exist.
  */
+import { readCcToolchain } from "./cc-toolchain.js";
 import type { Diagnostic } from "./diagnostics.js";
 import type { ObjectLiteral, Property } from "./literal.js";
 import { readPackages } from "./packages.js";
@@ -11,7 +12,7 @@ import { readRemote } from "./remote.js";
 import { isRemotableStrategy, type RemotableStrategy, type ResolvedConfig } from "./resolved.js";
 import { readSources } from "./sources.js";
 
-const TOP_KEYS = ["nixpkgs", "packages", "store", "remote", "bzlmod"] as const;
+const TOP_KEYS = ["nixpkgs", "packages", "ccToolchain", "store", "remote", "bzlmod"] as const;
 const STORES = ["output-base", "system"] as const;
 
 /** The config's `store`; the remotable strategies take none. */
@@ -37,11 +38,14 @@ export function resolveConfig(
   const top = r.object(literal, "the config", TOP_KEYS) ?? new Map<string, Property>();
 
   const { sources, props: sourceProps } = readSources(r, top.get("nixpkgs"));
-  // Read before the packages: the remotable strategies ask more of them.
+  // Read before the packages and the toolchain: the remotable strategies ask more of them.
   const { remote, strategy } = top.has("remote") ? readRemote(r, top.get("remote")!) : { remote: null, strategy: null };
   const remotable = isRemotableStrategy(strategy) ? strategy : null;
   const packages = readPackages(r, top.get("packages"), sourceProps, remotable);
+  const ccToolchain = top.has("ccToolchain")
+    ? readCcToolchain(r, top.get("ccToolchain")!, sourceProps, new Set(packages.map((p) => p.name)), remotable)
+    : null;
   const store = readStore(r, top, remotable);
   const bzlmod = r.boolean(top.get("bzlmod"), "the config") ?? false;
-  return { config: { sources, packages, store, remote, bzlmod }, diagnostics: r.diagnostics };
+  return { config: { sources, packages, store, remote, ccToolchain, bzlmod }, diagnostics: r.diagnostics };
 }

@@ -453,6 +453,22 @@ export const NIXPKGS_CC_CONFIGURE: RuleSpec = {
   },
 };
 
+/**
+ * The repositories and targets that `nixpkgs_cc_configure` (rules/defs.bzl) and the
+ * `cc_configure` tag (rules/private/extension.bzl, cc_configure.bzl) make, which nixgen names
+ * in MODULE.bazel and the bazelrc.
+ */
+export const CC_TOOLCHAIN_NAMES = {
+  /** The macro's default `name`: that of Bazel's autodetected C++ toolchain, which it replaces. */
+  defaultName: "local_config_cc",
+  /** `@<name><toolchainsSuffix>`: the `toolchain` targets (`//:all` is registered) and an alias of the runtime. */
+  toolchainsSuffix: "_toolchains",
+  /** `//:runtime` of either repository: the launcher that `--run_under` names. */
+  runtime: "runtime",
+  /** `@<name>//:toolchain`: the `cc_toolchain_suite` that `--crosstool_top` names (Bazel before C++ toolchain resolution). */
+  suite: "toolchain",
+} as const;
+
 /** The repository rules of the library, in the order their constants are rendered. */
 export const RULES: readonly RuleSpec[] = [
   NIXPKGS_PACKAGE,

@@ -73,7 +73,7 @@ describe("reading nixgen.config.ts", () => {
   it("accepts `export default {...} satisfies Config`, `as const` and an empty config", () => {
     const text = `import type { Config } from "rules_nixstore/config";\nexport default { ${LOCAL}, packages: { jq: {} } } as const satisfies Config;\n`;
     expect(ok(text).packages.map((p) => p.name)).toEqual(["jq"]);
-    expect(ok(config("{}"))).toEqual({ sources: [], packages: [], store: "output-base", remote: null, bzlmod: false });
+    expect(ok(config("{}"))).toEqual({ sources: [], packages: [], store: "output-base", remote: null, ccToolchain: null, bzlmod: false });
   });
 
   it("uses the only source for packages when none is named nixpkgs", () => {
@@ -122,7 +122,7 @@ describe("reading nixgen.config.ts", () => {
   remote: { strategy: "launcher", executor: "grpc://x:1", instance: "a" },
 }`),
     );
-    expect(message).toContain('4:3: error: the config: unknown key "nixpkg"\n  hint: did you mean "nixpkgs"? known keys: nixpkgs, packages, store, remote, bzlmod');
+    expect(message).toContain('4:3: error: the config: unknown key "nixpkg"\n  hint: did you mean "nixpkgs"? known keys: nixpkgs, packages, ccToolchain, store, remote, bzlmod');
     expect(message).toContain('5:21: error: package "jq": unknown key "atributePath"\n  hint: did you mean "attributePath"?');
     expect(message).toContain('6:59: error: remote: unknown key "instance"\n  hint: did you mean "instanceName"?');
   });

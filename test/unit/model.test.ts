@@ -1,5 +1,8 @@
+import fs from "node:fs";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import {
+  CC_TOOLCHAIN_NAMES,
   HEADER,
   NIXPKGS_HTTP_REPOSITORY,
   NIXPKGS_LOCAL_REPOSITORY,
@@ -9,6 +12,7 @@ import {
   validateRules,
   type RuleSpec,
 } from "../../generator/model/index.js";
+import { REPO_ROOT } from "./support.js";
 
 const names = (rule: RuleSpec) => rule.attrs.map((a) => a.name).sort();
 
@@ -74,6 +78,19 @@ describe("the rule model", () => {
       "url",
       "urls",
     ]);
+  });
+
+  it("names the toolchain's repositories and targets as the Starlark rules make them", () => {
+    // nixgen writes these names into MODULE.bazel and the bazelrc; the rules are hand-written.
+    const read = (file: string) => fs.readFileSync(path.join(REPO_ROOT, file), "utf8");
+    const defs = read("rules/defs.bzl");
+    const macro = defs.slice(defs.indexOf("def nixpkgs_cc_configure("));
+    expect(macro).toMatch(new RegExp(`^\\s+name = "${CC_TOOLCHAIN_NAMES.defaultName}",$`, "m"));
+    expect(macro).toContain(`name = name + "${CC_TOOLCHAIN_NAMES.toolchainsSuffix}",`);
+    expect(read("rules/private/extension.bzl")).toContain(`name = request.name + "${CC_TOOLCHAIN_NAMES.toolchainsSuffix}",`);
+    const build = read("rules/private/cc_configure.bzl");
+    expect(build).toContain(`"    name = \\"${CC_TOOLCHAIN_NAMES.runtime}\\",",`);
+    expect(build).toContain(`"    name = \\"${CC_TOOLCHAIN_NAMES.suite}\\",",`);
   });
 
   it("reports a default of the wrong type, a duplicate and a doc that is no sentence", () => {
