@@ -10,6 +10,7 @@ Two repositories, as rules_nixpkgs makes them:
   `:runtime`.
 """
 
+load("@bazel_tools//tools/cpp:cc_configure.bzl", "cc_autoconf_impl")
 load(":attrs.bzl", "CC_CONFIGURE_ATTRS", "CC_CONFIGURE_DOC")
 load(":constants.bzl", "REPOSITORY_HEADER")
 load(":enter.bzl", "host_arch", "install_enter")
@@ -265,18 +266,38 @@ def toolchain_suite(name, toolchains):
 """
 
 def _not_supported(repository_ctx, reason):
+    """Fails, or (fail_not_supported = False) configures the host's compiler as Bazel would, as rules_nixpkgs does."""
     if repository_ctx.attr.fail_not_supported:
-        fail("{}: {}\n  Install Nix (Debian: apt-get install nix-bin), or set fail_not_supported = False to get an empty repository (no toolchain: Bazel's own is used).".format(package_who(repository_ctx), reason))
-    write_workspace_file(repository_ctx)
-    repository_ctx.file("BUILD.bazel", "# {} (nixpkgs_cc_configure)\n# Empty: {}\n".format(REPOSITORY_HEADER, reason))
+        fail("{}: {}\n  Install Nix (Debian: apt-get install nix-bin), or set fail_not_supported = False to use this machine's own C/C++ compiler, as Bazel's autodetection finds it, where Nix is missing.".format(package_who(repository_ctx), reason))
+
+    # buildifier: disable=print
+    print("{}: {} Using this machine's own C/C++ compiler (Bazel's autodetection), as fail_not_supported = False asks.".format(package_who(repository_ctx), reason))
+    cc_autoconf_impl(repository_ctx)
+
+    # The runtime that --run_under names: here it has nothing to map, and runs the command.
+    inputs = resolve_inputs(repository_ctx)
+    error = install_enter(repository_ctx, inputs.enter_binaries, "_nixstore/enter")
+    if error:
+        fail("{}: {}".format(package_who(repository_ctx), error))
+    repository_ctx.file("_nixstore/BUILD.bazel", "exports_files([\"enter\"], visibility = [\"//visibility:public\"])\n")
+    build = repository_ctx.read("BUILD")
+    repository_ctx.file("BUILD", "load(\"{}\", \"nixstore_executable\")\n".format(inputs.executable_bzl) + build + "\n".join([
+        "",
+        "# Added by rules_nixstore: --run_under's runtime, which has nothing to map here.",
+        "nixstore_executable(",
+        "    name = \"runtime\",",
+        "    enter = \"//_nixstore:enter\",",
+        "    program = \"/\",",
+        "    run_argv = True,",
+        "    visibility = [\"//visibility:public\"],",
+        ")",
+        "",
+    ]))
 
 def _nixpkgs_cc_toolchain_impl(repository_ctx):
     attr = repository_ctx.attr
     if attr.nix_file and attr.nix_file_content:
         fail("{}: set nix_file or nix_file_content, not both.".format(package_who(repository_ctx)))
-    if repository_ctx.os.name.lower().find("linux") < 0:
-        _not_supported(repository_ctx, "rules_nixstore's C/C++ toolchain supports Linux only (this is {}).".format(repository_ctx.os.name))
-        return
     cpu, _ = _cpu(repository_ctx)
     inputs = resolve_inputs(repository_ctx, cc_info = repository_ctx.path(Label("//rules/private:cc_info.nix")))
     got = obtain_closure(repository_ctx, inputs, _not_supported, expression = _write_expression(repository_ctx, inputs))

@@ -24,6 +24,9 @@ def _repo_relative_prefix(files, marker):
 
 def _carried(ctx):
     """What carries the closure: (runfiles, exec_repo, the archive's path in the repository or None)."""
+    if ctx.attr.run_argv and not ctx.files.closure and not ctx.file.nar:
+        # A runtime with nothing to map (a toolchain that is not from Nix): runs the command.
+        return [], ".", None
     if bool(ctx.files.closure) == bool(ctx.file.nar):
         fail("{}: give exactly one of closure and nar".format(ctx.label))
     if not ctx.file.nar:

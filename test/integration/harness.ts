@@ -36,6 +36,53 @@ export interface PackageSpec {
   extra?: string;
 }
 
+/**
+ * A C/C++ toolchain from the fixture nixpkgs (`nixpkgs_cc_configure` under WORKSPACE, the
+ * extension's `cc_configure` tag and the toolchains' registration under bzlmod).
+ */
+export interface CcSpec {
+  /** The toolchain repository (default "local_config_cc"); its toolchains are `<name>_toolchains`. */
+  name?: string;
+  /** Extra Starlark attributes, rendered verbatim (e.g. `attribute_path = "hello"`). */
+  extra?: string;
+  /** Whether to register its toolchains (default true). */
+  register?: boolean;
+}
+
+/** The toolchain repository's name. */
+export function ccName(cc: CcSpec): string {
+  return cc.name ?? "local_config_cc";
+}
+
+/**
+ * The Bazel flags a workspace with the toolchain needs (nixgen writes them into
+ * nixstore/nixstore.bazelrc): tests and `bazel run` run under the toolchain's runtime, and exec
+ * tools are linked statically.
+ */
+export function ccFlags(flavor: Flavor, cc: CcSpec = {}): string[] {
+  const name = ccName(cc);
+  return [`--run_under=@${name}${flavor.bzlmod ? "_toolchains" : ""}//:runtime`, "--host_linkopt=-static"];
+}
+
+function ccCall(cc: CcSpec, bzlmod: boolean): string[] {
+  const name = ccName(cc);
+  const attrs = [
+    `name = ${JSON.stringify(name)}`,
+    `repository = ${JSON.stringify(bzlmod ? "nixpkgs" : "@nixpkgs")}`,
+    `nixopts = ${starlarkList(OFFLINE_NIXOPTS)}`,
+    `quiet = True`,
+    ...(cc.extra ? [cc.extra] : []),
+    ...(!bzlmod && cc.register === false ? ["register = False"] : []),
+  ];
+  const call = `${bzlmod ? "nixstore.cc_configure" : "nixpkgs_cc_configure"}(\n    ${attrs.join(",\n    ")},\n)`;
+  if (!bzlmod) return [call];
+  return [
+    call,
+    `use_repo(nixstore, ${JSON.stringify(name)}, ${JSON.stringify(name + "_toolchains")})`,
+    ...(cc.register === false ? [] : [`register_toolchains("@${name}_toolchains//:all")`]),
+  ];
+}
+
 /** A nixpkgs source besides the fixture's "nixpkgs": one of the extension's repository tags. */
 export interface SourceSpec {
   kind: "local_repository" | "http_repository" | "git_repository";
@@ -54,6 +101,8 @@ export interface WorkspaceOptions {
   files?: Record<string, string>;
   /** Write the --sandbox_add_mount_pair into .nixstore.bazelrc (default: where /nix/store exists). */
   mountPair?: boolean;
+  /** C/C++ toolchains from the fixture nixpkgs. */
+  cc?: CcSpec[];
 }
 
 function walk(dir: string): string[] {
@@ -124,7 +173,7 @@ function fixtureSource(dir: string): SourceSpec {
 }
 
 /** MODULE.bazel of a bzlmod test workspace: rules_nixstore from a checkout, and the packages. */
-export function moduleFile(packages: PackageSpec[], sources: SourceSpec[], rulesNixstore = REPO_ROOT): string {
+export function moduleFile(packages: PackageSpec[], sources: SourceSpec[], rulesNixstore = REPO_ROOT, cc: CcSpec[] = []): string {
   return [
     `module(name = "it")`,
     ``,
@@ -135,12 +184,13 @@ export function moduleFile(packages: PackageSpec[], sources: SourceSpec[], rules
     ...sources.map((s) => sourceCall(s, true)),
     ...packages.map((p) => packageCall(p, true)),
     `use_repo(nixstore, ${[...sources.map((s) => s.name), ...packages.map((p) => p.name)].map((n) => JSON.stringify(n)).join(", ")})`,
+    ...cc.flatMap((c) => ccCall(c, true)),
     "",
   ].join("\n");
 }
 
-function workspaceFile(packages: PackageSpec[], sources: SourceSpec[], rulesNixstore = REPO_ROOT): string {
-  const rules = [...new Set(sources.map((s) => WORKSPACE_RULE[s.kind])), "nixpkgs_packages"].sort();
+function workspaceFile(packages: PackageSpec[], sources: SourceSpec[], rulesNixstore = REPO_ROOT, cc: CcSpec[] = []): string {
+  const rules = [...new Set(sources.map((s) => WORKSPACE_RULE[s.kind])), "nixpkgs_packages", ...(cc.length ? ["nixpkgs_cc_configure"] : [])].sort();
   return [
     `workspace(name = "it")`,
     `local_repository(name = "rules_nixstore", path = ${JSON.stringify(rulesNixstore)})`,
@@ -149,6 +199,7 @@ function workspaceFile(packages: PackageSpec[], sources: SourceSpec[], rulesNixs
     `load("@rules_nixstore//rules:defs.bzl", ${rules.map((r) => JSON.stringify(r)).join(", ")})`,
     ...sources.map((s) => sourceCall(s, false)),
     `nixpkgs_packages([\n${packages.map((p) => packageCall(p, false) + ",\n").join("")}])`,
+    ...cc.flatMap((c) => ccCall(c, false)),
     "",
   ].join("\n");
 }
@@ -164,11 +215,12 @@ export function declarations(
   packages: PackageSpec[],
   sources: SourceSpec[] = [],
   rulesNixstore = REPO_ROOT,
+  cc: CcSpec[] = [],
 ): { file: string; text: string } {
   const all = [fixtureSource(dir), ...sources];
   return flavor.bzlmod
-    ? { file: "MODULE.bazel", text: moduleFile(packages, all, rulesNixstore) }
-    : { file: "WORKSPACE", text: workspaceFile(packages, all, rulesNixstore) };
+    ? { file: "MODULE.bazel", text: moduleFile(packages, all, rulesNixstore, cc) }
+    : { file: "WORKSPACE", text: workspaceFile(packages, all, rulesNixstore, cc) };
 }
 
 /** The environment variable naming the machine cache (generator/model). */
@@ -185,6 +237,8 @@ export class Workspace {
   machineCache: string;
   /** Sources besides the fixture's, kept by writePackages. */
   private sources: SourceSpec[] = [];
+  /** C/C++ toolchains, kept by writePackages. */
+  cc: CcSpec[] = [];
 
   constructor(
     readonly root: string,
@@ -209,9 +263,10 @@ export class Workspace {
    * Bazel 4, MODULE.bazel with the nixstore extension on Bazel 7. Used again by tests that
    * change a package.
    */
-  writePackages(packages: PackageSpec[], sources: SourceSpec[] = this.sources): void {
+  writePackages(packages: PackageSpec[], sources: SourceSpec[] = this.sources, cc: CcSpec[] = this.cc): void {
     this.sources = sources;
-    const { file, text } = declarations(this.flavor, this.dir, packages, sources);
+    this.cc = cc;
+    const { file, text } = declarations(this.flavor, this.dir, packages, sources, REPO_ROOT, cc);
     this.write(file, text);
   }
 
@@ -278,7 +333,7 @@ export async function makeWorkspace(flavor: Flavor, opts: WorkspaceOptions): Pro
   const ws = new Workspace(mkdtempSync(join(tmpdir(), `nixstore-it-${flavor.id}-`)), flavor);
   mkdirSync(ws.dir, { recursive: true });
   copyFixture(ws.dir);
-  ws.writePackages(opts.packages, opts.sources ?? []);
+  ws.writePackages(opts.packages, opts.sources ?? [], opts.cc ?? []);
   ws.write("BUILD.bazel", opts.build);
   ws.write(".bazelrc", "try-import %workspace%/.nixstore.bazelrc\nbuild --show_progress_rate_limit=60\n");
   for (const [path, content] of Object.entries(opts.files ?? {})) ws.write(path, content);
