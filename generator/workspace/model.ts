@@ -4,6 +4,7 @@
  */
 import type {
   RemotableStrategy,
+  ResolvedCcToolchain,
   ResolvedConfig,
   ResolvedPackage,
   ResolvedRemotableRemote,
@@ -11,7 +12,7 @@ import type {
   ResolvedSource,
 } from "../config/index.js";
 import { remotableRemote } from "../config/index.js";
-import { RULES, type RuleSpec, type StarlarkValue } from "../model/index.js";
+import { CC_TOOLCHAIN_NAMES, NIXPKGS_CC_CONFIGURE, RULES, type RuleSpec, type StarlarkValue } from "../model/index.js";
 import type { DiscoveredDeps } from "./nixdeps.js";
 import { starlarkLayout, type StarlarkFileType } from "./starlark.js";
 
@@ -69,9 +70,9 @@ export const REMOTABLE_FLAG = "--experimental_repo_remote_exec";
  * same attributes.
  */
 export interface RepositoryCall {
-  /** `nixpkgs_local_repository`, `nixpkgs_http_repository` or `nixpkgs_package`. */
+  /** `nixpkgs_local_repository`, `nixpkgs_http_repository`, `nixpkgs_package` or `nixpkgs_cc_configure`. */
   readonly rule: string;
-  /** The rule's tag of the module extension: `local_repository`, `http_repository` or `package`. */
+  /** The rule's tag of the module extension: `local_repository`, `http_repository`, `package` or `cc_configure`. */
   readonly tag: string;
   readonly name: string;
   /** A comment line above the call, or null. */
@@ -82,8 +83,25 @@ export interface RepositoryCall {
   readonly tagKwargs: readonly Kwarg[];
 }
 
+/**
+ * The C/C++ toolchain: `nixpkgs_cc_configure` in WORKSPACE (which registers its toolchains),
+ * the `cc_configure` tag with `use_repo` and `register_toolchains` under bzlmod, and its Bazel
+ * flags in nixstore.bazelrc.
+ */
+export interface CcToolchainModel {
+  readonly call: RepositoryCall;
+  /** `<name>_toolchains`: the repository MODULE.bazel imports and registers. */
+  readonly toolchainsRepository: string;
+  /** What `register_toolchains` names: `@<name>_toolchains//:all`. */
+  readonly register: string;
+  /** The committed flags (`build` lines) the toolchain's programs and tools need. */
+  readonly flags: readonly string[];
+  /** Flags that select it where Bazel has no C++ toolchain resolution (WORKSPACE on Bazel 4 to 6), or none. */
+  readonly crosstoolFlags: readonly string[];
+}
+
 export interface WorkspaceModel {
-  /** nixpkgs sources, then packages, each in config order. */
+  /** nixpkgs sources, then packages, each in config order, then the C/C++ toolchain. */
   readonly calls: readonly RepositoryCall[];
   /** The sources' calls, in config order (WORKSPACE calls each rule). */
   readonly sourceCalls: readonly RepositoryCall[];
@@ -98,6 +116,8 @@ export interface WorkspaceModel {
   readonly extension: typeof MODULE_EXTENSION;
   /** The packages, sorted: bzlmod's use_repo (the sources are only the extension's business). */
   readonly packageNames: readonly string[];
+  /** The C/C++ toolchain, or null without `ccToolchain`. */
+  readonly ccToolchain: CcToolchainModel | null;
   /**
    * With remote strategy "remotable" or "shared-store": the packages are remotable
    * `nixpkgs_package` calls (loaded from `bzl`) in WORKSPACE and tags of `extension` under
@@ -258,6 +278,52 @@ function packageCall(pkg: ResolvedPackage, config: ResolvedConfig, facts: Worksp
 }
 
 /**
+ * The C/C++ toolchain's call and flags. Programs it links load the Nix C library from
+ * /nix/store: tests and `bazel run` run under its runtime launcher (`--run_under`), and tools for
+ * the exec platform are linked statically. The runtime is `@<name>//:runtime` under WORKSPACE
+ * (Bazel 4.2.3's `bazel run` refuses an alias there) and the alias in `@<name>_toolchains` under
+ * bzlmod, the only one of the two repositories MODULE.bazel imports. Under WORKSPACE, a name other
+ * than Bazel's own `local_config_cc` also needs `--crosstool_top` (Bazel 4 to 6 select C++
+ * toolchains by it; with the default name the repository replaces the autodetected one).
+ */
+function ccToolchainModel(cc: ResolvedCcToolchain, config: ResolvedConfig, facts: WorkspaceFacts): CcToolchainModel {
+  const declared = call(
+    NIXPKGS_CC_CONFIGURE.name,
+    cc.name,
+    null,
+    {
+      attribute_path: cc.attributePath,
+      cc_lang: cc.ccLang,
+      cc_std: cc.ccStd,
+      exec_constraints: nonEmpty(cc.execConstraints),
+      fail_not_supported: cc.failNotSupported,
+      nix_file: cc.nixFile,
+      nix_file_content: cc.nixFileContent,
+      nix_file_deps: nixFileDeps(cc.nixFileDeps, cc.nixFile, facts),
+      nixopts: nonEmpty(cc.nixopts),
+      packed_closure: cc.packedClosure,
+      quiet: cc.quiet,
+      store: config.store === "system" ? "system" : null,
+      target_constraints: nonEmpty(cc.targetConstraints),
+    },
+    cc.repositories,
+  );
+  const toolchains = `${cc.name}${CC_TOOLCHAIN_NAMES.toolchainsSuffix}`;
+  const runtime = `@${config.bzlmod ? toolchains : cc.name}//:${CC_TOOLCHAIN_NAMES.runtime}`;
+  const suite = `@${cc.name}//:${CC_TOOLCHAIN_NAMES.suite}`;
+  return {
+    call: declared,
+    toolchainsRepository: toolchains,
+    register: `@${toolchains}//:all`,
+    flags: [`--run_under=${runtime}`, "--host_linkopt=-static"],
+    crosstoolFlags:
+      config.bzlmod || cc.name === CC_TOOLCHAIN_NAMES.defaultName
+        ? []
+        : [`--crosstool_top=${suite}`, `--host_crosstool_top=${suite}`],
+  };
+}
+
+/**
  * Commands that fetch repositories and do not inherit `build`'s flags; Bazel 4.2.3 and 7 accept
  * --remote_executor on each. Switching a remotable repository between local and remote execution
  * fetches it again, so they get the executor too.
@@ -340,13 +406,18 @@ export function workspaceModel(config: ResolvedConfig, facts: WorkspaceFacts): W
   );
   const flags = remoteFlags(config);
   const grouped = packageCalls.length > 0 && remotable === null;
+  const ccToolchain = config.ccToolchain === null ? null : ccToolchainModel(config.ccToolchain, config, facts);
+  const ccCalls = ccToolchain === null ? [] : [ccToolchain.call];
   return {
-    calls: [...sourceCalls, ...packageCalls],
+    calls: [...sourceCalls, ...packageCalls, ...ccCalls],
     sourceCalls,
     packageCalls,
-    loads: [...new Set([...sourceCalls.map((c) => c.rule), ...(grouped ? [PACKAGES_MACRO] : [])])].sort(),
+    loads: [
+      ...new Set([...sourceCalls.map((c) => c.rule), ...(grouped ? [PACKAGES_MACRO] : []), ...ccCalls.map((c) => c.rule)]),
+    ].sort(),
     extension: MODULE_EXTENSION,
     packageNames: config.packages.map((p) => p.name).sort(),
+    ccToolchain,
     remotable:
       remotable === null
         ? null

@@ -41,11 +41,12 @@ export const WORKSPACE_OUTPUTS: readonly WorkspaceOutput[] = [
  */
 export const RETIRED_WORKSPACE_OUTPUTS: readonly string[] = ["nixstore/extensions.bzl"];
 
-/** The workspace `.nix` files of a config: nixpkgs sources' and packages' `nixFile`s. */
+/** The workspace `.nix` files of a config: the `nixFile`s of nixpkgs sources, packages and the toolchain. */
 function nixFiles(config: ResolvedConfig): string[] {
   const labels = [
     ...config.sources.map((s) => (s.kind === "local" ? s.nixFile : null)),
     ...config.packages.map((p) => p.nixFile),
+    config.ccToolchain?.nixFile ?? null,
   ];
   return [...new Set(labels.filter((l): l is string => l !== null))];
 }

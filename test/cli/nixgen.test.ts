@@ -219,6 +219,24 @@ describe("nixgen add", () => {
   });
 });
 
+describe("nixgen with a C/C++ toolchain", () => {
+  it("declares it in repositories.bzl with its flags, and refuses a package that would take one of its repositories", async () => {
+    const ws = tempDir();
+    const config = `export default { ${SOURCE} packages: {}, ccToolchain: { name: "cc" } };\n`;
+    fs.writeFileSync(path.join(ws, "nixgen.config.ts"), config);
+    const r = await nixgen([], ws);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(read(ws, "nixstore/repositories.bzl")).toContain('    nixpkgs_cc_configure(\n        name = "cc",\n');
+    expect(read(ws, "nixstore/nixstore.bazelrc")).toContain("\nbuild --run_under=@cc//:runtime\nbuild --host_linkopt=-static\n");
+    const before = snapshot(ws);
+    const clash = await nixgen(["add", "gcc", "--name", "cc_toolchains"], ws);
+    expect(clash.exitCode).toBe(1);
+    expect(clash.stderr).toContain('ccToolchain makes the repository @cc_toolchains, and so does package "cc_toolchains"');
+    expect(snapshot(ws)).toEqual(before);
+    expect((await nixgen(["--check"], ws)).exitCode).toBe(0);
+  });
+});
+
 describe("in the rules_nixstore repository", () => {
   it("`npx nixgen --check` passes in every example", async () => {
     for (const example of fs.readdirSync(path.join(REPO_ROOT, "examples"))) {

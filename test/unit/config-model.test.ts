@@ -2,7 +2,7 @@
 // whose attributes all exist in the rule model, plus Bazel flags.
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../generator/config/index.js";
-import { RULES } from "../../generator/model/index.js";
+import { NIXPKGS_CC_CONFIGURE, RULES } from "../../generator/model/index.js";
 import { starlarkLayout } from "../../generator/workspace/starlark.js";
 import { workspaceModel } from "../../generator/workspace/index.js";
 
@@ -202,6 +202,87 @@ describe("workspace model", () => {
     const remotable = model(config("").replace('"shared-store"', '"remotable"'), { lockFile: false, discovered: {} });
     expect(kwargs(remotable.packageCalls[0])).not.toHaveProperty("remote_closure");
     expect(remotable.remote?.flags).not.toContain("--remote_default_exec_properties=pool=nix");
+  });
+});
+
+describe("workspace model: the C/C++ toolchain", () => {
+  const LOCAL = `nixpkgs: { nixpkgs: { local: "//:n.nix" } }`;
+
+  it("declares @local_config_cc by default: nixpkgs_cc_configure after the packages, registering by its default", () => {
+    const m = model(`{ ${LOCAL}, packages: { jq: {} }, ccToolchain: {} }`);
+    expect(m.calls.map((c) => [c.rule, c.name])).toEqual([
+      ["nixpkgs_local_repository", "nixpkgs"],
+      ["nixpkgs_package", "jq"],
+      ["nixpkgs_cc_configure", "local_config_cc"],
+    ]);
+    expect(m.loads).toEqual(["nixpkgs_cc_configure", "nixpkgs_local_repository", "nixpkgs_packages"]);
+    // Every attribute left to the rule's default, register = True included.
+    expect(kwargs(m.ccToolchain?.call)).toEqual({ name: "local_config_cc", repositories: { nixpkgs: "@nixpkgs" } });
+    expect(m.ccToolchain?.toolchainsRepository).toBe("local_config_cc_toolchains");
+    expect(m.ccToolchain?.register).toBe("@local_config_cc_toolchains//:all");
+    expect(model(`{ ${LOCAL} }`).ccToolchain).toBeNull();
+  });
+
+  it("passes every key on under the model's attribute names, to the macro and to the tag alike", () => {
+    const m = model(
+      `{
+  ${LOCAL},
+  ccToolchain: {
+    name: "nix_cc", attributePath: "clangStdenv.cc", nixFile: "//:cc.nix", nixFileDeps: ["//:lib.nix"], nixopts: ["-j1"],
+    quiet: true, failNotSupported: false, ccLang: "c++", ccStd: "c++20", packedClosure: false,
+    execConstraints: ["@platforms//os:linux"], targetConstraints: ["@platforms//cpu:x86_64"],
+  },
+  store: "system",
+}`,
+      { lockFile: true, discovered: { "//:cc.nix": { label: "//:cc.nix", deps: ["//:found.nix"], notes: [] } } },
+    );
+    const call = m.ccToolchain!.call;
+    expect(kwargs(call)).toEqual({
+      name: "nix_cc",
+      attribute_path: "clangStdenv.cc",
+      cc_lang: "c++",
+      cc_std: "c++20",
+      exec_constraints: ["@platforms//os:linux"],
+      fail_not_supported: false,
+      nix_file: "//:cc.nix",
+      nix_file_deps: ["//:found.nix", "//:lib.nix"],
+      nixopts: ["-j1"],
+      packed_closure: false,
+      quiet: true,
+      repositories: { nixpkgs: "@nixpkgs" },
+      store: "system",
+      target_constraints: ["@platforms//cpu:x86_64"],
+    });
+    // No lock: nixgen lock does not pin the toolchain, and the label would refetch it on every lock.
+    expect(kwargs(call)).not.toHaveProperty("lock");
+    const tag = NIXPKGS_CC_CONFIGURE.tag;
+    expect(call.tag).toBe(tag.name);
+    const tagNames = new Set([
+      "name",
+      ...NIXPKGS_CC_CONFIGURE.attrs.map((a) => a.name).filter((n) => !(tag.omit ?? []).includes(n)),
+      ...tag.replace.map((a) => a.name),
+    ]);
+    for (const k of call.tagKwargs) expect(tagNames, `cc_configure.${k.name}`).toContain(k.name);
+    const { repositories, ...rest } = kwargs({ kwargs: call.tagKwargs });
+    const { repositories: labels, ...same } = kwargs(call);
+    expect(rest).toEqual(same);
+    expect([repositories, labels]).toEqual([{ nixpkgs: "nixpkgs" }, { nixpkgs: "@nixpkgs" }]);
+  });
+
+  it("runs programs under @<name>//:runtime and links exec tools statically; --crosstool_top only for another name under WORKSPACE", () => {
+    expect(model(`{ ${LOCAL}, ccToolchain: {} }`).ccToolchain).toMatchObject({
+      flags: ["--run_under=@local_config_cc//:runtime", "--host_linkopt=-static"],
+      crosstoolFlags: [],
+    });
+    expect(model(`{ ${LOCAL}, ccToolchain: { name: "nix_cc" } }`).ccToolchain).toMatchObject({
+      flags: ["--run_under=@nix_cc//:runtime", "--host_linkopt=-static"],
+      crosstoolFlags: ["--crosstool_top=@nix_cc//:toolchain", "--host_crosstool_top=@nix_cc//:toolchain"],
+    });
+    // bzlmod imports only <name>_toolchains, whose alias names the runtime; Bazel 7 resolves C++ toolchains.
+    expect(model(`{ ${LOCAL}, ccToolchain: { name: "nix_cc" }, bzlmod: true }`).ccToolchain).toMatchObject({
+      flags: ["--run_under=@nix_cc_toolchains//:runtime", "--host_linkopt=-static"],
+      crosstoolFlags: [],
+    });
   });
 });
 

@@ -1,0 +1,2 @@
+# The nixpkgs of the golden case (never evaluated).
+import <nixpkgs>
