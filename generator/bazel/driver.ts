@@ -22,6 +22,13 @@ export class BazelError extends Error {}
 /** The Starlark rule class of nixpkgs_package, as `bazel query` names it. */
 export const PACKAGE_RULE_CLASS = "nixpkgs_package_rule";
 
+/** The rule class of nixpkgs_cc_configure's toolchain repository (`@<name>`), which lays out a closure as packages do. */
+export const CC_TOOLCHAIN_RULE_CLASS = "nixpkgs_cc_toolchain";
+
+/** The module extension's tag of packages, and that of C/C++ toolchains. */
+export const PACKAGE_TAG = "package";
+export const CC_TOOLCHAIN_TAG = "cc_configure";
+
 /** The module extension whose package tags declare the packages under bzlmod. */
 export const EXTENSION = "@rules_nixstore//rules:extensions.bzl%nixstore";
 
@@ -85,15 +92,16 @@ export async function bazelOutputBase(options: BazelOptions): Promise<string> {
 }
 
 /**
- * Names of a WORKSPACE's nixpkgs_package repositories, from `bazel query` of //external (for
- * workspaces without a nixgen.config.ts; under bzlmod there is no //external).
+ * Names of a WORKSPACE's nixpkgs_package repositories (or of those of other `ruleClasses`), from
+ * `bazel query` of //external (for workspaces without a nixgen.config.ts; under bzlmod there is
+ * no //external).
  */
-export async function discoverPackages(options: BazelOptions): Promise<string[]> {
-  const { stdout } = await runBazel(
-    options,
-    ["query", `kind("${PACKAGE_RULE_CLASS} rule", //external:*)`, "--output=label"],
-    false,
-  );
+export async function discoverPackages(
+  options: BazelOptions,
+  ruleClasses: readonly string[] = [PACKAGE_RULE_CLASS],
+): Promise<string[]> {
+  const query = ruleClasses.map((c) => `kind("${c} rule", //external:*)`).join(" + ");
+  const { stdout } = await runBazel(options, ["query", query, "--output=label"], false);
   return stdout
     .split("\n")
     .map((l) => l.trim())
@@ -102,12 +110,16 @@ export async function discoverPackages(options: BazelOptions): Promise<string[]>
     .sort();
 }
 
-/** The name of every package tag (of every module) in `bazel mod show_extension`'s output. */
-export function packageTags(stdout: string): string[] {
+/**
+ * The name of every package tag (or tag of `tags`), of every module, in `bazel mod
+ * show_extension`'s output.
+ */
+export function packageTags(stdout: string, tags: readonly string[] = [PACKAGE_TAG]): string[] {
   const names = new Set<string>();
   for (const line of stdout.split("\n")) {
-    const tag = /^\w+\.package\((.*)\)\s*$/.exec(line.trim());
-    const name = tag === null ? null : /(?:^|[\s,])name\s*=\s*"([^"]+)"/.exec(tag[1]!);
+    const tag = /^\w+\.(\w+)\((.*)\)\s*$/.exec(line.trim());
+    if (tag === null || !tags.includes(tag[1]!)) continue;
+    const name = /(?:^|[\s,])name\s*=\s*"([^"]+)"/.exec(tag[2]!);
     if (name) names.add(name[1]!);
   }
   return [...names].sort();

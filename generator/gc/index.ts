@@ -10,11 +10,23 @@
  * alive: nixgen removes those repositories first (their directory and Bazel's marker file, so a
  * package declared again is fetched afresh), then collects. The packages in use are Bazel's
  * own view: the nixpkgs_package rules of the WORKSPACE, or under bzlmod every
- * `nixstore.package` tag of every module.
+ * `nixstore.package` tag of every module; C/C++ toolchains (nixpkgs_cc_configure, the
+ * `cc_configure` tag) count as packages.
  */
 import fs from "node:fs";
 import path from "node:path";
-import { EXTENSION, bazelOutputBase, discoverPackages, packageTags, runBazel, type BazelOptions } from "../bazel/driver.js";
+import {
+  CC_TOOLCHAIN_RULE_CLASS,
+  CC_TOOLCHAIN_TAG,
+  EXTENSION,
+  PACKAGE_RULE_CLASS,
+  PACKAGE_TAG,
+  bazelOutputBase,
+  discoverPackages,
+  packageTags,
+  runBazel,
+  type BazelOptions,
+} from "../bazel/driver.js";
 import { MACHINE_CACHE_ENV, MACHINE_CACHE_SUBDIR, STORE_DIRNAME } from "../model/index.js";
 import { workspaceMarker } from "../generate.js";
 import { LockError, RECORD_PATH } from "../lock/index.js";
@@ -38,15 +50,19 @@ export interface GcResult {
   readonly summary: string;
 }
 
-/** The packages Bazel declares for the workspace now (all modules', under bzlmod). */
+/**
+ * The packages and C/C++ toolchains Bazel declares for the workspace now (all modules', under
+ * bzlmod): a toolchain's repository lays out the compiler's closure and records it as a package
+ * does, so it is in use as long as it is declared.
+ */
 async function packagesInUse(options: GcOptions): Promise<string[]> {
   const marker = workspaceMarker(options.workspace);
   if (marker === null) {
     throw new LockError(`${options.workspace} is not a Bazel workspace (no WORKSPACE or MODULE.bazel); pass --workspace DIR`);
   }
-  if (marker !== "MODULE.bazel") return discoverPackages(options);
+  if (marker !== "MODULE.bazel") return discoverPackages(options, [PACKAGE_RULE_CLASS, CC_TOOLCHAIN_RULE_CLASS]);
   const { stdout } = await runBazel(options, ["mod", "show_extension", EXTENSION], false);
-  return packageTags(stdout);
+  return packageTags(stdout, [PACKAGE_TAG, CC_TOOLCHAIN_TAG]);
 }
 
 /** The package repositories in the output base: directory name → the apparent name they record. */

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { EXTENSION, packageTags, withApparentNames } from "../../generator/bazel/driver.js";
+import { CC_TOOLCHAIN_TAG, EXTENSION, PACKAGE_TAG, packageTags, withApparentNames } from "../../generator/bazel/driver.js";
 import {
   LOCK_COMMENT,
   declaredPackages,
@@ -236,5 +236,15 @@ describe("nixgen gc: the packages in use under bzlmod", () => {
       'nixstore.package(name="tiny01", repository="nixpkgs")',
     ].join("\n");
     expect(packageTags(out)).toEqual(["greet", "tiny01"]);
+  });
+
+  it("takes the C/C++ toolchains' tags too when asked: gc must keep their repositories", () => {
+    const out = [
+      'nixstore.local_repository(name="nixpkgs", nix_file="//nixpkgs:default.nix")',
+      'nixstore.package(name="greet", repository="nixpkgs")',
+      'nixstore.cc_configure(name="nixpkgs_cc", repository="nixpkgs")',
+    ].join("\n");
+    expect(packageTags(out)).toEqual(["greet"]);
+    expect(packageTags(out, [PACKAGE_TAG, CC_TOOLCHAIN_TAG])).toEqual(["greet", "nixpkgs_cc"]);
   });
 });
