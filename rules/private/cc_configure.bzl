@@ -17,7 +17,7 @@ load(":enter.bzl", "host_arch", "install_enter")
 load(":launch_data.bzl", "LAUNCH_SUFFIX", "launch_data")
 load(":layout.bzl", "lay_out_closure")
 load(":lock.bzl", "LOCK_ENV")
-load(":names.bzl", "apparent_name", "package_who", "write_workspace_file")
+load(":names.bzl", "apparent_name", "label_string", "package_who", "write_workspace_file")
 load(":nix_files.bzl", "lay_out_nix_files")
 load(":package.bzl", "obtain_closure", "resolve_inputs")
 load(":package_contents.bzl", "pack_closure")
@@ -343,6 +343,8 @@ def _nixpkgs_cc_toolchains_impl(repository_ctx):
     attr = repository_ctx.attr
     repository_ctx.file("BUILD.bazel", "\n".join([
         "# {} (nixpkgs_cc_configure: the toolchains of @{})".format(REPOSITORY_HEADER, attr.cc_repository),
+        "load(\"{}\", \"nixstore_executable_alias\")".format(label_string(Label("//rules/private:executable.bzl"))),
+        "",
         "package(default_visibility = [\"//visibility:public\"])",
         "",
         "toolchain(",
@@ -355,7 +357,7 @@ def _nixpkgs_cc_toolchains_impl(repository_ctx):
         "",
         "# Runs a command with the runtime of the programs the toolchain links mapped at /nix/store:",
         "# --run_under=@{}//:runtime runs tests and `bazel run` programs through it.".format(apparent_name(repository_ctx)),
-        "alias(",
+        "nixstore_executable_alias(",
         "    name = \"runtime\",",
         "    actual = \"@{}//:runtime\",".format(attr.cc_repository),
         ")",

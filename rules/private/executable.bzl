@@ -93,3 +93,35 @@ nixstore_executable = rule(
         ),
     },
 )
+
+def _nixstore_executable_alias_impl(ctx):
+    actual = ctx.attr.actual[DefaultInfo]
+    target = actual.files_to_run.executable
+    data = [f for f in actual.default_runfiles.files.to_list() if f.basename == target.basename + LAUNCH_SUFFIX]
+    if len(data) != 1:
+        fail("{}: {} is not a launcher of nixstore_executable (no {} in its runfiles)".format(ctx.label, ctx.attr.actual.label, target.basename + LAUNCH_SUFFIX))
+    launcher = ctx.actions.declare_file(ctx.label.name)
+    launch = ctx.actions.declare_file(ctx.label.name + LAUNCH_SUFFIX)
+
+    # The launcher reads its data beside the path it runs as: both are links to the actual's.
+    ctx.actions.symlink(output = launcher, target_file = target, is_executable = True)
+    ctx.actions.symlink(output = launch, target_file = data[0])
+    return [DefaultInfo(
+        executable = launcher,
+        files = depset([launcher]),
+        runfiles = ctx.runfiles(files = [launch]).merge(actual.default_runfiles),
+    )]
+
+nixstore_executable_alias = rule(
+    implementation = _nixstore_executable_alias_impl,
+    doc = "Another name for a `nixstore_executable`, as an executable target of its own: what `alias` is, but `bazel run --run_under` of Bazel 4 takes it (an alias there is run as a second target).",
+    executable = True,
+    attrs = {
+        "actual": attr.label(
+            doc = "The `nixstore_executable` this target runs.",
+            mandatory = True,
+            executable = True,
+            cfg = "target",
+        ),
+    },
+)

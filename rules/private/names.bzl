@@ -37,6 +37,20 @@ def package_who(repository_ctx):
     """
     return "{}(name = \"{}\")".format(getattr(repository_ctx.attr, "_who", "nixpkgs_package"), apparent_name(repository_ctx))
 
+def label_string(label):
+    """A label usable from a BUILD file of another repository, on Bazel 4 and on Bazel 7+.
+
+    Args:
+      label: a Label.
+
+    Returns:
+      Its text, with the repository always written (`@//pkg:name` for the main repository).
+    """
+    s = str(label)
+    if s.startswith("//"):
+        s = "@" + s
+    return s
+
 def write_workspace_file(repository_ctx):
     """Writes the repository's WORKSPACE file, naming it as its declaration did.
 

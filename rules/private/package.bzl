@@ -14,7 +14,7 @@ load(
     "write_record",
 )
 load(":machine_cache.bzl", "import_closure", "import_pinned", "init_machine_cache", "machine_cache")
-load(":names.bzl", "package_who", "write_workspace_file")
+load(":names.bzl", "label_string", "package_who", "write_workspace_file")
 load(":package_build.bzl", "add_result_roots", "build_package")
 load(":package_contents.bzl", "lay_out_package", "plan_layout")
 load(":remote_closure.bzl", "lay_out_remote_closure")
@@ -51,13 +51,6 @@ def repositories_by_label(what, repository, repositories):
         by_label[label] = nix_name
     return by_label
 
-def _label_string(label):
-    """A label usable from a BUILD file of another repository, on Bazel 4 and on Bazel 7+."""
-    s = str(label)
-    if s.startswith("//"):
-        s = "@" + s
-    return s
-
 def _fail(repository_ctx, message):
     fail("{}: {}".format(package_who(repository_ctx), message))
 
@@ -88,7 +81,7 @@ def resolve_inputs(repository_ctx, **extra):
         build_file = repository_ctx.path(build_file) if build_file else None,
         lock = repository_ctx.path(attr.lock) if attr.lock else None,
         enter_binaries = enter_binaries(repository_ctx),
-        executable_bzl = _label_string(Label("//rules/private:executable.bzl")),
+        executable_bzl = label_string(Label("//rules/private:executable.bzl")),
         **extra
     )
 

@@ -81,7 +81,7 @@ describe.each(FLAVORS)("C/C++ toolchain from Nix, $title", (flavor) => {
     expect(hasMountTarget(flavor)).toBe(true);
     expect(readFileSync(join(ws.dir, ".nixstore.bazelrc"), "utf8")).toContain("--sandbox_add_mount_pair=");
     const log = join(ws.root, "local.json");
-    const r = await ws.bazel(["test", "--spawn_strategy=linux-sandbox", `--execution_log_json_file=${log}`, "--test_output=errors", ...ccFlags(flavor), ...CC_TARGETS]);
+    const r = await ws.bazel(["test", "--spawn_strategy=linux-sandbox", `--execution_log_json_file=${log}`, "--test_output=errors", ...ccFlags(), ...CC_TARGETS]);
     expect(r.exitCode, explain(r)).toBe(0);
     expect(processes(r.all)).toMatch(/\d+ linux-sandbox/);
     expect(ws.bin("greeting.txt")).toBe(`${GREETING}\n`);
@@ -102,7 +102,7 @@ describe.each(FLAVORS)("C/C++ toolchain from Nix, $title", (flavor) => {
   });
 
   test("bazel run of a cc_binary runs under the toolchain's runtime (this machine's /nix/store is empty)", async () => {
-    const r = await ws.bazel(["run", ...ccFlags(flavor), "//:hello_cc"]);
+    const r = await ws.bazel(["run", ...ccFlags(), "//:hello_cc"]);
     expect(r.exitCode, explain(r)).toBe(0);
     expect(r.stdout.trim()).toBe(GREETING);
   });
@@ -141,11 +141,11 @@ describe.each(FLAVORS)("C/C++ toolchain from Nix, $title", (flavor) => {
 
     test("the launchers map the compiler's closure in the sandbox, and the runtime's for tests and bazel run", async () => {
       expect(readFileSync(join(mine.dir, ".nixstore.bazelrc"), "utf8")).not.toContain("sandbox_add_mount_pair=");
-      const built = await bazel(["test", "--spawn_strategy=linux-sandbox", "--test_output=errors", ...ccFlags(flavor), ...CC_TARGETS]);
+      const built = await bazel(["test", "--spawn_strategy=linux-sandbox", "--test_output=errors", ...ccFlags(), ...CC_TARGETS]);
       expect(built.exitCode, explain(built)).toBe(0);
       expect(processes(built.all)).toMatch(/\d+ linux-sandbox/);
       expect(readFileSync(join(mine.dir, "bazel-bin/greeting.txt"), "utf8")).toBe(`${GREETING}\n`);
-      const ran = await bazel(["run", ...ccFlags(flavor), "//:hello_cc"]);
+      const ran = await bazel(["run", ...ccFlags(), "//:hello_cc"]);
       expect(ran.exitCode, explain(ran)).toBe(0);
       expect(ran.stdout.trim()).toBe(GREETING);
     });
@@ -162,7 +162,7 @@ describe.each(FLAVORS)("C/C++ toolchain from Nix, $title", (flavor) => {
       "--incompatible_strict_action_env",
       `--execution_log_json_file=${log}`,
       "--test_output=errors",
-      ...ccFlags(flavor),
+      ...ccFlags(),
     ];
 
     /** Runs `body` with the cluster started as `variant`, then puts the default back. */

@@ -59,9 +59,9 @@ export function ccName(cc: CcSpec): string {
  * nixstore/nixstore.bazelrc): tests and `bazel run` run under the toolchain's runtime, and exec
  * tools are linked statically.
  */
-export function ccFlags(flavor: Flavor, cc: CcSpec = {}): string[] {
+export function ccFlags(cc: CcSpec = {}): string[] {
   const name = ccName(cc);
-  return [`--run_under=@${name}${flavor.bzlmod ? "_toolchains" : ""}//:runtime`, "--host_linkopt=-static"];
+  return [`--run_under=@${name}_toolchains//:runtime`, "--host_linkopt=-static"];
 }
 
 function ccCall(cc: CcSpec, bzlmod: boolean): string[] {

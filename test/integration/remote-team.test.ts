@@ -5,16 +5,19 @@
 // Buildbarn cluster. The second must get a remote cache hit for every action (each runs a Nix
 // tool) and upload no closure bytes; their execution logs must show the same inputs for every
 // action, and a failure names each input that differs. Client 1 runs as root, client 2 as an
-// unprivileged user of its own.
+// unprivileged user of its own. Both use the C/C++ toolchain from Nix (nixpkgs_cc_configure):
+// its compile, archive and link actions and the cc_test must be cache hits too.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { execa, type Result } from "execa";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LOGS, casBytesUploaded, leaseCluster, type ClusterLease } from "./buildbarn.js";
+import { CC_BUILD, CC_TARGETS, ccFiles } from "./cc-support.js";
 import {
   EXPECT_OUTPUT_SH,
   FLAVORS,
+  ccFlags,
   NIXGEN,
   REPO_ROOT,
   copyFixture,
@@ -65,7 +68,7 @@ sh_test(
 )
 `;
 }
-const TARGETS = ["//:hello_out", "//:greet_out", "//:linked_out", "//:greet_test"];
+const TARGETS = ["//:hello_out", "//:greet_out", "//:linked_out", "//:greet_test", ...CC_TARGETS];
 
 const cacheHit = (s: Spawn) => s.remoteCacheHit ?? s.cacheHit ?? false;
 
@@ -166,15 +169,17 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("one team, one cache: two
     "--repo_env=CC=/usr/bin/gcc",
     `--execution_log_json_file=${log}`,
     "--test_output=errors",
+    ...ccFlags(),
   ];
 
   function workspace(client: Client, rulesNixstore: string): void {
     mkdirSync(client.ws, { recursive: true });
     mkdirSync(client.home, { recursive: true });
     copyFixture(client.ws);
-    const { file, text } = declarations(flavor, client.ws, PACKAGES, [], rulesNixstore);
+    const { file, text } = declarations(flavor, client.ws, PACKAGES, [], rulesNixstore, [{}]);
     writeFileSync(join(client.ws, file), text);
-    writeFileSync(join(client.ws, "BUILD.bazel"), build(nonce));
+    writeFileSync(join(client.ws, "BUILD.bazel"), build(nonce) + CC_BUILD);
+    for (const [path, content] of Object.entries(ccFiles(nonce))) writeFileSync(join(client.ws, path), content);
     writeFileSync(join(client.ws, "expect_output.sh"), EXPECT_OUTPUT_SH, { mode: 0o755 });
     writeFileSync(join(client.ws, ".bazelrc"), "try-import %workspace%/.nixstore.bazelrc\n");
   }
@@ -250,6 +255,11 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("one team, one cache: two
     expect(diffs, "inputs, environment or argv that differ between the two machines").toEqual([]);
     expect(two!.length).toBeGreaterThanOrEqual(TARGETS.length);
     expect(hits, processes(second.all)).toBe(two!.length);
+    // The toolchain's actions among them: compiles (target and exec configuration), the archive,
+    // the links and the cc_test.
+    const cc = two!.filter((s) => /^Cpp(Compile|Link)$/.test(s.mnemonic ?? ""));
+    expect(cc.length).toBeGreaterThanOrEqual(8);
+    expect(cc.every(cacheHit)).toBe(true);
     expect(uploaded).toBeLessThan(16 * 1024);
   });
 });
