@@ -463,7 +463,7 @@ export const CC_TOOLCHAIN_NAMES = {
   defaultName: "local_config_cc",
   /** `@<name><toolchainsSuffix>`: the `toolchain` targets (`//:all` is registered) and an alias of the runtime. */
   toolchainsSuffix: "_toolchains",
-  /** `//:runtime` of either repository: the launcher that `--run_under` names. */
+  /** `@<name><toolchainsSuffix>//:runtime`: the launcher that `--run_under` names (on every Bazel). */
   runtime: "runtime",
   /** `@<name>//:toolchain`: the `cc_toolchain_suite` that `--crosstool_top` names (Bazel before C++ toolchain resolution). */
   suite: "toolchain",

@@ -280,11 +280,11 @@ function packageCall(pkg: ResolvedPackage, config: ResolvedConfig, facts: Worksp
 /**
  * The C/C++ toolchain's call and flags. Programs it links load the Nix C library from
  * /nix/store: tests and `bazel run` run under its runtime launcher (`--run_under`), and tools for
- * the exec platform are linked statically. The runtime is `@<name>//:runtime` under WORKSPACE
- * (Bazel 4.2.3's `bazel run` refuses an alias there) and the alias in `@<name>_toolchains` under
- * bzlmod, the only one of the two repositories MODULE.bazel imports. Under WORKSPACE, a name other
- * than Bazel's own `local_config_cc` also needs `--crosstool_top` (Bazel 4 to 6 select C++
- * toolchains by it; with the default name the repository replaces the autodetected one).
+ * the exec platform are linked statically. The runtime is named in `@<name>_toolchains`, the only
+ * one of the two repositories MODULE.bazel imports (an executable of its own there, which Bazel
+ * 4.2.3's `bazel run` takes too). Under WORKSPACE, a name other than Bazel's own
+ * `local_config_cc` also needs `--crosstool_top` (Bazel 4 to 6 select C++ toolchains by it; with
+ * the default name the repository replaces the autodetected one).
  */
 function ccToolchainModel(cc: ResolvedCcToolchain, config: ResolvedConfig, facts: WorkspaceFacts): CcToolchainModel {
   const declared = call(
@@ -309,7 +309,7 @@ function ccToolchainModel(cc: ResolvedCcToolchain, config: ResolvedConfig, facts
     cc.repositories,
   );
   const toolchains = `${cc.name}${CC_TOOLCHAIN_NAMES.toolchainsSuffix}`;
-  const runtime = `@${config.bzlmod ? toolchains : cc.name}//:${CC_TOOLCHAIN_NAMES.runtime}`;
+  const runtime = `@${toolchains}//:${CC_TOOLCHAIN_NAMES.runtime}`;
   const suite = `@${cc.name}//:${CC_TOOLCHAIN_NAMES.suite}`;
   return {
     call: declared,

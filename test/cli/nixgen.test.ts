@@ -227,7 +227,7 @@ describe("nixgen with a C/C++ toolchain", () => {
     const r = await nixgen([], ws);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(read(ws, "nixstore/repositories.bzl")).toContain('    nixpkgs_cc_configure(\n        name = "cc",\n');
-    expect(read(ws, "nixstore/nixstore.bazelrc")).toContain("\nbuild --run_under=@cc//:runtime\nbuild --host_linkopt=-static\n");
+    expect(read(ws, "nixstore/nixstore.bazelrc")).toContain("\nbuild --run_under=@cc_toolchains//:runtime\nbuild --host_linkopt=-static\n");
     const before = snapshot(ws);
     const clash = await nixgen(["add", "gcc", "--name", "cc_toolchains"], ws);
     expect(clash.exitCode).toBe(1);

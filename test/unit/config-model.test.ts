@@ -269,16 +269,16 @@ describe("workspace model: the C/C++ toolchain", () => {
     expect([repositories, labels]).toEqual([{ nixpkgs: "nixpkgs" }, { nixpkgs: "@nixpkgs" }]);
   });
 
-  it("runs programs under @<name>//:runtime and links exec tools statically; --crosstool_top only for another name under WORKSPACE", () => {
+  it("runs programs under @<name>_toolchains//:runtime and links exec tools statically; --crosstool_top only for another name under WORKSPACE", () => {
     expect(model(`{ ${LOCAL}, ccToolchain: {} }`).ccToolchain).toMatchObject({
-      flags: ["--run_under=@local_config_cc//:runtime", "--host_linkopt=-static"],
+      flags: ["--run_under=@local_config_cc_toolchains//:runtime", "--host_linkopt=-static"],
       crosstoolFlags: [],
     });
     expect(model(`{ ${LOCAL}, ccToolchain: { name: "nix_cc" } }`).ccToolchain).toMatchObject({
-      flags: ["--run_under=@nix_cc//:runtime", "--host_linkopt=-static"],
+      flags: ["--run_under=@nix_cc_toolchains//:runtime", "--host_linkopt=-static"],
       crosstoolFlags: ["--crosstool_top=@nix_cc//:toolchain", "--host_crosstool_top=@nix_cc//:toolchain"],
     });
-    // bzlmod imports only <name>_toolchains, whose alias names the runtime; Bazel 7 resolves C++ toolchains.
+    // bzlmod imports only <name>_toolchains, which names the runtime too; Bazel 7 resolves C++ toolchains.
     expect(model(`{ ${LOCAL}, ccToolchain: { name: "nix_cc" }, bzlmod: true }`).ccToolchain).toMatchObject({
       flags: ["--run_under=@nix_cc_toolchains//:runtime", "--host_linkopt=-static"],
       crosstoolFlags: [],
