@@ -30,6 +30,12 @@ pkgs.runCommand "nixstore-cc-toolchain-info" {
   exportReferencesGraph = builtins.concatLists
     (builtins.genList (i: [ "runtime-graph-${toString i}" (builtins.elemAt runtime i) ]) (builtins.length runtime));
 } ''
+  # Checked before $out exists: Nix 2.8 leaves a failed build's partial output in the host's
+  # /nix/store when it builds into another store.
+  if ! [ -x "$cc/bin/cc" ]; then
+    echo "$cc has no bin/cc: attribute_path must name a C compiler (a cc-wrapper such as stdenv.cc)" >&2
+    exit 1
+  fi
   mkdir -p "$out"
 
   # tools: "<name> <path>" for each tool found in the compiler or its binutils.
@@ -41,10 +47,6 @@ pkgs.runCommand "nixstore-cc-toolchain-info" {
       fi
     done
   done
-  if ! [ -x "$cc/bin/cc" ]; then
-    echo "$cc has no bin/cc: attribute_path must name a C compiler (a cc-wrapper such as stdenv.cc)" >&2
-    exit 1
-  fi
 
   # include_dirs: the built-in include directories of C and of $ccLang, as the compiler lists them.
   probe_includes() {
