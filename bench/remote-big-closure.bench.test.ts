@@ -121,7 +121,7 @@ async function coldCluster(worker: WorkerKind): Promise<void> {
     if (statSync(d).uid !== process.getuid?.()) rmSync(d, { recursive: true, force: true });
   }
   const started = await up({ worker });
-  expect(started.exitCode, started.all).toBe(0);
+  expect(started.exitCode, String(started.all)).toBe(0);
 }
 
 async function measure(flavor: Flavor, worker: WorkerKind, clientFlags: string[] = [], closure = "files"): Promise<Record<string, unknown>> {

@@ -42,7 +42,7 @@ const round = (x: number, digits = 2) => Number(x.toFixed(digits));
 
 beforeAll(async () => {
   const started = await up();
-  expect(started.exitCode, started.all).toBe(0);
+  expect(started.exitCode, String(started.all)).toBe(0);
   expect(endpointOf(started)).toBe("grpc://127.0.0.1:8980");
 });
 
@@ -90,7 +90,7 @@ async function exampleRun(mode: "local-sandbox" | "remote-cold" | "remote-warm")
     await down();
     await execa("rm", ["-rf", "/tmp/rules_nixstore-buildbarn/storage"]);
     const started = await up();
-    expect(started.exitCode, started.all).toBe(0);
+    expect(started.exitCode, String(started.all)).toBe(0);
   }
   // Fetch and analysis: every package built into the output base's store.
   let t = process.hrtime.bigint();

@@ -104,7 +104,7 @@ describe.each(FLAVORS)("C/C++ toolchain from Nix, $title", (flavor) => {
   test("bazel run of a cc_binary runs under the toolchain's runtime (this machine's /nix/store is empty)", async () => {
     const r = await ws.bazel(["run", ...ccFlags(), "//:hello_cc"]);
     expect(r.exitCode, explain(r)).toBe(0);
-    expect(r.stdout.trim()).toBe(GREETING);
+    expect(String(r.stdout).trim()).toBe(GREETING);
   });
 
   describe.runIf(process.getuid?.() === 0)("as an unprivileged user, without the mount pair", () => {
@@ -147,7 +147,7 @@ describe.each(FLAVORS)("C/C++ toolchain from Nix, $title", (flavor) => {
       expect(readFileSync(join(mine.dir, "bazel-bin/greeting.txt"), "utf8")).toBe(`${GREETING}\n`);
       const ran = await bazel(["run", ...ccFlags(), "//:hello_cc"]);
       expect(ran.exitCode, explain(ran)).toBe(0);
-      expect(ran.stdout.trim()).toBe(GREETING);
+      expect(String(ran.stdout).trim()).toBe(GREETING);
     });
   });
 
@@ -168,12 +168,12 @@ describe.each(FLAVORS)("C/C++ toolchain from Nix, $title", (flavor) => {
     /** Runs `body` with the cluster started as `variant`, then puts the default back. */
     async function onVariant(variant: ClusterVariant, body: () => Promise<void>): Promise<void> {
       const started = await up(variant);
-      expect(started.exitCode, started.all).toBe(0);
+      expect(started.exitCode, String(started.all)).toBe(0);
       try {
         await body();
       } finally {
         const back = await up();
-        expect(back.exitCode, back.all).toBe(0);
+        expect(back.exitCode, String(back.all)).toBe(0);
       }
     }
 

@@ -110,7 +110,7 @@ describe.each(FLAVORS)("the launcher helper enter is prebuilt, pinned and needs 
     for (const f of ["MODULE.bazel", "WORKSPACE", "rules"]) cpSync(join(REPO_ROOT, f), join(copy, f), { recursive: true });
     const binary = join(copy, "rules/private/enter", PLATFORM, "enter");
     const bytes = readFileSync(binary);
-    bytes[bytes.length - 1] ^= 0xff;
+    bytes[bytes.length - 1]! ^= 0xff;
     writeFileSync(binary, bytes, { mode: 0o755 });
     const file = flavor.bzlmod ? "MODULE.bazel" : "WORKSPACE";
     ws.write(file, ws.read(file).replace(JSON.stringify(REPO_ROOT), JSON.stringify(copy)));

@@ -696,7 +696,7 @@ describe("nixstore-enter stages nothing on a shared file system", () => {
         .map((l) => l.split("|"))
         .map(([type = "", name = "", id = "", quoted = ""]) => (type === "symbolic link" ? `${name} -> ${quoted}` : `${name} ${type} ${id}`))
         .sort();
-    const [outside = "", inside = ""] = r.stdout.split("\n==\n").map(entries);
+    const [outside = [], inside = []] = r.stdout.split("\n==\n").map(entries);
     expect(outside.length).toBeGreaterThan(5);
     // The same entries (the root itself is new: its /nix is the mapper's own).
     expect(inside.filter((l) => !l.startsWith("/nix "))).toEqual(outside);

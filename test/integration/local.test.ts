@@ -244,9 +244,9 @@ describe.each(FLAVORS)("fixture packages on one machine, $title", (flavor) => {
     // share/greet is an absolute symlink to another store path: its file must be listed.
     expect(q.stdout).toMatch(/-linked\/share\/greet\/message\.txt/);
     expect(q.stdout).toMatch(/-linked\/bin\/hello/);
-    const files = q.stdout.split("\n").filter((l) => l.includes(":nix/store/"));
+    const files = String(q.stdout).split("\n").filter((l) => l.includes(":nix/store/"));
     const many = await ws.bazel(["query", "labels(srcs, @manyfiles//:closure)", "--output=label"]);
-    expect(many.stdout.split("\n").filter((l) => l.includes("/share/many/")).length).toBe(5120);
+    expect(String(many.stdout).split("\n").filter((l) => l.includes("/share/many/")).length).toBe(5120);
     expect(files.length).toBeGreaterThan(0);
   });
 });

@@ -60,7 +60,7 @@ nixstore_repositories()
     ws.write(".bazelrc", "try-import %workspace%/.nixstore.bazelrc\n");
 
     const gen = await ws.nixgen([]);
-    expect(gen.exitCode, gen.all).toBe(0);
+    expect(gen.exitCode, String(gen.all)).toBe(0);
     // It says what it found: the fixture's default.nix (through the directory) and its scripts.
     expect(gen.stdout).toContain(
       "nixgen: nix_file_deps of //nix:nixpkgs.nix: found 4 files: //nix/fixture:default.nix, " +

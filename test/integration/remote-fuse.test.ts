@@ -60,7 +60,7 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remote execution on a FU
   afterAll(async () => {
     await ws?.close();
     const back = await release(startedHere);
-    expect(back.exitCode, back.all).toBe(0);
+    expect(back.exitCode, String(back.all)).toBe(0);
   });
 
   test("launchers map their closures from the FUSE input root; outputs and tests come back", async () => {

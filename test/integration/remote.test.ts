@@ -106,12 +106,12 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remote execution on Buil
   /** Runs `body` on a variant of the cluster, then starts the default cluster again. */
   async function onVariant(variant: ClusterVariant, body: () => Promise<void>): Promise<void> {
     const started = await up(variant);
-    expect(started.exitCode, started.all).toBe(0);
+    expect(started.exitCode, String(started.all)).toBe(0);
     try {
       await body();
     } finally {
       const back = await up();
-      expect(back.exitCode, back.all).toBe(0);
+      expect(back.exitCode, String(back.all)).toBe(0);
     }
   }
 
@@ -271,7 +271,7 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remote execution on Buil
     killWorker();
     await new Promise((r) => setTimeout(r, 3000));
     const restarted = await up();
-    expect(restarted.exitCode, restarted.all).toBe(0);
+    expect(restarted.exitCode, String(restarted.all)).toBe(0);
     expect(restarted.all).toContain("bb_worker is not running: starting it again");
     const r = await build;
     expect(r.exitCode, `${explain(r)}\n(cluster logs: ${LOGS})`).toBe(0);

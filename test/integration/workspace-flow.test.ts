@@ -81,7 +81,7 @@ describe.each(FLAVORS)("a user's nixgen workspace, $title", (flavor) => {
     expect(counter.lines()).toEqual([expect.stringMatching(/^nix-instantiate .* -A greet -A hello /)]);
 
     const locked = await nixgenLock(w);
-    expect(locked.exitCode, locked.all).toBe(0);
+    expect(locked.exitCode, String(locked.all)).toBe(0);
     expect(locked.stdout).toContain("(2 package(s) locked)");
     // The generated declarations now point at the lock, and the workspace is fresh.
     expect(locked.stdout).toContain(`nixgen: wrote ${declarations}`);
@@ -117,7 +117,7 @@ describe.each(FLAVORS)("a user's nixgen workspace, $title", (flavor) => {
     w.write("nix/BUILD.bazel", "");
     w.write("nix/nixpkgs.nix", "import ./fixture\n");
     const init = await w.nixgen(flavor.bzlmod ? ["init", "--bzlmod"] : ["init"]);
-    expect(init.exitCode, init.all).toBe(0);
+    expect(init.exitCode, String(init.all)).toBe(0);
     // A source not named nixpkgs: the bzlmod tag's label "@pinned" means @pinned//:pinned.
     w.write(
       "nixgen.config.ts",
@@ -132,7 +132,7 @@ export default defineConfig({
 `,
     );
     const generated = await w.nixgen([]);
-    expect(generated.exitCode, generated.all).toBe(0);
+    expect(generated.exitCode, String(generated.all)).toBe(0);
     expect(w.read("nixstore/nixstore.bazelrc")).toContain("\ncommon --experimental_repo_remote_exec\n");
     expect(w.read(flavor.bzlmod ? "nixstore/nixstore.MODULE.bazel" : "nixstore/repositories.bzl")).toContain(
       flavor.bzlmod ? 'repository = "@pinned",' : "remotable = True,",
