@@ -31,7 +31,7 @@ die() {
 	exit 1
 }
 
-[ $# -ge 1 ] && [ $# -le 2 ] || die "usage: scripts/release.sh VERSION [OUT_DIR]  (e.g. 0.1.0)"
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then die "usage: scripts/release.sh VERSION [OUT_DIR]  (e.g. 0.1.0)"; fi
 version=${1#v}
 [[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.+-]+)?$ ]] ||
 	die "'$1' is not a version: give MAJOR.MINOR.PATCH (e.g. 0.1.0), as in package.json and MODULE.bazel"

@@ -15,8 +15,12 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # the machine's Go from the Go module proxy on first use);
 # debootstrap, debian-archive-keyring: the Debian sid root of Bazel 7.7.1 + Nix 2.34 (scripts/sid);
 # gcc, g++, libc6-dev, binutils, patchelf: the fixture nixpkgs' C/C++ compiler (stdenv.cc) is
-# the host's, imported into store paths and patched.
-packages=(bazel-bootstrap bazel-rules-java nix-bin busybox-static python3-pip util-linux findutils coreutils git curl iproute2 perl debootstrap debian-archive-keyring gcc g++ libc6-dev binutils patchelf)
+# the host's, imported into store paths and patched;
+# bazel-skylib: the Starlark unit tests' unittest (test/starlark; the sid root has it as a
+# dependency of its bazel-bootstrap); shellcheck: scripts/lint-shell.sh; libcap2-bin: getcap,
+# with which the launcher tests check that `enter` carries no file capabilities; util-linux: flock
+# (the Buildbarn cluster's scripts) and setpriv.
+packages=(bazel-bootstrap bazel-rules-java bazel-skylib nix-bin busybox-static python3-pip util-linux findutils coreutils git curl iproute2 perl debootstrap debian-archive-keyring gcc g++ libc6-dev binutils patchelf shellcheck libcap2-bin)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

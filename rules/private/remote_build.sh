@@ -140,7 +140,7 @@ nix-store --query --hash $(cat "$work/closure") >"$work/hashes"
 list_executables() {
 	[ -d "$out/bin" ] || return 0
 	for exe in "$out"/bin/*; do
-		[ -f "$exe" ] && [ -x "$exe" ] || continue
+		if [ ! -f "$exe" ] || [ ! -x "$exe" ]; then continue; fi
 		name=$(basename -- "$exe")
 		case $name in *[!A-Za-z0-9._+-]*) continue ;; esac
 		echo "exe $name"

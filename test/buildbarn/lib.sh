@@ -3,7 +3,9 @@
 
 RUN_DIR=${RUN_DIR:-/tmp/rules_nixstore-buildbarn}
 case $RUN_DIR in /*) ;; *) RUN_DIR=$PWD/$RUN_DIR ;; esac
+# shellcheck disable=SC2034 # read by up.sh, which sources this file
 CACHE=${NIXSTORE_BB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rules_nixstore/buildbarn}
+# shellcheck disable=SC2034 # read by up.sh
 ENDPOINT=grpc://127.0.0.1:8980
 SCHEDULER_ADMIN_PORT=7982
 # The Nix pool's persistent store (holds nix/store and nix/var/nix); outlives
@@ -16,6 +18,7 @@ PROCESSES=(storage frontend scheduler worker runner runner-nix)
 # synchronization and the runners can still finish an action.
 STOP_ORDER=(worker runner runner-nix scheduler frontend storage)
 # Every port the cluster listens on (keep in sync with common.libsonnet).
+# shellcheck disable=SC2034 # read by up.sh
 ALL_PORTS=(8980 8981 8982 8983 7982 9980 9981 9982 9986 9987 9988)
 
 note() { echo "buildbarn: $*" >&2; }
@@ -105,6 +108,8 @@ unmount_build_dir() {
 
 # lock_run_dir: serialize up.sh and down.sh on $RUN_DIR/.lock (fd 8).
 lock_run_dir() {
+	# Without flock, `if ! flock` would report a holder that does not exist.
+	command -v flock >/dev/null || die "flock (Debian: util-linux) is missing: up.sh and down.sh serialise on $RUN_DIR/.lock with it"
 	exec 8>"$RUN_DIR/.lock"
 	if ! flock -w 300 8; then
 		die "another up.sh/down.sh holds $RUN_DIR/.lock for 5 minutes (holders: $(fuser "$RUN_DIR/.lock" 2>/dev/null))"
@@ -122,8 +127,8 @@ start() {
 	# a caller holds, e.g. `flock /tmp/nixstore-remote-tests.lock` (fd 3), which
 	# a cluster left running would otherwise hold until it stops.
 	(
-		cd "$RUN_DIR"
-		for fd in /proc/$BASHPID/fd/*; do
+		cd "$RUN_DIR" || exit 1
+		for fd in /proc/"$BASHPID"/fd/*; do
 			fd=${fd##*/}
 			[ "$fd" -gt 2 ] && eval "exec $fd>&-"
 		done
