@@ -10,6 +10,7 @@
 // 12 on the host, gcc 16 in the sid root); and that a checked-in binary which does not match its pin
 // fails the fetch, naming the file and the fix.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { execa } from "execa";
 import { cpSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync, existsSync } from "node:fs";
 import { arch } from "node:os";
 import { join } from "node:path";
@@ -18,6 +19,8 @@ import { FLAVORS, REPO_ROOT, explain, makeWorkspace, type Flavor, type Workspace
 const NAMES = ["tiny01", "tiny02", "tiny03", "tiny04", "tiny05", "tiny06"];
 const PLATFORM = { x64: "x86_64-linux", arm64: "aarch64-linux" }[arch()] ?? `unsupported-${arch()}`;
 const CHECKED_IN = join(REPO_ROOT, "rules/private/enter", PLATFORM, "enter");
+/** getcap (Debian: libcap2-bin, which scripts/setup.sh installs): required, not optional. */
+const GETCAP = ["/usr/sbin/getcap", "/sbin/getcap"].find((p) => existsSync(p));
 
 /** Names of C (and C++) compiler drivers, as Debian installs them: cc, gcc-12, x86_64-linux-gnu-gcc, c99-gcc, clang-16, ... */
 const COMPILER = /(^|-)(cc|c89|c99|gcc|g\+\+|c\+\+|cpp|clang|clang\+\+|tcc|pcc|icc|icx|zig)(-[\d.]+)?$/;
@@ -92,7 +95,14 @@ describe.each(FLAVORS)("the launcher helper enter is prebuilt, pinned and needs 
     for (const n of NAMES) {
       const stat = lstatSync(repoEnter(n));
       expect(stat.isFile(), `${n}: a regular file, not a link`).toBe(true);
-      expect(stat.mode & 0o111, `${n}: executable`).toBe(0o111);
+      expect(stat.mode & 0o111, `${n}: executable by anyone`).toBe(0o111);
+      // What every action runs needs no privilege: neither setuid nor setgid, nor file
+      // capabilities (getcap prints nothing for a file without them).
+      expect(stat.mode & 0o6000, `${n}: neither setuid nor setgid`).toBe(0);
+      expect(GETCAP, "getcap is not installed (Debian: libcap2-bin; scripts/setup.sh installs it)").toBeDefined();
+      const caps = await execa(GETCAP!, [repoEnter(n)], { reject: false });
+      expect(caps.exitCode, `${n}: getcap ${caps.stderr}`).toBe(0);
+      expect(caps.stdout.trim(), `${n}: file capabilities`).toBe("");
       expect(readFileSync(repoEnter(n)).equals(checkedIn), `${n}: the bytes of ${CHECKED_IN}`).toBe(true);
     }
     // Nothing was compiled or cached per output base any more.
