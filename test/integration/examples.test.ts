@@ -9,9 +9,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BAZEL4, BAZEL7, FLAVORS, REPO_ROOT, copyExample, explain, hasMountTarget, nixgenBazelrc, type Flavor } from "./harness.js";
 
-const EXAMPLES: { example: string; flavor: Flavor }[] = [
+/** The examples and the Bazel each runs on; `both` ones have a WORKSPACE besides MODULE.bazel. */
+const EXAMPLES: { example: string; flavor: Flavor; both?: boolean }[] = [
   { example: "local-sandbox", flavor: BAZEL4 },
   { example: "bzlmod", flavor: BAZEL7 },
+  { example: "cc-toolchain", flavor: BAZEL4, both: true },
+  { example: "cc-toolchain", flavor: BAZEL7, both: true },
 ].filter((e) => FLAVORS.includes(e.flavor));
 const roots: { root: string; flavor: Flavor }[] = [];
 
@@ -22,7 +25,7 @@ afterAll(async () => {
   }
 });
 
-describe.each(EXAMPLES)("examples/$example", ({ example, flavor }) => {
+describe.each(EXAMPLES)("examples/$example", ({ example, flavor, both }) => {
   test(`bazel test //... passes on ${flavor.title}: linux-sandbox with and without the mount pair, and local`, async () => {
     const root = mkdtempSync(join(tmpdir(), `nixstore-example-${example}-`));
     roots.push({ root, flavor });
@@ -32,7 +35,7 @@ describe.each(EXAMPLES)("examples/$example", ({ example, flavor }) => {
     copyExample(example, ws);
     const refers = readFileSync(join(ws, flavor.bzlmod ? "MODULE.bazel" : "WORKSPACE"), "utf8");
     expect(refers).toContain(`path = ${JSON.stringify(REPO_ROOT)}`);
-    if (flavor.bzlmod) expect(existsSync(join(ws, "WORKSPACE"))).toBe(false);
+    if (flavor.bzlmod) expect(existsSync(join(ws, "WORKSPACE"))).toBe(Boolean(both));
     const bazel = (args: string[]) => execa(flavor.bazel, [`--output_base=${ob}`, ...args], { cwd: ws, reject: false, all: true });
     const modes = [
       ...(hasMountTarget(flavor) ? [{ name: "linux-sandbox with the mount pair", pair: true, strategy: "linux-sandbox" }] : []),
