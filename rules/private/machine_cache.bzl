@@ -219,3 +219,10 @@ def import_pinned(repository_ctx, cache, nix_store, output_base_root, entry):
     if result.return_code != 0:
         return False
     return import_closure(repository_ctx, cache, nix_store, output_base_root, entry.out, paths)
+
+# The pure helpers that decide what is repaired, for the Starlark unit tests (test/starlark);
+# not an API.
+machine_cache_testing = struct(
+    modified = _modified,
+    nix_options = _nix_options,
+)
