@@ -1,4 +1,5 @@
-// Where nixgen finds the machine cache: the same rule as rules/private/machine_cache.bzl.
+// Where nixgen finds the machine cache: the same rule as rules/private/machine_cache.bzl, whose own
+// tests (test/starlark/machine_cache_test.bzl) run the same cases in Starlark.
 import { describe, expect, it } from "vitest";
 import { gcMachineCache, machineCacheDir } from "../../generator/gc/index.js";
 import { LockError } from "../../generator/lock/index.js";

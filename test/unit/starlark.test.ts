@@ -13,8 +13,8 @@ describe("starlarkString renders a Starlark string literal", () => {
     expect(starlarkString('\\"')).toBe('"\\\\\\""');
   });
 
-  it("keeps single quotes and %{...} placeholders literal", () => {
-    expect(starlarkString("it's %{PROGRAM}")).toBe(`"it's %{PROGRAM}"`);
+  it("keeps single quotes, backquotes and dollars literal", () => {
+    expect(starlarkString("it's `$name`")).toBe(`"it's \`$name\`"`);
   });
 
   it("escapes newlines, carriage returns and tabs with their short forms", () => {
