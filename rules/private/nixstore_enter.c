@@ -31,7 +31,8 @@
  * which another user could plant; TMPDIR is not read), and every mount acts on
  * a directory opened once (/proc/self/fd/N), not on a path looked up twice.
  * The one exception is the cache a packed closure is unpacked into (see
- * "packed closures" below): the user's own directory, refused unless so.
+ * "packed closures" below): a directory of the user's own with no access for
+ * others, written only through descriptors opened and checked there.
  *
  * Arguments reach the program as argv: no shell is involved.
  */
@@ -49,12 +50,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *program_path = "";
@@ -62,13 +65,15 @@ static const char *program_path = "";
 /* The repository whose launcher this is (its name in runfiles trees), for messages: "" for enter. */
 static const char *launcher_repo = "";
 
-/* A directory being unpacked (packed closures, below), which die() removes: "" when none. */
-static char unpacking[PATH_MAX];
-static void remove_tree(const char *path);
+/* A directory being unpacked (packed closures, below), which die() removes: the directory that
+ * holds it (-1 when there is none) and its name there. */
+static int unpacking_parent = -1;
+static char unpacking[NAME_MAX + 1];
+static int remove_tree_at(int parent, const char *name, int depth);
 
 __attribute__((noreturn, format(printf, 1, 2))) static void die(const char *fmt, ...) {
   va_list ap;
-  if (unpacking[0] != '\0') remove_tree(unpacking);
+  if (unpacking_parent >= 0) remove_tree_at(unpacking_parent, unpacking, 0);
   fprintf(stderr, "rules_nixstore launcher: cannot run %s: ", program_path);
   va_start(ap, fmt);
   vfprintf(stderr, fmt, ap);
@@ -441,12 +446,18 @@ static void exec_path(const char *path, char *const *argv) {
     execvp(path, argv);
 }
 
+static int nar_cache_entry(const char *nar, const char *sha256, char *label);
+
 /* Maps `closure` read-only at /nix/store in a new user + mount namespace (or, where /nix/store
- * does not exist, in a new root) and executes program_path with `prog_argv`. */
-__attribute__((noreturn)) static void map_and_exec(const char *closure, char *const *prog_argv) {
-  /* Looked up before the namespace: it is the same file system, and the links are the user's. */
-  static char store_path[PATH_MAX];
-  linked_store(closure, store_path);
+ * does not exist, in a new root) and executes program_path with `prog_argv`. With `nar` (and
+ * `closure` NULL), the closure is that packed archive's entry in the cache of unpacked archives
+ * (see "packed closures" below), unpacked there first if need be, with digest `nar_sha256`. */
+__attribute__((noreturn)) static void map_and_exec(const char *closure, const char *nar, const char *nar_sha256,
+                                                   char *const *prog_argv) {
+  /* Looked up before the namespace: it is the same file system, and the links are the user's.
+   * An unpacked archive holds the closure's files themselves. */
+  static char store_path[PATH_MAX], entry[PATH_MAX];
+  if (nar == NULL) linked_store(closure, store_path);
   uid_t uid = getuid();
   gid_t gid = getgid();
   if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) {
@@ -468,9 +479,16 @@ __attribute__((noreturn)) static void map_and_exec(const char *closure, char *co
     write_file("/proc/self/gid_map", map);
   }
   /* Opened once, in the new namespace (a bind must come from one of its own mounts): every
-   * mount below uses this very directory, whatever its path may show later. */
-  int closure_fd = open(closure, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (closure_fd < 0) die("closure directory %s: %s", closure, strerror(errno));
+   * mount below uses this very directory, whatever its path may show later. An unpacked
+   * archive's entry is the directory that was checked whole through this very descriptor. */
+  int closure_fd;
+  if (nar != NULL) {
+    closure_fd = nar_cache_entry(nar, nar_sha256, entry);
+    closure = entry;
+  } else {
+    closure_fd = open(closure, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (closure_fd < 0) die("closure directory %s: %s", closure, strerror(errno));
+  }
   struct mapping m = {closure_fd, closure, store_path};
 
   /* /nix/store is the machine's own (root's) path: where it is a directory, the closure is
@@ -503,17 +521,43 @@ __attribute__((noreturn)) static void map_and_exec(const char *closure, char *co
  *   enter --pack <out.nar> <store-dir> <entry>...
  *       writes the NAR of <store-dir>/<entry>... (no Nix needed; the repository rule runs it)
  *       and prints its sha256 in hex.
+ *   enter --nar-hash <store-dir> <entry>...
+ *       prints, one line per entry, the NAR hash of <store-dir>/<entry> as
+ *       `nix-store --query --hash` prints a store path's (sha256:<Nix base32>): the package rule
+ *       checks a closure that a remote build sent back with it.
  *
  * Where the launcher finds no closure directory but its data names an archive (`nar=`, with
- * `nar_sha256=`), it unpacks the archive once per machine and user into
- * NAR_CACHE_PREFIX<uid>/<sha256>, and maps that directory like any closure. The cache
- * directory must be a directory (not a link) owned by the user with no access for others;
- * an archive is unpacked into a fresh `.tmp-` directory beside the entry, checked against its
- * sha256 while it is read, and renamed into place only when it matches, so an entry is whole
- * and verified, whichever of several concurrent launchers made it. Delete the directory to
- * prune it (not while actions run); entries come back on next use. */
+ * `nar_sha256=`), it unpacks the archive once per machine and user into a cache of its own and
+ * maps the unpacked closure like any closure. The cache is NAR_CACHE_PREFIX<uid>, a directory
+ * (not a link) of the user's with no access for others; where another user holds that name
+ * first, or it is a link or open to others, a private directory beside it is used instead (see
+ * private_nar_cache). Per archive it holds:
+ *
+ *   <sha256>.entry/closure    the unpacked archive, mapped at /nix/store
+ *   <sha256>.entry/complete   the completion stamp, "rules_nixstore-nar 1 <sha256> <nodes>\n":
+ *                             the archive and how many files, links and directories the
+ *                             closure holds; written last, before the entry is renamed into place
+ *   <sha256>.lock             locked (flock) by the launcher that unpacks or replaces the entry
+ *   .tmp-<16 hex digits>-...  an unpacking in progress, locked (flock) by its launcher
+ *
+ * An entry is used only when its stamp names the archive and its closure still holds as many
+ * nodes as the stamp says (an age-based /tmp cleaner removes files one by one); otherwise it is
+ * set aside and unpacked again. Every check goes through the descriptor that the closure is then
+ * bound from: no path is looked up again between the check and the mount. An archive is unpacked
+ * into a fresh `.tmp-` directory beside the entry, checked against its sha256 while it is read,
+ * and renamed into place only when it matches, so an entry is whole and verified; launchers that
+ * need the same archive meanwhile wait for the lock and then find the entry. A `.tmp-` directory
+ * that no live launcher holds and that has not changed for NAR_STALE_SECONDS (a killed unpack) is
+ * removed by the next launcher that uses the cache. Delete the directory to prune it (not while
+ * actions run); entries come back on next use. */
 #define NAR_CACHE_PREFIX "/tmp/rules_nixstore-nar-"
 #define NAR_MAX_DEPTH 256
+#define NAR_ENTRY_SUFFIX ".entry"
+#define NAR_LOCK_SUFFIX ".lock"
+#define NAR_TMP_PREFIX ".tmp-"
+#define NAR_CLOSURE "closure"
+#define NAR_STAMP "complete"
+#define NAR_STALE_SECONDS (10 * 60)
 
 struct sha256 {
   uint32_t h[8];
@@ -579,17 +623,38 @@ static void sha256_update(struct sha256 *s, const void *data, size_t len) {
   }
 }
 
-/* Finishes `s` and writes its digest as 64 lowercase hex digits and a NUL into `hex`. */
-static void sha256_hex(struct sha256 *s, char hex[65]) {
+/* Finishes `s` and writes its 32-byte digest into `digest`. */
+static void sha256_final(struct sha256 *s, unsigned char digest[32]) {
   uint64_t bits = s->bytes * 8;
   unsigned char pad[72] = {0x80};
   size_t n = (s->used < 56 ? 56 : 120) - s->used;
   for (int i = 0; i < 8; i++) pad[n + i] = (unsigned char)(bits >> (56 - 8 * i));
   sha256_update(s, pad, n + 8);
-  for (int i = 0; i < 8; i++) snprintf(hex + 8 * i, 9, "%08x", s->h[i]);
+  for (int i = 0; i < 32; i++) digest[i] = (unsigned char)(s->h[i / 4] >> (24 - 8 * (i % 4)));
 }
 
-/* A buffered stream over a file, hashing every byte that passes. */
+/* Finishes `s` and writes its digest as 64 lowercase hex digits and a NUL into `hex`. */
+static void sha256_hex(struct sha256 *s, char hex[65]) {
+  unsigned char digest[32];
+  sha256_final(s, digest);
+  for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+}
+
+/* The 52 digits and a NUL of a sha256 digest in Nix's base32 (its own alphabet, last bits
+ * first), as Nix prints hashes of store paths. */
+static void nix_base32(const unsigned char digest[32], char out[53]) {
+  static const char digits[] = "0123456789abcdfghijklmnpqrsvwxyz";
+  const size_t len = (32 * 8 - 1) / 5 + 1;
+  for (size_t n = 0; n < len; n++) {
+    size_t b = (len - 1 - n) * 5, i = b / 8, j = b % 8;
+    unsigned c = (unsigned)digest[i] >> j | (i + 1 < 32 ? (unsigned)digest[i + 1] << (8 - j) : 0);
+    out[n] = digits[c & 0x1f];
+  }
+  out[len] = '\0';
+}
+
+/* A buffered stream over a file, hashing every byte that passes (an output stream with fd -1
+ * only hashes). */
 struct stream {
   int fd;
   const char *name;
@@ -610,6 +675,7 @@ static void out_flush(struct stream *s) {
 static void out_bytes(struct stream *s, const void *data, size_t len) {
   const unsigned char *p = data;
   sha256_update(&s->sha, data, len);
+  if (s->fd < 0) return;
   while (len > 0) {
     if (s->pos == sizeof(s->buf)) out_flush(s);
     size_t take = sizeof(s->buf) - s->pos < len ? sizeof(s->buf) - s->pos : len;
@@ -766,6 +832,36 @@ static int pack(int argc, char **argv) {
   return 0;
 }
 
+/* enter --nar-hash STORE_DIR ENTRY...: prints the NAR hash of each entry (the sha256 of what
+ * `nix-store --dump STORE_DIR/ENTRY` writes) as `sha256:<Nix base32>`, one line per entry, in
+ * the order given. */
+static int nar_hash(int argc, char **argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: enter --nar-hash <store-dir> <entry>...\n");
+    return 2;
+  }
+  program_path = argv[1];
+  int store = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (store < 0) die("open %s: %s", argv[1], strerror(errno));
+  static struct stream s;
+  s.fd = -1;
+  s.name = argv[1];
+  for (int i = 2; i < argc; i++) {
+    if (argv[i][0] == '\0' || strchr(argv[i], '/') != NULL || strcmp(argv[i], ".") == 0 || strcmp(argv[i], "..") == 0)
+      die("entry %s: not one name", argv[i]);
+    sha256_init(&s.sha);
+    OUT(&s, "nix-archive-1");
+    dump_node(&s, store, argv[i], 0);
+    unsigned char digest[32];
+    char text[53];
+    sha256_final(&s.sha, digest);
+    nix_base32(digest, text);
+    printf("sha256:%s\n", text);
+  }
+  close(store);
+  return fflush(stdout) == 0 ? 0 : 1;
+}
+
 /* ---- unpacking: every read goes through the stream's hash ---- */
 
 /* Reads exactly `len` bytes; a short archive is an error naming it. */
@@ -820,6 +916,9 @@ static void expect(struct stream *s, const char *want) {
 
 static void restore_node(struct stream *s, int parent, const char *name, int depth);
 
+/* How many nodes (files, links, directories) below its root the archive being unpacked held. */
+static unsigned long long restored_nodes;
+
 static void restore_regular(struct stream *s, int parent, const char *name) {
   char tag[64];
   in_str(s, tag, sizeof(tag));
@@ -872,6 +971,7 @@ static void restore_directory(struct stream *s, int parent, const char *name, in
 static void restore_node(struct stream *s, int parent, const char *name, int depth) {
   char type[16], target[PATH_MAX];
   if (depth > NAR_MAX_DEPTH) die("the archive %s nests more than %d directories", s->name, NAR_MAX_DEPTH);
+  if (depth > 0) restored_nodes++;
   expect(s, "(");
   expect(s, "type");
   in_str(s, type, sizeof(type));
@@ -892,16 +992,37 @@ static void restore_node(struct stream *s, int parent, const char *name, int dep
   expect(s, ")");
 }
 
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st, (void)flag, (void)ftw;
-  return remove(path);
+/* Removes `name` in directory `parent` and, if it is a directory, everything in it, without
+ * following links; what cannot be removed is left. Returns 0 when `name` is gone. Used by die():
+ * it never calls die(). */
+static int remove_tree_at(int parent, const char *name, int depth) {
+  int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return unlinkat(parent, name, 0);
+  int copy = depth <= NAR_MAX_DEPTH ? dup(fd) : -1;
+  DIR *d = copy < 0 ? NULL : fdopendir(copy);
+  if (d == NULL && copy >= 0) close(copy);
+  if (d != NULL) {
+    /* Directories of an archive are the user's; one made read-only is opened up first. */
+    fchmod(fd, 0700);
+    /* Entries removed while the directory is read may be skipped: read it again while that
+     * removes something. */
+    for (int removed = 1; removed;) {
+      removed = 0;
+      rewinddir(d);
+      struct dirent *e;
+      while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 && remove_tree_at(fd, e->d_name, depth + 1) == 0)
+          removed = 1;
+    }
+    closedir(d);
+  }
+  close(fd);
+  return unlinkat(parent, name, AT_REMOVEDIR);
 }
 
-static void remove_tree(const char *path) { nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS); }
-
-/* Unpacks `nar` into the new directory `tmp_name` in `cache`, checking it against `sha256`; exits
- * naming the archive when it does not match (die removes the directory). */
-static void unpack_checked(const char *nar, const char *sha256, int cache, const char *tmp_name) {
+/* Unpacks `nar` into the new directory `name` in `parent`, checking it against `sha256`; exits
+ * naming the archive when it does not match (die removes what the caller is unpacking). */
+static void unpack_checked(const char *nar, const char *sha256, int parent, const char *name) {
   static struct stream s;
   s.name = nar;
   s.pos = s.len = 0;
@@ -909,7 +1030,8 @@ static void unpack_checked(const char *nar, const char *sha256, int cache, const
   if (s.fd < 0) die("open the closure archive %s: %s", nar, strerror(errno));
   sha256_init(&s.sha);
   expect(&s, "nix-archive-1");
-  restore_node(&s, cache, tmp_name, 0);
+  restored_nodes = 0;
+  restore_node(&s, parent, name, 0);
   char extra, hex[65];
   int trailing = read(s.fd, &extra, 1) != 0 || s.pos != s.len;
   close(s.fd);
@@ -920,64 +1042,256 @@ static void unpack_checked(const char *nar, const char *sha256, int cache, const
         nar, sha256, hex, trailing ? ", and bytes after its end" : "");
 }
 
-/* The cache directory NAR_CACHE_PREFIX<uid> (its path into `path`), opened: created if missing,
- * and used only when it is a directory of this user's, closed to others; -1 and `why` otherwise. */
-static int open_nar_cache(char *path, size_t cap, const char **why) {
-  snprintf(path, cap, NAR_CACHE_PREFIX "%ld", (long)getuid());
-  if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-    *why = strerror(errno);
-    return -1;
-  }
-  int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+/* Opens directory `name` in `parent` (AT_FDCWD: a path) when it is a directory, not a link, of
+ * this user's, with no access for others; otherwise returns -1 and says why in `why`. */
+static int own_private_dir(int parent, const char *name, const char **why) {
   struct stat st;
-  if (fd < 0 || fstat(fd, &st) != 0) {
-    *why = lstat(path, &st) == 0 && S_ISLNK(st.st_mode) ? "it is a symbolic link" : strerror(errno);
+  int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    *why = strerror(err);
+    if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+      *why = S_ISLNK(st.st_mode)    ? "it is a symbolic link"
+             : !S_ISDIR(st.st_mode) ? "it is not a directory"
+             : st.st_uid != getuid() ? "it belongs to another user"
+                                     : *why;
     return -1;
   }
-  if (st.st_uid != getuid() || (st.st_mode & 077) != 0) {
+  if (fstat(fd, &st) != 0 || st.st_uid != getuid() || (st.st_mode & 077) != 0) {
+    *why = st.st_uid != getuid() ? "it belongs to another user" : "it is open to other users (not mode 0700)";
     close(fd);
-    *why = "it is not this user's own directory with no access for others (mode 0700)";
     return -1;
   }
   return fd;
 }
 
-/* A name for an unpacking in progress that no other process picks: AT_RANDOM's 16 bytes. */
+/* The private cache used where NAR_CACHE_PREFIX<uid> (`primary`) cannot be: a directory
+ * NAR_CACHE_PREFIX<uid>.<6 random characters> of this user's, mode 0700, beside it. The first
+ * launcher that needs one makes it with mkdtemp(3), which creates a fresh name that no one held
+ * before (so nothing planted is taken over), and says so on stderr; later launchers find it
+ * again by name, owner and mode (no other user can make a directory that this user owns), taking
+ * the first in byte order where several were made at once. Its path goes into `path`.
+ *
+ * Not $XDG_RUNTIME_DIR: actions seldom have it (Bazel passes them a fixed environment, and a
+ * remote worker's runner has no login session), and it is a small tmpfs. Not one directory per
+ * process: every action would unpack the archive again. */
+static int private_nar_cache(const char *primary, const char *why, const char *nar, char *path, size_t cap) {
+  const char *slash = strrchr(primary, '/');
+  char base_path[PATH_MAX], prefix[NAME_MAX + 1], best[NAME_MAX + 1] = "";
+  snprintf(base_path, sizeof(base_path), "%.*s", (int)(slash - primary), primary);
+  snprintf(prefix, sizeof(prefix), "%s.", slash + 1);
+  int base = open(base_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int copy = base < 0 ? -1 : dup(base);
+  DIR *d = copy < 0 ? NULL : fdopendir(copy);
+  if (d == NULL && copy >= 0) close(copy);
+  if (d != NULL) {
+    struct dirent *e;
+    const char *ignored;
+    while ((e = readdir(d)) != NULL) {
+      if (strncmp(e->d_name, prefix, strlen(prefix)) != 0 || (best[0] != '\0' && strcmp(e->d_name, best) >= 0)) continue;
+      int fd = own_private_dir(base, e->d_name, &ignored);
+      if (fd < 0) continue;
+      close(fd);
+      snprintf(best, sizeof(best), "%s", e->d_name);
+    }
+    closedir(d);
+  }
+  const char *ignored;
+  int fd = best[0] == '\0' ? -1 : own_private_dir(base, best, &ignored);
+  if (base >= 0) close(base);
+  if (fd >= 0) {
+    snprintf(path, cap, "%s/%s", base_path, best);
+    return fd;
+  }
+  char made[PATH_MAX];
+  snprintf(made, sizeof(made), "%s.XXXXXX", primary);
+  if (mkdtemp(made) == NULL || (fd = own_private_dir(AT_FDCWD, made, &ignored)) < 0)
+    die("its closure archive %s is unpacked into %s, which cannot be used (%s), and no private directory could be "
+        "made beside it: %s",
+        nar, primary, why, strerror(errno));
+  fprintf(stderr, "rules_nixstore launcher: note: %s cannot be used (%s): closure archives are unpacked into %s instead.\n",
+          primary, why, made);
+  snprintf(path, cap, "%s", made);
+  return fd;
+}
+
+/* The cache directory (its path into `path`), opened: NAR_CACHE_PREFIX<uid>, created if missing,
+ * when it is this user's own, else the private one beside it. */
+static int open_nar_cache(const char *nar, char *path, size_t cap) {
+  char primary[64];
+  const char *why = NULL;
+  snprintf(primary, sizeof(primary), NAR_CACHE_PREFIX "%ld", (long)getuid());
+  if (mkdir(primary, 0700) != 0 && errno != EEXIST) why = strerror(errno);
+  int fd = why != NULL ? -1 : own_private_dir(AT_FDCWD, primary, &why);
+  if (fd >= 0) {
+    snprintf(path, cap, "%s", primary);
+    return fd;
+  }
+  return private_nar_cache(primary, why, nar, path, cap);
+}
+
+/* A name for a directory being unpacked or removed that no other process picks: AT_RANDOM's 16
+ * bytes and a count of the names this process made. */
 static void fresh_name(char *out, size_t cap, const char *sha256) {
+  static unsigned made;
   const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
   char hex[33] = "0";
   for (int i = 0; r != NULL && i < 16; i++) snprintf(hex + 2 * i, 3, "%02x", r[i]);
-  snprintf(out, cap, ".tmp-%.16s-%s", sha256, hex);
+  snprintf(out, cap, NAR_TMP_PREFIX "%.16s-%s-%u", sha256, hex, made++);
 }
 
-/* Unpacks archive `nar` with digest `sha256` into the cache, unless an entry is there already;
- * writes the entry's path into `out`. */
-static void closure_from_nar(const char *nar, const char *sha256, char *out) {
-  char cache_path[64], tmp_name[96], tmp[PATH_MAX];
-  const char *why;
-  int cache = open_nar_cache(cache_path, sizeof(cache_path), &why);
-  if (cache < 0)
-    die("its closure archive %s is unpacked into %s, which cannot be used: %s. Remove that path (or make it "
-        "this user's, mode 0700).", nar, cache_path, why);
-  snprintf(out, PATH_MAX, "%s/%s", cache_path, sha256);
-  struct stat st;
-  if (fstatat(cache, sha256, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
-    close(cache);
+/* Removes the `.tmp-` directories of `cache` that killed launchers left: those unchanged for
+ * NAR_STALE_SECONDS (by their modification time) whose lock no live launcher holds. */
+static void sweep_stale(int cache) {
+  int copy = dup(cache);
+  DIR *d = copy < 0 ? NULL : fdopendir(copy);
+  if (d == NULL) {
+    if (copy >= 0) close(copy);
     return;
   }
-  fresh_name(tmp_name, sizeof(tmp_name), sha256);
-  snprintf(tmp, sizeof(tmp), "%s/%s", cache_path, tmp_name);
-  if (mkdirat(cache, tmp_name, 0755) != 0) die("mkdir %s: %s", tmp, strerror(errno));
-  /* From here on, any failure removes the half-unpacked directory (die). */
-  snprintf(unpacking, sizeof(unpacking), "%s", tmp);
-  unpack_checked(nar, sha256, cache, tmp_name);
-  if (renameat(cache, tmp_name, cache, sha256) != 0) {
-    /* Another launcher unpacked the same archive first: its entry is as good. */
-    if (errno != EEXIST && errno != ENOTEMPTY) die("rename %s into place: %s", tmp, strerror(errno));
-    remove_tree(tmp);
+  rewinddir(d);
+  time_t now = time(NULL);
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    struct stat st;
+    if (strncmp(e->d_name, NAR_TMP_PREFIX, strlen(NAR_TMP_PREFIX)) != 0 ||
+        fstatat(cache, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode) ||
+        now - st.st_mtime < NAR_STALE_SECONDS)
+      continue;
+    int fd = openat(cache, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) continue;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) remove_tree_at(cache, e->d_name, 0);
+    close(fd);
   }
-  unpacking[0] = '\0';
+  closedir(d);
+}
+
+/* Counts the nodes (files, links, directories) below directory `dir` into *n, following no
+ * link; -1 when a directory cannot be read. */
+static int count_nodes(int dir, int depth, unsigned long long *n) {
+  if (depth > NAR_MAX_DEPTH) return -1;
+  int copy = dup(dir);
+  DIR *d = copy < 0 ? NULL : fdopendir(copy);
+  if (d == NULL) {
+    if (copy >= 0) close(copy);
+    return -1;
+  }
+  rewinddir(d);
+  int ok = 0;
+  struct dirent *e;
+  while (ok == 0 && (e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    (*n)++;
+    int is_dir = e->d_type == DT_DIR;
+    struct stat st;
+    if (e->d_type == DT_UNKNOWN) {
+      if (fstatat(dir, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) ok = -1;
+      is_dir = ok == 0 && S_ISDIR(st.st_mode);
+    }
+    if (!is_dir) continue;
+    int sub = openat(dir, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    ok = sub < 0 ? -1 : count_nodes(sub, depth + 1, n);
+    if (sub >= 0) close(sub);
+  }
+  closedir(d);
+  return ok;
+}
+
+/* Whether the cache entry `entry` (a directory, opened) is whole: its stamp names archive
+ * `sha256` and as many nodes as its closure holds now. When it is, its closure directory, opened
+ * and counted through this descriptor, goes into *closure. */
+static int entry_whole(int entry, const char *sha256, int *closure) {
+  char stamp[160], want[160];
+  int fd = openat(entry, NAR_STAMP, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t len = read(fd, stamp, sizeof(stamp) - 1);
+  close(fd);
+  if (len <= 0) return 0;
+  stamp[len] = '\0';
+  int c = openat(entry, NAR_CLOSURE, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  unsigned long long nodes = 0;
+  if (c < 0) return 0;
+  snprintf(want, sizeof(want), "rules_nixstore-nar 1 %s ", sha256);
+  if (strncmp(stamp, want, strlen(want)) != 0 || count_nodes(c, 0, &nodes) != 0) {
+    close(c);
+    return 0;
+  }
+  snprintf(want, sizeof(want), "rules_nixstore-nar 1 %s %llu\n", sha256, nodes);
+  if (strcmp(stamp, want) != 0) {
+    close(c);
+    return 0;
+  }
+  *closure = c;
+  return 1;
+}
+
+/* Unpacks archive `nar` (digest `sha256`) into the entry `entry_name` of `cache` (at
+ * `cache_path`), setting aside and removing what is there (an entry that is not whole); the
+ * caller holds the archive's lock. Returns the entry's closure directory, opened. */
+static int unpack_entry(int cache, const char *cache_path, const char *nar, const char *sha256, const char *entry_name) {
+  char name[128];
+  struct stat st;
+  if (fstatat(cache, entry_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    /* Set aside under a `.tmp-` name, locked, so that the sweep of another launcher leaves it to
+     * this one (or removes it, should this one be killed). */
+    fresh_name(name, sizeof(name), sha256);
+    int old = openat(cache, entry_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (old >= 0) flock(old, LOCK_EX | LOCK_NB);
+    if (renameat(cache, entry_name, cache, name) != 0)
+      die("set aside the incomplete entry %s/%s: %s", cache_path, entry_name, strerror(errno));
+    remove_tree_at(cache, name, 0);
+    if (old >= 0) close(old);
+  }
+  fresh_name(name, sizeof(name), sha256);
+  if (mkdirat(cache, name, 0700) != 0) die("mkdir %s/%s: %s", cache_path, name, strerror(errno));
+  /* From here on, any failure removes the half-unpacked directory (die). */
+  unpacking_parent = cache;
+  snprintf(unpacking, sizeof(unpacking), "%s", name);
+  int tmp = openat(cache, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (tmp < 0 || flock(tmp, LOCK_EX | LOCK_NB) != 0) die("open %s/%s: %s", cache_path, name, strerror(errno));
+  if (mkdirat(tmp, NAR_CLOSURE, 0755) != 0) die("mkdir %s/%s/" NAR_CLOSURE ": %s", cache_path, name, strerror(errno));
+  unpack_checked(nar, sha256, tmp, NAR_CLOSURE);
+  char stamp[160];
+  int n = snprintf(stamp, sizeof(stamp), "rules_nixstore-nar 1 %s %llu\n", sha256, restored_nodes);
+  int fd = openat(tmp, NAR_STAMP, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
+  if (fd < 0 || write(fd, stamp, (size_t)n) != n || close(fd) != 0)
+    die("write %s/%s/" NAR_STAMP ": %s", cache_path, name, strerror(errno));
+  if (renameat(cache, name, cache, entry_name) != 0)
+    die("rename %s/%s into place: %s", cache_path, name, strerror(errno));
+  unpacking_parent = -1;
+  int closure;
+  if (!entry_whole(tmp, sha256, &closure)) die("the entry just unpacked, %s/%s, is not whole", cache_path, entry_name);
+  close(tmp);
+  return closure;
+}
+
+/* The closure directory, opened, of archive `nar` with digest `sha256` in the cache: its entry
+ * when it is whole, else unpacked again (see above). Its path, for messages, into `label`
+ * (PATH_MAX bytes). */
+static int nar_cache_entry(const char *nar, const char *sha256, char *label) {
+  char cache_path[PATH_MAX], entry_name[96], lock_name[96];
+  int cache = open_nar_cache(nar, cache_path, sizeof(cache_path));
+  sweep_stale(cache);
+  snprintf(entry_name, sizeof(entry_name), "%s" NAR_ENTRY_SUFFIX, sha256);
+  snprintf(lock_name, sizeof(lock_name), "%s" NAR_LOCK_SUFFIX, sha256);
+  snprintf(label, PATH_MAX, "%s/%s/" NAR_CLOSURE, cache_path, entry_name);
+  int closure = -1, lock = -1;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    int entry = openat(cache, entry_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int whole = entry >= 0 && entry_whole(entry, sha256, &closure);
+    if (entry >= 0) close(entry);
+    if (whole) break;
+    if (attempt == 0) {
+      /* Missing or incomplete: one launcher at a time unpacks it; the others wait, then find it. */
+      lock = openat(cache, lock_name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+      if (lock < 0 || flock(lock, LOCK_EX) != 0) die("lock %s/%s: %s", cache_path, lock_name, strerror(errno));
+    } else {
+      closure = unpack_entry(cache, cache_path, nar, sha256, entry_name);
+    }
+  }
+  if (lock >= 0) close(lock);
   close(cache);
+  return closure;
 }
 
 /* ---- launcher mode ------------------------------------------------------------------------
@@ -1199,18 +1513,16 @@ static int closure_in_bases(const struct launch *l, char *out) {
   return 0;
 }
 
-/* A packed closure's archive (`nar=` of the data) in the first base that holds it, unpacked into
- * the cache: the entry's path into `out`. */
-static int closure_in_archive(const struct launch *l, char *out) {
-  char bases[4][PATH_MAX], nar[PATH_MAX];
+/* A packed closure's archive (`nar=` of the data) in the first base that holds it: its path into
+ * `out` (PATH_MAX bytes). */
+static int archive_in_bases(const struct launch *l, char *out) {
+  char bases[4][PATH_MAX];
   int n = launch_bases(l, bases);
   for (int i = 0; l->nar[0] != '\0' && i < n; i++) {
     struct stat st;
-    if ((size_t)snprintf(nar, sizeof(nar), "%s/%s", bases[i], l->nar) >= sizeof(nar) || stat(nar, &st) != 0 ||
-        !S_ISREG(st.st_mode))
-      continue;
-    closure_from_nar(nar, l->nar_sha256, out);
-    return 1;
+    if ((size_t)snprintf(out, PATH_MAX, "%s/%s", bases[i], l->nar) < PATH_MAX && stat(out, &st) == 0 &&
+        S_ISREG(st.st_mode))
+      return 1;
   }
   return 0;
 }
@@ -1237,8 +1549,10 @@ __attribute__((noreturn)) static void launch(struct launch *l, int argc, char **
   }
   if (strncmp(program_path, "/nix/store/", 11) != 0)
     die("not found, and it is not a /nix/store path that could be mapped");
-  char closure[PATH_MAX];
-  if (!closure_beside_self(closure) && !closure_in_bases(l, closure) && !closure_in_archive(l, closure)) {
+  char closure[PATH_MAX], nar[PATH_MAX];
+  int found = closure_beside_self(closure) || closure_in_bases(l, closure);
+  int packed = !found && archive_in_bases(l, nar);
+  if (!found && !packed) {
     fprintf(stderr,
             "rules_nixstore launcher: cannot run %s: /nix/store does not show %s, and its closure\n"
             "  (%s/nix/store%s%s) is neither in this launcher's runfiles nor under '%s'.\n"
@@ -1249,7 +1563,8 @@ __attribute__((noreturn)) static void launch(struct launch *l, int argc, char **
     exit(127);
   }
   if (run_argv) program_path = prog_argv[0];
-  map_and_exec(closure, prog_argv);
+  if (packed) map_and_exec(NULL, nar, l->nar_sha256, prog_argv);
+  map_and_exec(closure, NULL, NULL, prog_argv);
 }
 
 int main(int argc, char **argv) {
@@ -1259,6 +1574,7 @@ int main(int argc, char **argv) {
   if (find_launch(self, &l)) launch(&l, argc, argv);
   const char *slash = strrchr(self, '/');
   if (argc > 1 && strcmp(argv[1], "--pack") == 0) return pack(argc - 1, argv + 1);
+  if (argc > 1 && strcmp(argv[1], "--nar-hash") == 0) return nar_hash(argc - 1, argv + 1);
   if (strcmp(slash ? slash + 1 : self, "enter") != 0)
     die_launch(127, self, "no launcher data %s%s beside it, beside what it links to or in its runfiles, and it is not named enter.\n"
                "  A launcher of nixstore_executable needs the data file the rule writes beside it: run the target\n"
@@ -1279,6 +1595,6 @@ int main(int argc, char **argv) {
   char closure[PATH_MAX];
   if (!closure_beside_self(closure) && realpath(argv[1], closure) == NULL)
     die("closure directory %s: %s", argv[1], strerror(errno));
-  map_and_exec(closure, prog_argv);
+  map_and_exec(closure, NULL, NULL, prog_argv);
   return 126;
 }

@@ -32,6 +32,7 @@ import {
   rmdirSync,
   statSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from "node:fs";
 import { createHash } from "node:crypto";
@@ -917,7 +918,14 @@ describe("packed closures: enter --pack writes one Nix archive, and a launcher u
   const entries = () => closurePaths.map((p) => p.slice("/nix/store/".length));
   const asPacker = (argv: string[], cwd = "/") => run(onHost([...AS_PACKER, ...argv]), { cwd });
   const sha256Of = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");
-  const cache = () => (existsSync(cacheDir) ? readdirSync(cacheDir).sort() : []);
+  const list = (dir: string) => (existsSync(dir) ? readdirSync(dir).sort() : []);
+  const cache = () => list(cacheDir);
+  /** The archive's entry and lock file: what a cache holds after the archive was unpacked. */
+  const unpacked = () => [`${sha256}.entry`, `${sha256}.lock`];
+  /** The private caches beside the squatted one: <cacheDir>.<random>. */
+  const privateCaches = () => readdirSync("/tmp").filter((e) => e.startsWith(`${cacheDir.slice(5)}.`)).map((e) => `/tmp/${e}`);
+  const closureOf = (dir: string) => join(dir, `${sha256}.entry`, "closure");
+  const stampOf = (dir: string) => readFileSync(join(dir, `${sha256}.entry`, "complete"), "utf8");
 
   /**
    * A remote worker's input root holding hello's launcher and, in its runfiles, only its data,
@@ -939,12 +947,36 @@ describe("packed closures: enter --pack writes one Nix archive, and a launcher u
     return launcher;
   }
 
+  /** The sha256 of the NAR of a directory's entries (what its closure's archive would be). */
+  async function narOf(dir: string): Promise<string> {
+    const out = join(tmp, `nar-of-${nextInputRoot++}.nar`);
+    await must([enter, "--pack", out, dir, ...readdirSync(dir)]);
+    return sha256Of(out);
+  }
+
+  /** Runs hello's launcher as the packer and expects it to print its greeting. */
+  async function runsHello(): Promise<Outcome> {
+    const r = await asPacker([inputRoot(nar), "x"]);
+    expect(r.exitCode, explain(r)).toBe(0);
+    expect(r.stdout).toBe("hello from nix");
+    return r;
+  }
+
+  /** Counts the files, links and directories below dir, as the completion stamp does. */
+  function nodes(dir: string): number {
+    return readdirSync(dir, { withFileTypes: true }).reduce((n, e) => n + 1 + (e.isDirectory() ? nodes(join(dir, e.name)) : 0), 0);
+  }
+
   beforeAll(async () => {
     nar = join(tmp, "closure.nar");
     sha256 = (await must([enter, "--pack", nar, closure, ...entries()])).trim();
     rmSync(cacheDir, { recursive: true, force: true });
+    for (const p of privateCaches()) rmSync(p, { recursive: true, force: true });
   });
-  afterEach(() => rmSync(cacheDir, { recursive: true, force: true }));
+  afterEach(() => {
+    rmSync(cacheDir, { recursive: true, force: true });
+    for (const p of privateCaches()) rmSync(p, { recursive: true, force: true });
+  });
 
   test("enter --pack writes byte for byte what nix-store --dump writes for the closure's directory, and prints its sha256", async () => {
     // The package's nix/store holds exactly the closure's entries.
@@ -956,28 +988,94 @@ describe("packed closures: enter --pack writes one Nix archive, and a launcher u
     expect(sha256).toMatch(/^[0-9a-f]{64}$/);
   });
 
-  test("a launcher with only the archive unpacks it into the user's private cache and runs the program; later runs map that entry", async () => {
-    const launcher = inputRoot(nar);
-    const r = await asPacker([launcher, "x"]);
-    expect(r.exitCode, explain(r)).toBe(0);
-    expect(r.stdout).toBe("hello from nix");
-    expect(cache()).toEqual([sha256]);
+  test("enter --nar-hash prints each store path's NAR hash exactly as nix-store --query --hash does", async () => {
+    const store = join(chrootStore, "../..");
+    const nixEnv = { NIX_CONFIG: "substituters =\nbuild-users-group =" };
+    const want = (await must(["nix-store", "--store", store, "--query", "--hash", ...closurePaths], nixEnv)).split("\n");
+    const have = (await must([enter, "--nar-hash", closure, ...entries()])).split("\n");
+    expect(want.length).toBe(closurePaths.length);
+    expect(have).toEqual(want);
+    // A changed file changes its path's hash, and only that one.
+    const copy = join(tmp, "nar-hash-copy");
+    for (const p of closurePaths) cpSync(join(closure, p.slice(11)), join(copy, p.slice(11)), { recursive: true, verbatimSymlinks: true });
+    const helloDir = hello.split("/")[3]!;
+    chmodSync(join(copy, helloDir, "bin"), 0o755);
+    chmodSync(join(copy, helloDir, "bin/hello"), 0o755);
+    writeFileSync(join(copy, helloDir, "bin/hello"), "changed");
+    const changed = (await must([enter, "--nar-hash", copy, ...entries()])).split("\n");
+    expect(changed.filter((h, i) => h !== want[i])).toHaveLength(1);
+    expect(changed[entries().indexOf(helloDir)]).not.toBe(want[entries().indexOf(helloDir)]);
+  });
+
+  test("a launcher with only the archive unpacks it into the user's private cache, stamped complete, and runs the program; later runs map that entry", async () => {
+    await runsHello();
+    expect(cache()).toEqual(unpacked());
     const dir = statSync(cacheDir);
     expect([dir.uid, dir.mode & 0o777]).toEqual([PACKER, 0o700]);
-    // The entry is the closure: its NAR is the archive.
-    const again = join(tmp, "again.nar");
-    await must(["sh", "-c", 'exec nix-store --dump "$1" > "$2"', "dump", join(cacheDir, sha256), again]);
-    expect(sha256Of(again)).toBe(sha256);
+    // The entry's closure is the archive's content, and its stamp names the archive and its nodes.
+    expect(await narOf(closureOf(cacheDir))).toBe(sha256);
+    expect(stampOf(cacheDir)).toBe(`rules_nixstore-nar 1 ${sha256} ${nodes(closureOf(cacheDir))}\n`);
 
-    const before = statSync(join(cacheDir, sha256));
-    const second = await asPacker([inputRoot(nar)]);
-    expect(second.exitCode, explain(second)).toBe(0);
-    expect(second.stdout).toBe("hello from nix");
-    const after = statSync(join(cacheDir, sha256));
+    const before = statSync(closureOf(cacheDir));
+    await runsHello();
+    const after = statSync(closureOf(cacheDir));
     expect([after.ino, after.ctimeMs]).toEqual([before.ino, before.ctimeMs]);
   });
 
-  test("a tampered or truncated archive is refused: exit 126 naming the archive, and nothing is left in the cache", async () => {
+  test("an entry that an age-based /tmp cleaner half emptied, or whose stamp it removed, is unpacked again", async () => {
+    await runsHello();
+    const closureDir = closureOf(cacheDir);
+    const complete = nodes(closureDir);
+    // As systemd-tmpfiles or tmpreaper remove old files: one by one, here the program itself and
+    // a library, leaving the stamp.
+    const helloDir = join(closureDir, hello.split("/")[3]!);
+    await must(["rm", "-rf", join(helloDir, "bin/hello"), join(closureDir, closurePaths.find((p) => p.endsWith("-glibc"))!.slice(11), "lib")]);
+    expect(nodes(closureDir)).toBeLessThan(complete);
+    await runsHello();
+    expect(nodes(closureOf(cacheDir))).toBe(complete);
+    expect(await narOf(closureOf(cacheDir))).toBe(sha256);
+    expect(cache()).toEqual(unpacked());
+
+    // Every file there, but no stamp (the cleaner took it): the launcher never stamps an entry
+    // it did not unpack, so a stamp again means a new entry.
+    rmSync(join(cacheDir, `${sha256}.entry`, "complete"), { force: true });
+    await runsHello();
+    expect(stampOf(cacheDir)).toBe(`rules_nixstore-nar 1 ${sha256} ${complete}\n`);
+    expect(await narOf(closureOf(cacheDir))).toBe(sha256);
+    expect(cache()).toEqual(unpacked());
+  });
+
+  test("unpackings left by killed launchers are swept once stale; a recent one and one a live launcher holds are not", async () => {
+    await runsHello();
+    // What a killed unpack leaves: a `.tmp-` directory with part of a closure, read-only files.
+    const plant = (name: string, ageSeconds: number) => {
+      const dir = join(cacheDir, name);
+      mkdirSync(join(dir, "closure/x-part/bin"), { recursive: true });
+      writeFileSync(join(dir, "closure/x-part/bin/tool"), "half", { mode: 0o555 });
+      const when = new Date(Date.now() - ageSeconds * 1000);
+      for (const p of [join(dir, "closure/x-part/bin"), join(dir, "closure/x-part"), join(dir, "closure"), dir]) utimesSync(p, when, when);
+      return dir;
+    };
+    const dead = plant(".tmp-0123456789abcdef-dead-0", 3600);
+    const recent = plant(".tmp-0123456789abcdef-recent-0", 60);
+    const held = plant(".tmp-0123456789abcdef-held-0", 3600);
+    await must(["chown", "-R", `${PACKER}:${PACKER}`, cacheDir]);
+    // A live launcher unpacking into `held` holds its lock (flock), as long as it runs.
+    const holder = execa("flock", ["--exclusive", "--no-fork", held, "sleep", "120"], { reject: false, stdio: "ignore" });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await runsHello();
+      expect(cache()).toEqual([...[held, recent].map((d) => d.slice(cacheDir.length + 1)).sort(), ...unpacked()].sort());
+    } finally {
+      holder.kill();
+      await holder;
+    }
+    // Once its launcher is gone, the next one removes it.
+    await runsHello();
+    expect(cache()).toEqual([recent.slice(cacheDir.length + 1), ...unpacked()].sort());
+  });
+
+  test("a tampered or truncated archive is refused: exit 126 naming the archive, and no entry or unpacking is left in the cache", async () => {
     const bytes = readFileSync(nar);
     const tampered = Buffer.from(bytes);
     tampered[Math.floor(bytes.length / 2)]! ^= 0xff;
@@ -988,39 +1086,92 @@ describe("packed closures: enter --pack writes one Nix archive, and a launcher u
     expect(t.stderr).toContain(sha256);
     expect(t.stderr).toContain(sha256Of(join(tmp, "tampered.nar")));
     expect(t.stdout).toBe("");
-    expect(cache()).toEqual([]);
+    // The archive's lock file only.
+    expect(cache()).toEqual([`${sha256}.lock`]);
 
     writeFileSync(join(tmp, "truncated.nar"), bytes.subarray(0, bytes.length - 1000));
     const c = await asPacker([inputRoot(join(tmp, "truncated.nar"))]);
     expect(c.exitCode, explain(c)).toBe(126);
     expect(c.stderr).toContain("ends early");
-    expect(cache()).toEqual([]);
+    expect(cache()).toEqual([`${sha256}.lock`]);
   });
 
-  test("a cache directory that is another user's, open to others, or a symlink is not used: exit 126 naming it", async () => {
-    const cases: Array<[string, () => void]> = [
-      ["root's", () => mkdirSync(cacheDir, { mode: 0o700 })],
-      ["open to others", () => {
+  test("a cache path squatted by another user, open to others, a symlink or a file: a private directory beside it is used, and the path is left alone", async () => {
+    const target = join(tmp, "planted-target");
+    const cases: Array<[string, string, () => void]> = [
+      ["another user's directory", "it belongs to another user", () => mkdirSync(cacheDir, { mode: 0o700 })],
+      ["the user's own, open to others", "it is open to other users (not mode 0700)", () => {
         mkdirSync(cacheDir);
-        chmodSync(cacheDir, 0o755);
+        chmodSync(cacheDir, 0o777);
         chownSync(cacheDir, PACKER, PACKER);
       }],
-      ["a symlink to the user's own directory", () => {
-        const target = join(tmp, "planted-target");
+      ["a symlink to a directory of the user's", "it is a symbolic link", () => {
         mkdirSync(target, { mode: 0o700 });
         chownSync(target, PACKER, PACKER);
         symlinkSync(target, cacheDir);
       }],
+      ["a file", "it is not a directory", () => writeFileSync(cacheDir, "squatted\n", { mode: 0o666 })],
     ];
-    for (const [what, plant] of cases) {
+    for (const [what, why, plant] of cases) {
       rmSync(cacheDir, { recursive: true, force: true });
+      for (const p of privateCaches()) rmSync(p, { recursive: true, force: true });
       plant();
-      const r = await asPacker([inputRoot(nar)]);
-      expect(r.exitCode, `${what}: ${explain(r)}`).toBe(126);
-      expect(r.stderr, what).toContain(`is unpacked into ${cacheDir}, which cannot be used`);
-      expect(readdirSync(cacheDir), what).toEqual([]);
+      const squatted = lstatSync(cacheDir);
+      const r = await runsHello();
+      const [made, ...more] = privateCaches();
+      expect(more, what).toEqual([]);
+      expect(made, what).toMatch(new RegExp(`^${cacheDir}\\.[A-Za-z0-9]{6}$`));
+      expect(r.stderr, what).toBe(`rules_nixstore launcher: note: ${cacheDir} cannot be used (${why}): closure archives are unpacked into ${made} instead.`);
+      const dir = lstatSync(made!);
+      expect([dir.isDirectory(), dir.uid, dir.mode & 0o777], what).toEqual([true, PACKER, 0o700]);
+      expect(list(made!), what).toEqual(unpacked());
+      expect(await narOf(closureOf(made!)), what).toBe(sha256);
+      // Later launchers find it again, quietly.
+      const again = await runsHello();
+      expect(again.stderr, what).toBe("");
+      expect(privateCaches(), what).toEqual([made]);
+      // Nothing was done to the squatted path.
+      const now = lstatSync(cacheDir);
+      expect([now.ino, now.uid, now.mode, now.mtimeMs], what).toEqual([squatted.ino, squatted.uid, squatted.mode, squatted.mtimeMs]);
+      if (now.isDirectory() && !now.isSymbolicLink()) expect(readdirSync(cacheDir), what).toEqual([]);
     }
-    expect(readdirSync(join(tmp, "planted-target"))).toEqual([]);
+    expect(readdirSync(target)).toEqual([]);
+  });
+
+  test("another user's directories named like a private cache are not taken", async () => {
+    // Planted before the launcher looks: owned by root (mode 0700) or open to all.
+    mkdirSync(cacheDir, { mode: 0o700 });
+    const planted = [`${cacheDir}.AAAAAA`, `${cacheDir}.AAAAAB`];
+    mkdirSync(planted[0]!, { mode: 0o700 });
+    mkdirSync(planted[1]!);
+    chmodSync(planted[1]!, 0o777);
+    await runsHello();
+    const made = privateCaches().filter((p) => !planted.includes(p));
+    expect(made).toHaveLength(1);
+    expect(list(made[0]!)).toEqual(unpacked());
+    for (const p of planted) expect(readdirSync(p)).toEqual([]);
+  });
+
+  test("the entry is checked and bound through one descriptor: no path of the cache is looked up between the check and the mount", async () => {
+    await runsHello();
+    const traces = join(tmp, "packer-traces");
+    mkdirSync(traces, { recursive: true });
+    chownSync(traces, PACKER, PACKER);
+    const trace = join(traces, "packed.trace");
+    const r = await asPacker(["strace", "-f", "-qq", "-s", "256", "-e", "trace=%file,%desc,mount", "-o", trace, inputRoot(nar), "x"]);
+    expect(r.exitCode, explain(r)).toBe(0);
+    expect(r.stdout).toBe("hello from nix");
+    const calls = readFileSync(trace, "utf8").split("\n").map((l) => l.replace(/^\d+\s+/, ""));
+    // The closure is opened relative to its entry's descriptor, counted through it, then bound.
+    const opened = calls.findIndex((l) => /^openat\(\d+, "closure", [A-Z_|]*O_DIRECTORY[A-Z_|]*\) = \d+$/.test(l));
+    expect(opened, calls.join("\n")).toBeGreaterThan(0);
+    const fd = /= (\d+)$/.exec(calls[opened]!)![1];
+    const bound = calls.findIndex((l) => l.startsWith(`mount("/proc/self/fd/${fd}", `));
+    expect(bound, calls.join("\n")).toBeGreaterThan(opened);
+    const between = calls.slice(opened + 1, bound);
+    expect(between.filter((l) => l.includes(cacheDir) || l.includes(".entry") || l.includes('"closure"')), between.join("\n")).toEqual([]);
+    // The stamp was read through the entry's descriptor before.
+    expect(calls.slice(0, opened).some((l) => /^openat\(\d+, "complete", /.test(l))).toBe(true);
   });
 
   test("launchers started together on an empty cache all run, and leave one entry and no unpacking behind", async () => {
@@ -1030,6 +1181,6 @@ describe("packed closures: enter --pack writes one Nix archive, and a launcher u
       expect(r.exitCode, explain(r)).toBe(0);
       expect(r.stdout).toBe("hello from nix");
     }
-    expect(cache()).toEqual([sha256]);
+    expect(cache()).toEqual(unpacked());
   });
 });

@@ -3,6 +3,6 @@
 """The sha256 of each prebuilt `enter` under rules/private/enter/<platform>/enter."""
 
 ENTER_SHA256 = {
-    "aarch64-linux": "a8952ceb0f3fa6c532f40190d19577c722192ac1ab93b5661dba8d3f8b168027",
-    "x86_64-linux": "651997f285134edaea281305a5b5d3f7d913cd9791396dec1cf6d59380ff472b",
+    "aarch64-linux": "f4a290038112765bbf8569a71d6ea45e1a7066a65f86b3600f5f4012dd51291c",
+    "x86_64-linux": "75f23fff000329ce09935bfb21327c2df1b12bb170146636964c1e06231ce9e1",
 }
