@@ -22,7 +22,7 @@ cache's paths that no package repository of any output base uses any more: every
 load(":command.bzl", "command_failure", "execute_or_fail")
 load(":constants.bzl", "MACHINE_CACHE_ENV", "MACHINE_CACHE_SUBDIR")
 load(":names.bzl", "apparent_name")
-load(":store.bzl", "NIX_OPTIONS", "gc_root_argv", "init_store", "run_nix", "run_nix_or_fail")
+load(":store.bzl", "NIX_OPTIONS", "flock_argv", "gc_root_argv", "init_store", "run_nix", "run_nix_or_fail")
 
 _OFF = "off"
 
@@ -133,10 +133,8 @@ def _repair(repository_ctx, cache, nix_store, modified):
     _note(repository_ctx, "\n".join([
         "the machine cache {} holds modified (or lacks the) copies of these store paths; they are refused and rebuilt there:".format(cache.root),
     ] + ["  " + p for p in modified]))
-    argv = [nix_store] + cache.args + _nix_options(repository_ctx.attr.nixopts) + ["--repair-path"] + modified
-    flock = repository_ctx.which("flock")
-    if flock:
-        argv = [str(flock), "{}/{}".format(cache.root, _CACHE_LOCK)] + argv
+    locked = flock_argv(repository_ctx, "{}/{}".format(cache.root, _CACHE_LOCK), "the machine cache {} while it repairs store paths there".format(cache.root), who = _what(repository_ctx))
+    argv = locked + [nix_store] + cache.args + _nix_options(repository_ctx.attr.nixopts) + ["--repair-path"] + modified
     result = run_nix(repository_ctx, argv, quiet = repository_ctx.attr.quiet)
     if result.return_code == 0 and not _verify(repository_ctx, cache, nix_store, modified):
         return True
