@@ -1,14 +1,19 @@
-"""Store paths and NAR hashes as Nix writes them: checks for names that come from outside (a lock file, a remote build's record)."""
+"""Store paths and NAR hashes as Nix writes them: checks for names that come from outside (a lock file, a remote build's record).
 
-# A store path: STORE_DIR/<32 characters of Nix's base32>-<name>.
-_STORE_PREFIX = "/nix/store/"
-_HASH_LENGTH = 32
+The pattern's parts are constants.bzl's, which nixgen checks store paths with too (generator/model).
+"""
 
-# Nix's base32 alphabet (no e, o, u, t), the digits of store path hashes and NAR hashes.
-_BASE32 = "0123456789abcdfghijklmnpqrsvwxyz"
+load(
+    ":constants.bzl",
+    "LOGICAL_STORE_DIR",
+    "STORE_HASH_LENGTH",
+    _BASE32 = "NIX_BASE32_DIGITS",
+    _NAME = "STORE_NAME_CHARACTERS",
+)
 
-# The characters of a store path's name (Nix refuses others), which may not start with a dot.
-_NAME = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+-._?="
+# A store path: /nix/store/<hash>-<name>.
+_STORE_PREFIX = LOGICAL_STORE_DIR + "/"
+_HASH_LENGTH = STORE_HASH_LENGTH
 
 def is_store_path(path):
     """Whether path is a store path, `/nix/store/<hash>-<name>`, as Nix names them.
