@@ -18,7 +18,7 @@ describe.each(FLAVORS)("nix_file_deps found by nixgen, $title", (flavor) => {
     const ws = new Workspace(mkdtempSync(join(tmpdir(), "nixstore-nixdeps-")), flavor);
     workspaces.push(ws);
     mkdirSync(ws.dir, { recursive: true });
-    // nix/nixpkgs.nix -> ./fixture (default.nix) -> ./elf/hello.sh and the other builder scripts.
+    // nix/nixpkgs.nix -> ./fixture (default.nix) -> ./cc.nix, ./elf/hello.sh and the other builder scripts.
     cpSync(FIXTURE, join(ws.dir, "nix/fixture"), { recursive: true });
     ws.write("nix/BUILD.bazel", "");
     ws.write("nix/nixpkgs.nix", "# The workspace's nixpkgs: the offline fixture.\nimport ./fixture\n");
@@ -63,8 +63,8 @@ nixstore_repositories()
     expect(gen.exitCode, String(gen.all)).toBe(0);
     // It says what it found: the fixture's default.nix (through the directory) and its scripts.
     expect(gen.stdout).toContain(
-      "nixgen: nix_file_deps of //nix:nixpkgs.nix: found 4 files: //nix/fixture:default.nix, " +
-        "//nix/fixture:elf/hello.sh, //nix/fixture:elf/libgreet.sh, //nix/fixture:elf/mkelf.sh",
+      "nixgen: nix_file_deps of //nix:nixpkgs.nix: found 5 files: //nix/fixture:cc.nix, " +
+        "//nix/fixture:default.nix, //nix/fixture:elf/hello.sh, //nix/fixture:elf/libgreet.sh, //nix/fixture:elf/mkelf.sh",
     );
     // The fixture's copy keeps its BUILD.bazel: its files belong to the package //nix/fixture.
     expect(ws.read(flavor.bzlmod ? "nixstore/nixstore.MODULE.bazel" : "nixstore/repositories.bzl")).toContain(
