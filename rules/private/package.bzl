@@ -1,6 +1,7 @@
 """nixpkgs_package: a Nix package, its whole runtime closure and launchers, as a Bazel repository."""
 
 load(":attrs.bzl", "PACKAGE_ATTRS", "PACKAGE_DOC")
+load(":binary_cache.bzl", "download_locked_closure")
 load(":constants.bzl", "REPOSITORY_HEADER")
 load(":enter.bzl", "enter_binaries")
 load(
@@ -157,7 +158,8 @@ def obtain_closure(repository_ctx, inputs, not_supported, expression = None):
 
     Builds (or takes what the lock pins) with Nix into the machine cache or the output base's
     store, records the build for `nixgen lock`, and plans the closure's layout; laying it out is
-    the caller's.
+    the caller's. A lock that records a binary cache for every path of the closure has it
+    downloaded instead, with no Nix command (binary_cache.bzl).
 
     Args:
       repository_ctx: the repository context of a nixpkgs_package (or toolchain) repository.
@@ -172,6 +174,9 @@ def obtain_closure(repository_ctx, inputs, not_supported, expression = None):
       paths (the last is the package), every store path of the closure (sorted) and the plan
       of `plan_layout`; None when `not_supported` was called.
     """
+    downloaded = download_locked_closure(repository_ctx, inputs, expression)
+    if downloaded:
+        return downloaded
     cache = machine_cache(repository_ctx) if repository_ctx.attr.store != "system" else None
     nix, why_not = find_nix(repository_ctx, ["nix-build", "nix-store"])
     if why_not:

@@ -3,6 +3,6 @@
 """The sha256 of each prebuilt `enter` under rules/private/enter/<platform>/enter."""
 
 ENTER_SHA256 = {
-    "aarch64-linux": "f4a290038112765bbf8569a71d6ea45e1a7066a65f86b3600f5f4012dd51291c",
-    "x86_64-linux": "75f23fff000329ce09935bfb21327c2df1b12bb170146636964c1e06231ce9e1",
+    "aarch64-linux": "3bab3246c12184ae7746bd0e82cc96500bb03aaf64aec473e63a65514935b34f",
+    "x86_64-linux": "944f10268cb616fcf8084ec538507d5d87dbf25ae1f40cf83e5ff382dca86be9",
 }
