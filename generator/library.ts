@@ -1,19 +1,25 @@
 import path from "node:path";
 import {
+  BUILD_RULES,
+  EXTENSION_TAGS,
   HEADER,
   LOGICAL_STORE_DIR,
   REFRESH_COMMAND,
   RULES,
   STORE_DIRNAME,
+  TAG_NAME_ATTR,
   libraryConstants,
   validateRules,
   type AttrSpec,
+  type BuildRuleSpec,
+  type ExtensionTagSpec,
   type RuleSpec,
   type StarlarkValue,
 } from "./model/index.js";
 import { IMPLICIT_DEFAULTS } from "./model/rules.js";
 import { sameValue } from "./model/validate.js";
 import type { Renderer } from "./render/index.js";
+import { referenceView } from "./reference.js";
 import type { OutputFile } from "./write/index.js";
 
 /** One generated file of the rule library. */
@@ -36,6 +42,12 @@ export const LIBRARY_OUTPUTS: readonly LibraryOutput[] = [
   {
     path: "rules/private/constants.bzl",
     template: "rules/private/constants.bzl.hbs",
+    from: "generator/model",
+  },
+  {
+    // The reference of every public rule, macro, tag and attribute (docs/), from the model.
+    path: "docs/reference.md",
+    template: "docs/reference.md.hbs",
     from: "generator/model",
   },
   {
@@ -70,14 +82,6 @@ interface RuleView {
   readonly tag: { readonly name: string; readonly doc: string; readonly attrs: readonly AttrView[] };
 }
 
-/** The `name` attribute every tag has: the repository's name. */
-const TAG_NAME_ATTR: AttrSpec = {
-  name: "name",
-  type: "string",
-  default: "",
-  mandatory: true,
-  doc: "The repository's name: its apparent name in `use_repo` and in labels (`@<name>//...`).",
-};
 
 function attrView(attr: AttrSpec): AttrView {
   return { name: attr.name, type: attr.type, kwargs: attrKwargs(attr) };
@@ -97,6 +101,9 @@ function tagAttrs(rule: RuleSpec): AttrSpec[] {
 function attrKwargs(attr: AttrSpec): Kwarg[] {
   const kwargs: Kwarg[] = [];
   if (attr.allowSingleFile) kwargs.push({ name: "allow_single_file", value: attr.allowSingleFile });
+  if (attr.allowFiles) kwargs.push({ name: "allow_files", value: true });
+  if (attr.cfg) kwargs.push({ name: "cfg", value: attr.cfg });
+  if (attr.executable) kwargs.push({ name: "executable", value: true });
   if (!sameValue(attr.default, IMPLICIT_DEFAULTS[attr.type])) {
     kwargs.push({ name: "default", value: attr.default });
   }
@@ -109,6 +116,29 @@ function attrKwargs(attr: AttrSpec): Kwarg[] {
 /** Orders by name in code-unit order, independent of the locale. */
 function byName(a: { readonly name: string }, b: { readonly name: string }): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+/** Template view of a build rule or another extension's tag: a doc and its attributes. */
+interface AttrsView {
+  readonly name: string;
+  readonly prefix: string;
+  readonly doc: string;
+  readonly attrs: readonly AttrView[];
+}
+
+function buildRuleView(rule: BuildRuleSpec): AttrsView {
+  return { name: rule.name, prefix: rule.starlarkPrefix, doc: rule.doc, attrs: [...rule.attrs].sort(byName).map(attrView) };
+}
+
+/** An extension tag's attributes: `name`, the base rule's but those omitted (replaced where given), its own. */
+export function extensionTagAttrs(tag: ExtensionTagSpec): AttrSpec[] {
+  const replaced = new Map(tag.replace.map((a) => [a.name, a]));
+  const omitted = new Set(tag.omit);
+  return [TAG_NAME_ATTR, ...tag.base.attrs.filter((a) => !omitted.has(a.name)).map((a) => replaced.get(a.name) ?? a), ...tag.add];
+}
+
+function extensionTagView(tag: ExtensionTagSpec): AttrsView {
+  return { name: tag.name, prefix: tag.starlarkPrefix, doc: tag.doc, attrs: extensionTagAttrs(tag).sort(byName).map(attrView) };
 }
 
 function ruleView(rule: RuleSpec): RuleView {
@@ -131,12 +161,15 @@ function ruleView(rule: RuleSpec): RuleView {
  * - `version`: the package version
  */
 export function libraryContext(version: string, rules: readonly RuleSpec[] = RULES): object {
-  const problems = validateRules(rules);
+  const problems = validateRules(rules, BUILD_RULES, EXTENSION_TAGS);
   if (problems.length > 0) {
     throw new Error(`the rule model is inconsistent:\n  ${problems.join("\n  ")}`);
   }
   return {
     rules: rules.map(ruleView),
+    buildRules: BUILD_RULES.map(buildRuleView),
+    extensionTags: EXTENSION_TAGS.map(extensionTagView),
+    reference: referenceView(rules),
     constants: libraryConstants(version),
     store: { dirname: STORE_DIRNAME, logicalDir: LOGICAL_STORE_DIR },
     version,

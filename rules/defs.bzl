@@ -12,6 +12,7 @@ load(
 load(
     "//rules/private:executable.bzl",
     _nixstore_executable = "nixstore_executable",
+    _nixstore_executable_alias = "nixstore_executable_alias",
 )
 load(
     "//rules/private:nixpkgs_repository.bzl",
@@ -26,6 +27,7 @@ nixpkgs_local_repository = _nixpkgs_local_repository
 nixpkgs_http_repository = _nixpkgs_http_repository
 nixpkgs_git_repository = _nixpkgs_git_repository
 nixstore_executable = _nixstore_executable
+nixstore_executable_alias = _nixstore_executable_alias
 
 def nixpkgs_package(name, repository = None, repositories = {}, **kwargs):
     """A Nix package as a repository: its files, its runtime closure and a launcher per executable.

@@ -22,30 +22,13 @@ packages' nixpkgs repositories come from the `nixstore` extension, named by labe
 """
 
 load("//rules:remotable.bzl", "nixpkgs_package")
-load("//rules/private:attrs.bzl", "PACKAGE_ATTRS", "PACKAGE_TAG_ATTRS")
+load("//rules/private:attrs.bzl", "REMOTABLE_PACKAGE_TAG_ATTRS", "REMOTABLE_PACKAGE_TAG_DOC")
 load("//rules/private:module_requests.bzl", "parse_modules")
 
-# Package tag attributes that a remotable package does not take, or takes in another form.
-_LEFT_OUT = ["evaluation", "lock", "repositories", "repository", "store", "fail_not_supported"]
-
-_TAG_ATTRS = dict(
-    {k: v for k, v in PACKAGE_TAG_ATTRS.items() if k not in _LEFT_OUT},
-    exec_properties = attr.string_dict(
-        doc = "The platform of the remote build, selecting the executor's Nix pool, e.g. `{\"pool\": \"nix\"}`. An empty dict sends no platform.",
-    ),
-    max_closure_mib = PACKAGE_ATTRS["max_closure_mib"],
-    remote_closure = PACKAGE_ATTRS["remote_closure"],
-    remote_path = PACKAGE_ATTRS["remote_path"],
-    repositories = attr.label_keyed_string_dict(
-        doc = "Nix search path entries: each label (a repository of the `nixstore` extension, e.g. `@nixpkgs`, in scope through `use_repo`) maps to the name under which Nix code finds it. Mutually exclusive with `repository`.",
-    ),
-    repository = attr.label(
-        doc = "Shorthand for `repositories = {repository: \"nixpkgs\"}`: a `nixstore.local_repository` in scope through `use_repo`, e.g. `@nixpkgs`.",
-    ),
-)
-
+# REMOTABLE_PACKAGE_TAG_ATTRS (generator/model/api.ts): a package's attributes, but those a
+# remotable package does not take, with its repositories named by label and exec_properties.
 def _nixstore_remotable_impl(module_ctx):
-    attr_names = [a for a in _TAG_ATTRS.keys() if a != "name"]
+    attr_names = [a for a in REMOTABLE_PACKAGE_TAG_ATTRS.keys() if a != "name"]
     for request in parse_modules(module_ctx.modules, {"package": attr_names}, []):
         attrs = dict(request.attrs)
         repository = attrs.pop("repository")
@@ -62,8 +45,8 @@ def _nixstore_remotable_impl(module_ctx):
 nixstore_remotable = module_extension(
     implementation = _nixstore_remotable_impl,
     tag_classes = {"package": tag_class(
-        attrs = _TAG_ATTRS,
-        doc = "A remotable Nix package as the repository `@<name>`: `nixpkgs_package`'s attributes, built with Nix on the remote executor that `exec_properties` select; bring it into scope with `use_repo(nixstore_remotable, \"<name>\")`.",
+        attrs = REMOTABLE_PACKAGE_TAG_ATTRS,
+        doc = REMOTABLE_PACKAGE_TAG_DOC,
     )},
     doc = "Remotable Nix packages under bzlmod: the Nix build runs on a remote executor (needs `--experimental_repo_remote_exec`).",
 )

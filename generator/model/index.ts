@@ -3,3 +3,4 @@ export * from "./types.js";
 export * from "./constants.js";
 export * from "./rules.js";
 export * from "./validate.js";
+export * from "./api.js";

@@ -17,12 +17,15 @@ interface AttrOptions {
   readonly doc: string;
   readonly default?: StarlarkValue;
   readonly mandatory?: boolean;
-  readonly allowSingleFile?: readonly string[];
+  readonly allowSingleFile?: readonly string[] | true;
   readonly values?: readonly string[];
+  readonly allowFiles?: boolean;
+  readonly executable?: boolean;
+  readonly cfg?: "target" | "exec";
 }
 
 /** Declares an attribute; `default` falls back to the type's implicit default. */
-function attr(name: string, type: StarlarkAttrType, options: AttrOptions): AttrSpec {
+export function attr(name: string, type: StarlarkAttrType, options: AttrOptions): AttrSpec {
   return {
     name,
     type,
@@ -31,6 +34,9 @@ function attr(name: string, type: StarlarkAttrType, options: AttrOptions): AttrS
     doc: options.doc,
     ...(options.allowSingleFile ? { allowSingleFile: options.allowSingleFile } : {}),
     ...(options.values ? { values: options.values } : {}),
+    ...(options.allowFiles ? { allowFiles: true } : {}),
+    ...(options.executable ? { executable: true } : {}),
+    ...(options.cfg ? { cfg: options.cfg } : {}),
   };
 }
 
@@ -420,8 +426,14 @@ export const NIXPKGS_CC_CONFIGURE: RuleSpec = {
         "If True, the macro registers `@<name>_toolchains//:all` (`register_toolchains`). " +
         "Under bzlmod, register them in MODULE.bazel instead.",
     }),
+    attr("fail_not_supported", "bool", {
+      default: true,
+      doc:
+        "If True, fail where Nix cannot run (not Linux, or no `nix-build` on PATH), naming the " +
+        "repository. If False, use this machine's own C/C++ compiler there, as Bazel's " +
+        "autodetection finds it (as rules_nixpkgs does).",
+    }),
     ...attrsOf(NIXPKGS_PACKAGE, [
-      "fail_not_supported",
       "lock",
       "nix_file",
       "nix_file_content",

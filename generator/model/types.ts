@@ -36,10 +36,48 @@ export interface AttrSpec {
   readonly mandatory: boolean;
   /** One to three sentences for users; rendered as the attribute's `doc`. */
   readonly doc: string;
-  /** For `label` attributes: the file extensions accepted (`allow_single_file`). */
-  readonly allowSingleFile?: readonly string[];
+  /** For `label` attributes: the file extensions accepted (`allow_single_file`), or any (`true`). */
+  readonly allowSingleFile?: readonly string[] | true;
   /** For `string` attributes: the only values accepted (`values`); the default must be one. */
   readonly values?: readonly string[];
+  /** For `label` attributes of build rules: any file (`allow_files = True`). */
+  readonly allowFiles?: boolean;
+  /** For `label` attributes of build rules: the target must be executable (`executable = True`). */
+  readonly executable?: boolean;
+  /** For `label` attributes of build rules: the configuration it is built in (`cfg`). */
+  readonly cfg?: "target" | "exec";
+}
+
+/** A build rule of the library (`rule(...)`, used in BUILD files): its attributes and doc. */
+export interface BuildRuleSpec {
+  /** Public name of the rule, e.g. `nixstore_executable`. */
+  readonly name: string;
+  /** Prefix of its Starlark constants: `<prefix>_ATTRS` and `<prefix>_DOC`. */
+  readonly starlarkPrefix: string;
+  /** What the rule is, for users; rendered as the rule's `doc`. */
+  readonly doc: string;
+  /** Attributes in any order; renderers sort them by name. */
+  readonly attrs: readonly AttrSpec[];
+}
+
+/**
+ * A tag class of another module extension than `nixstore` (the remotable one), made of a
+ * rule's attributes: those it keeps, those it replaces, and its own.
+ */
+export interface ExtensionTagSpec {
+  /** The extension, e.g. `nixstore_remotable`, and the file users load it from. */
+  readonly extension: string;
+  readonly bzlFile: string;
+  /** The tag's name, e.g. `package`. */
+  readonly name: string;
+  /** Prefix of its Starlark constants: `<prefix>_ATTRS` and `<prefix>_DOC`. */
+  readonly starlarkPrefix: string;
+  readonly doc: string;
+  /** The rule whose attributes it takes (all but `omit`; `replace` and `add` win). */
+  readonly base: RuleSpec;
+  readonly omit: readonly string[];
+  readonly replace: readonly AttrSpec[];
+  readonly add: readonly AttrSpec[];
 }
 
 /** One repository rule of the library. */

@@ -1,5 +1,5 @@
 import { IMPLICIT_DEFAULTS } from "./rules.js";
-import type { AttrSpec, RuleSpec, StarlarkValue } from "./types.js";
+import type { AttrSpec, BuildRuleSpec, ExtensionTagSpec, RuleSpec, StarlarkValue } from "./types.js";
 
 const SNAKE_CASE = /^[a-z][a-z0-9_]*$/;
 const CONSTANT_CASE = /^[A-Z][A-Z0-9_]*$/;
@@ -32,11 +32,16 @@ function defaultFits(attr: AttrSpec): boolean {
  * unique snake_case names, defaults of the attribute's type, docs written as sentences,
  * `allowSingleFile` only on labels. Cheap, so the generator runs it on every invocation.
  */
-export function validateRules(rules: readonly RuleSpec[]): string[] {
+export function validateRules(
+  rules: readonly RuleSpec[],
+  buildRules: readonly BuildRuleSpec[] = [],
+  extensionTags: readonly ExtensionTagSpec[] = [],
+): string[] {
   const problems: string[] = [];
   const ruleNames = new Set<string>();
   const prefixes = new Set<string>();
   const tagNames = new Set<string>();
+  problems.push(...otherProblems(buildRules, extensionTags, prefixes));
   for (const rule of rules) {
     const where = `rule ${rule.name}`;
     if (!SNAKE_CASE.test(rule.name)) problems.push(`${where}: name is not snake_case`);
@@ -62,6 +67,31 @@ export function validateRules(rules: readonly RuleSpec[]): string[] {
   return problems;
 }
 
+/** Problems of the build rules and other extensions' tags: names, prefixes (unique with the rules'), docs, attributes. */
+function otherProblems(buildRules: readonly BuildRuleSpec[], extensionTags: readonly ExtensionTagSpec[], prefixes: Set<string>): string[] {
+  const problems: string[] = [];
+  const entries = [
+    ...buildRules.map((r) => ({ where: `build rule ${r.name}`, spec: r, attrs: r.attrs })),
+    ...extensionTags.map((t) => ({ where: `${t.extension} tag ${t.name}`, spec: t, attrs: [...t.replace, ...t.add] })),
+  ];
+  for (const { where, spec, attrs } of entries) {
+    if (!SNAKE_CASE.test(spec.name)) problems.push(`${where}: name is not snake_case`);
+    if (!CONSTANT_CASE.test(spec.starlarkPrefix) || prefixes.has(spec.starlarkPrefix)) {
+      problems.push(`${where}: starlarkPrefix ${spec.starlarkPrefix} is not CONSTANT_CASE or is used twice`);
+    }
+    prefixes.add(spec.starlarkPrefix);
+    if (!isSentence(spec.doc)) problems.push(`${where}: doc must be sentences ending with "."`);
+    for (const attr of attrs) problems.push(...attrProblems(attr, `${where}, attribute ${attr.name}`));
+  }
+  for (const tag of extensionTags) {
+    const base = new Set(tag.base.attrs.map((a) => a.name));
+    for (const name of [...tag.omit, ...tag.replace.map((a) => a.name)]) {
+      if (!base.has(name)) problems.push(`${tag.extension} tag ${tag.name}: ${name} is no attribute of ${tag.base.name}`);
+    }
+  }
+  return problems;
+}
+
 /** Problems of one attribute; `at` names it. */
 function attrProblems(attr: AttrSpec, at: string): string[] {
   const problems: string[] = [];
@@ -73,8 +103,8 @@ function attrProblems(attr: AttrSpec, at: string): string[] {
   if (attr.mandatory && !sameValue(attr.default, IMPLICIT_DEFAULTS[attr.type])) {
     problems.push(`${at}: a mandatory attribute cannot have a default`);
   }
-  if (attr.allowSingleFile && attr.type !== "label") {
-    problems.push(`${at}: allowSingleFile applies to label attributes only`);
+  if ((attr.allowSingleFile || attr.allowFiles || attr.executable || attr.cfg) && attr.type !== "label") {
+    problems.push(`${at}: allowSingleFile, allowFiles, executable and cfg apply to label attributes only`);
   }
   if (attr.values !== undefined) {
     if (attr.type !== "string") problems.push(`${at}: values applies to string attributes only`);

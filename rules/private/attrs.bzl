@@ -156,7 +156,7 @@ CC_CONFIGURE_ATTRS = {
     ),
     "fail_not_supported": attr.bool(
         default = True,
-        doc = "If True, fail on platforms that do not support Nix (no `nix-build` on PATH, e.g. Windows). If False, the rule succeeds there but produces no output.",
+        doc = "If True, fail where Nix cannot run (not Linux, or no `nix-build` on PATH), naming the repository. If False, use this machine's own C/C++ compiler there, as Bazel's autodetection finds it (as rules_nixpkgs does).",
     ),
     "lock": attr.label(
         allow_single_file = [".json"],
@@ -363,7 +363,7 @@ CC_CONFIGURE_TAG_ATTRS = {
     ),
     "fail_not_supported": attr.bool(
         default = True,
-        doc = "If True, fail on platforms that do not support Nix (no `nix-build` on PATH, e.g. Windows). If False, the rule succeeds there but produces no output.",
+        doc = "If True, fail where Nix cannot run (not Linux, or no `nix-build` on PATH), naming the repository. If False, use this machine's own C/C++ compiler there, as Bazel's autodetection finds it (as rules_nixpkgs does).",
     ),
     "lock": attr.label(
         allow_single_file = [".json"],
@@ -406,5 +406,112 @@ CC_CONFIGURE_TAG_ATTRS = {
     ),
     "target_constraints": attr.string_list(
         doc = "Constraints of the target platforms the toolchain builds for. Empty means the same as the default of `exec_constraints`.",
+    ),
+}
+
+# The build rule nixstore_executable (rules/private/executable.bzl).
+EXECUTABLE_DOC = "Runs `program` (a `/nix/store/...` path) through a launcher: a link to `enter` (no shell) beside a data file naming the program. Where `/nix/store` shows the program (a real store, or the linux-sandbox with the generated `--sandbox_add_mount_pair`), the launcher just `exec`s it; anywhere else (remote workers, `--spawn_strategy=local`) it maps the closure, which this target carries as runfiles, read-only at `/nix/store` in a user + mount namespace. The closure travels either as its files (`closure`) or packed into one Nix archive (`nar`, `nar_sha256`), which the launcher unpacks once per machine and user, checking its sha256. Package repositories declare one per `bin/<exe>`; with `run_argv`, it runs the command its arguments name instead (a C/C++ toolchain's `runtime`, which Bazel's `--run_under` puts in front of tests and `bazel run`)."
+
+EXECUTABLE_ATTRS = {
+    "closure": attr.label(
+        allow_files = True,
+        doc = "Every file of the program's runtime closure, laid out under `nix/store/` of the package repository. Give this or `nar`.",
+    ),
+    "enter": attr.label(
+        allow_single_file = True,
+        cfg = "target",
+        doc = "The `enter` binary of the package repository (`_nixstore/enter`): the launcher is a link to it, and it maps the closure.",
+        mandatory = True,
+    ),
+    "nar": attr.label(
+        allow_single_file = [".nar"],
+        doc = "The program's runtime closure packed into one Nix archive of its store paths (`packed_closure`), in the package repository. Give this or `closure`.",
+    ),
+    "nar_sha256": attr.string(
+        doc = "The sha256 of `nar`, 64 lowercase hex digits: the launcher checks the archive against it when it unpacks it.",
+    ),
+    "program": attr.string(
+        doc = "The program's logical path, `/nix/store/<hash>-<name>/bin/<exe>`; with `run_argv`, a store path of the closure that the commands it runs need (where `/nix/store` shows it, nothing is mapped).",
+        mandatory = True,
+    ),
+    "run_argv": attr.bool(
+        doc = "If True, the launcher runs the command its arguments name (`<launcher> <command> [args...]`) with the closure mapped, instead of `program`: a toolchain's runtime, for `--run_under`.",
+    ),
+}
+
+# The build rule nixstore_executable_alias (rules/private/executable.bzl).
+EXECUTABLE_ALIAS_DOC = "Another name for a `nixstore_executable`, as an executable target of its own: what `alias` is, but `bazel run --run_under` of Bazel 4 takes it (an alias there is run as a second target). A C/C++ toolchain's `@<name>_toolchains//:runtime` is one."
+
+EXECUTABLE_ALIAS_ATTRS = {
+    "actual": attr.label(
+        cfg = "target",
+        doc = "The `nixstore_executable` this target runs.",
+        executable = True,
+        mandatory = True,
+    ),
+}
+
+# The remotable extension's tag class package (rules/remotable_extensions.bzl).
+REMOTABLE_PACKAGE_TAG_DOC = "A remotable Nix package as the repository `@<name>`: `nixpkgs_package`'s attributes, built with Nix on the remote executor that `exec_properties` select, as the remotable `nixpkgs_package` of `@rules_nixstore//rules:remotable.bzl` declares it; bring it into scope with `use_repo(nixstore_remotable, \"<name>\")`. Loading this extension needs `--experimental_repo_remote_exec`."
+
+REMOTABLE_PACKAGE_TAG_ATTRS = {
+    "attribute_path": attr.string(
+        doc = "Attribute to build, selected from the top-level Nix expression: attribute names separated by dots, e.g. `python3Packages.numpy`. When it is empty and neither `nix_file` nor `nix_file_content` is set, the repository name is used.",
+    ),
+    "build_file": attr.label(
+        doc = "A file to use as the repository's BUILD file instead of the generated one; its content is copied to `BUILD` at the repository root. Mutually exclusive with `build_file_content`.",
+    ),
+    "build_file_content": attr.string(
+        doc = "Like `build_file`, but the BUILD file's content given as a string. Mutually exclusive with `build_file`.",
+    ),
+    "escaping_symlinks": attr.string(
+        default = "drop",
+        doc = "What to do with symlinks of the closure that leave it: to a path outside `/nix/store` (`share/x -> /etc/x`, or relative, `../../../../etc/x`), or into a store path that is not in the closure. Bazel follows symlinks in source trees, so such a link would put the fetching machine's file into the repository, every action that uses the package and the remote cache. `\"drop\"` leaves them out of the repository and prints a warning naming each link and the package; `\"fail\"` refuses the package, naming them. Links that stay in the closure always work: they point at the same path inside the repository.",
+        values = ["drop", "fail"],
+    ),
+    "exec_properties": attr.string_dict(
+        doc = "The platform of the remote build, selecting the executor's Nix pool, e.g. `{\"pool\": \"nix\"}`. An empty dict sends no platform.",
+    ),
+    "max_closure_mib": attr.int(
+        default = 192,
+        doc = "For a remotable package: the largest runtime closure, as a gzip-compressed tar archive in MiB, that the remote executor sends back; a bigger one fails the fetch, naming its size. The client's Bazel server peaks at about six times the archive in memory while it decodes it (its heap: `--host_jvm_args=-Xmx...`), and the executor's CAS must hold the archive's base64 text (4/3 of it) as one blob (Buildbarn: smaller than a storage block).",
+    ),
+    "name": attr.string(
+        doc = "The repository's name: its apparent name in `use_repo` and in labels (`@<name>//...`).",
+        mandatory = True,
+    ),
+    "nix_file": attr.label(
+        allow_single_file = [".nix"],
+        doc = "A `.nix` file whose expression is evaluated; `attribute_path` selects the derivation from it. Mutually exclusive with `nix_file_content`.",
+    ),
+    "nix_file_content": attr.string(
+        doc = "A Nix expression given inline, used like the content of `nix_file`. Mutually exclusive with `nix_file`.",
+    ),
+    "nix_file_deps": attr.label_list(
+        doc = "Files that `nix_file` or `nix_file_content` import. Listing them makes Bazel fetch the package again when any of them changes.",
+    ),
+    "nixopts": attr.string_list(
+        doc = "Extra command-line arguments for `nix-build`, e.g. `[\"--argstr\", \"system\", \"x86_64-linux\"]`. A package whose `nixopts` are only Nix settings (`--option <name> <value>`) can share its nixpkgs' evaluation (`nixpkgs_packages`, the module extension); others evaluate on their own.",
+    ),
+    "packed_closure": attr.bool(
+        doc = "If True, the package's launchers (`bin/<exe>`) carry its runtime closure as one file, `_nixstore/closure.nar` (a Nix archive of the closure's store paths, the format `nix-store --dump` writes), instead of one input per file of the closure. Where an action cannot see `/nix/store` (a remote executor, a sandbox without the generated mount), the launcher unpacks the archive once per machine and user into its cache, `/tmp/rules_nixstore-nar-<uid>/<sha256>.entry`, checking its sha256, and maps it. Use it for tools whose closures hold many files: a remote action then costs about what a small tool's does, as the client no longer hashes and looks up, nor the worker creates and deletes, thousands of inputs. The repository holds the archive beside the laid-out closure (twice the closure's size on disk), and `:closure` still names the closure's files.",
+    ),
+    "quiet": attr.bool(
+        doc = "If True, hide the output of the Nix commands unless they fail.",
+    ),
+    "remote_closure": attr.string(
+        default = "fetch",
+        doc = "For a remotable package: where its closure goes. `\"fetch\"`: back to the client, into the repository, so it travels as action inputs and runs anywhere (the launcher strategy). `\"shared-store\"`: it stays in the store of the executor that built it, which the executors running its consumers must share (send those actions there with `exec_properties`); the repository holds only `bin/<exe>` wrappers that run the store paths, so no closure bytes are uploaded or fetched.",
+        values = ["fetch", "shared-store"],
+    ),
+    "remote_path": attr.string(
+        default = "/nix/var/nix/profiles/default/bin:/run/current-system/sw/bin:/usr/local/bin:/usr/bin:/bin",
+        doc = "For a remotable package: `PATH` of its build on the remote executor, where `nix-build`, `nix-store`, GNU tar, gzip and base64 must be found (a remotable rule's commands get no `PATH` from the client). The default covers Nix's multi-user installation, NixOS and distribution packages.",
+    ),
+    "repositories": attr.label_keyed_string_dict(
+        doc = "Nix search path entries: each label (a repository of the `nixstore` extension, e.g. `@nixpkgs`, in scope through `use_repo`) maps to the name under which Nix code finds it. Mutually exclusive with `repository`.",
+    ),
+    "repository": attr.label(
+        doc = "Shorthand for `repositories = {repository: \"nixpkgs\"}`: a `nixstore.local_repository` in scope through `use_repo`, e.g. `@nixpkgs`.",
     ),
 }

@@ -1,18 +1,7 @@
 """nixstore_executable: a runnable target for one executable of a Nix package, carrying its closure."""
 
+load(":attrs.bzl", "EXECUTABLE_ALIAS_ATTRS", "EXECUTABLE_ALIAS_DOC", "EXECUTABLE_ATTRS", "EXECUTABLE_DOC")
 load(":launch_data.bzl", "LAUNCH_SUFFIX", "launch_data")
-
-_DOC = """\
-Runs `program` (a `/nix/store/...` path) through a launcher: a link to `enter` (no shell) beside
-a data file naming the program. Where `/nix/store` shows the program (a real store, or the
-linux-sandbox with the generated `--sandbox_add_mount_pair`), the launcher just `exec`s it;
-anywhere else (remote workers, `--spawn_strategy=local`) it maps the closure, which this target
-carries as runfiles, read-only at `/nix/store` in a user + mount namespace. The closure travels
-either as its files (`closure`) or packed into one Nix archive (`nar`, `nar_sha256`), which the
-launcher unpacks once per machine and user, checking its sha256. Package repositories declare
-one per `bin/<exe>`; with `run_argv`, it runs the command its arguments name instead (a C/C++
-toolchain's `runtime`, which Bazel's `--run_under` puts in front of tests and `bazel run`).
-"""
 
 def _repo_relative_prefix(files, marker):
     """Returns the part of a closure file's path before `marker`, or fails."""
@@ -64,34 +53,9 @@ def _nixstore_executable_impl(ctx):
 
 nixstore_executable = rule(
     implementation = _nixstore_executable_impl,
-    doc = _DOC,
+    doc = EXECUTABLE_DOC,
     executable = True,
-    attrs = {
-        "closure": attr.label(
-            doc = "Every file of the program's runtime closure, laid out under `nix/store/` of the package repository. Give this or `nar`.",
-            allow_files = True,
-        ),
-        "nar": attr.label(
-            doc = "The program's runtime closure packed into one Nix archive of its store paths (`packed_closure`), in the package repository. Give this or `closure`.",
-            allow_single_file = [".nar"],
-        ),
-        "nar_sha256": attr.string(
-            doc = "The sha256 of `nar`, 64 lowercase hex digits: the launcher checks the archive against it when it unpacks it.",
-        ),
-        "enter": attr.label(
-            doc = "The `enter` binary of the package repository (`_nixstore/enter`): the launcher is a link to it, and it maps the closure.",
-            mandatory = True,
-            allow_single_file = True,
-            cfg = "target",
-        ),
-        "program": attr.string(
-            doc = "The program's logical path, `/nix/store/<hash>-<name>/bin/<exe>`; with `run_argv`, a store path of the closure that the commands it runs need (where `/nix/store` shows it, nothing is mapped).",
-            mandatory = True,
-        ),
-        "run_argv": attr.bool(
-            doc = "If True, the launcher runs the command its arguments name (`<launcher> <command> [args...]`) with the closure mapped, instead of `program`: a toolchain's runtime, for `--run_under`.",
-        ),
-    },
+    attrs = EXECUTABLE_ATTRS,
 )
 
 def _nixstore_executable_alias_impl(ctx):
@@ -114,14 +78,7 @@ def _nixstore_executable_alias_impl(ctx):
 
 nixstore_executable_alias = rule(
     implementation = _nixstore_executable_alias_impl,
-    doc = "Another name for a `nixstore_executable`, as an executable target of its own: what `alias` is, but `bazel run --run_under` of Bazel 4 takes it (an alias there is run as a second target).",
+    doc = EXECUTABLE_ALIAS_DOC,
     executable = True,
-    attrs = {
-        "actual": attr.label(
-            doc = "The `nixstore_executable` this target runs.",
-            mandatory = True,
-            executable = True,
-            cfg = "target",
-        ),
-    },
+    attrs = EXECUTABLE_ALIAS_ATTRS,
 )

@@ -119,7 +119,7 @@ describe("the rule model", () => {
     expect(problems).toContain("rule broken_rule, attribute quiet: declared twice");
     expect(problems).toContain('rule broken_rule, attribute url: doc must be sentences ending with "."');
     expect(problems).toContain(
-      "rule broken_rule, attribute f: allowSingleFile applies to label attributes only",
+      "rule broken_rule, attribute f: allowSingleFile, allowFiles, executable and cfg apply to label attributes only",
     );
     expect(problems).toContain('rule broken_rule, attribute mode: default "c" is not one of its values');
     expect(problems).toContain("rule broken_rule, attribute n: values applies to string attributes only");
