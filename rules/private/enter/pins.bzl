@@ -3,6 +3,6 @@
 """The sha256 of each prebuilt `enter` under rules/private/enter/<platform>/enter."""
 
 ENTER_SHA256 = {
-    "aarch64-linux": "f4a290038112765bbf8569a71d6ea45e1a7066a65f86b3600f5f4012dd51291c",
-    "x86_64-linux": "75f23fff000329ce09935bfb21327c2df1b12bb170146636964c1e06231ce9e1",
+    "aarch64-linux": "5baab3b87e0caf252f3ec877edf30a1a28a03167546607f1b418c42d19fba7b0",
+    "x86_64-linux": "0264b2f2dd8533ac92e416c6a0bb91863df80b71cac583c38d0541faaa2fcbf2",
 }
