@@ -112,6 +112,30 @@ function storePaths(text: string): string[] {
   return [...text.matchAll(/\/nix\/store\/[0-9a-z]{32}-[^\s'"]+/g)].map((m) => m[0]).sort();
 }
 
+/**
+ * Registers in the output base's store the paths a fetch's fast path brought in from the machine
+ * cache without Nix (rules/private/fetch.bzl): Nix's collector deletes unregistered paths, however
+ * rooted. Their registration is the machine cache's (the paths are hard links of its copies).
+ */
+async function registerImported(store: string): Promise<void> {
+  const files = path.join(store, "nix/store");
+  if (!fs.existsSync(files)) return;
+  const present = fs
+    .readdirSync(files)
+    .filter((e) => /^[0-9a-z]{32}-/.test(e))
+    .map((e) => `/nix/store/${e}`);
+  if (present.length === 0) return;
+  if (!fs.existsSync(path.join(store, "nix/var/nix/db"))) await nixStore(store, ["--init"]);
+  const invalid = storePaths((await nixStore(store, ["--check-validity", "--print-invalid", ...present])).stdout);
+  const cache = machineCacheDir();
+  if (invalid.length === 0 || cache === null || !fs.existsSync(path.join(cache, "nix/var/nix/db"))) return;
+  const known = storePaths((await nixStore(cache, ["--check-validity", "--print-invalid", ...invalid])).stdout);
+  const registered = invalid.filter((p) => !known.includes(p));
+  if (registered.length === 0) return;
+  const { stdout } = await nixStore(cache, ["--dump-db", ...registered]);
+  await runChecked(["nix-store", "--store", store, "--option", "build-users-group", "", "--load-db"], { input: stdout });
+}
+
 /** Removes the stale package repositories, then every store path no repository uses. */
 export async function gc(options: GcOptions): Promise<GcResult> {
   const workspace = path.resolve(options.workspace);
@@ -120,6 +144,7 @@ export async function gc(options: GcOptions): Promise<GcResult> {
   const store = path.join(outputBase, STORE_DIRNAME);
   const inUse = new Set(await packagesInUse(opts));
   const stale = [...packageRepositories(outputBase)].filter(([, name]) => !inUse.has(name));
+  await registerImported(store);
   if (!fs.existsSync(path.join(store, "nix/var/nix/db"))) {
     return { store, staleRepositories: stale.map(([, n]) => n), deleted: [], summary: "" };
   }

@@ -29,7 +29,7 @@ changing any input of the key, or a path leaving the machine cache, evaluates ag
 load(":command.bzl", "command_failure")
 load(":enter.bzl", "enter_for_host")
 load(":layout.bzl", "parse_scan", "runfiles_hold_spaces")
-load(":names.bzl", "package_who")
+load(":names.bzl", "apparent_name", "package_who", "sibling_file")
 load(":sha256.bzl", "sha256_hex")
 
 # The environment variable that turns the evaluation cache off ("off").
@@ -102,6 +102,26 @@ def write_evaluation(repository_ctx, cache, key, digest, outputs, hashes):
         # The cache is an optimisation: say so, and go on.
         # buildifier: disable=print
         print(command_failure(package_who(repository_ctx), "recording the evaluation in the machine cache failed (the next fetch evaluates again)", argv, result))
+
+def group_pin(repository_ctx):
+    """What the package's shared evaluation built for it (evaluation.bzl): struct(out, closure), or None.
+
+    Reading it fetches the shared evaluation: only a package that has no other pin asks.
+
+    Args:
+      repository_ctx: the repository context of a package with `evaluation` set.
+
+    Returns:
+      struct(out, closure), or None (no shared evaluation, or it built nothing for this package).
+    """
+    evaluation = getattr(repository_ctx.attr, "evaluation", "")
+    if not evaluation:
+        return None
+    text = repository_ctx.read(sibling_file(repository_ctx, evaluation, apparent_name(repository_ctx) + ".pin.json")).strip()
+    if not text:
+        return None
+    pin = json.decode(text)
+    return struct(out = pin["out"], closure = pin["closure"], inputs = None)
 
 def _root_name(link):
     return "rules_nixstore-" + sha256_hex(link)[:32]

@@ -3,7 +3,7 @@
 load(":attrs.bzl", "PACKAGE_ATTRS", "PACKAGE_DOC")
 load(":constants.bzl", "REPOSITORY_HEADER")
 load(":enter.bzl", "enter_binaries")
-load(":fetch.bzl", "evaluation_key", "fetch_pinned", "read_evaluation", "write_evaluation")
+load(":fetch.bzl", "evaluation_key", "fetch_pinned", "group_pin", "read_evaluation", "write_evaluation")
 load(
     ":lock.bzl",
     "LOCK_ENV",
@@ -185,10 +185,19 @@ def obtain_closure(repository_ctx, inputs, not_supported, expression = None):
     # evaluation cache) pins. See fetch.bzl.
     key = evaluation_key(repository_ctx, digest, nix) if cache else None
     pin = pinned or (read_evaluation(repository_ctx, cache, key) if cache else None)
-    if cache and pin:
+    grouped = None
+    if cache and not pin and not expression:
+        # Built by the shared evaluation of its nixpkgs, together with the other packages.
+        grouped = group_pin(repository_ctx)
+    if cache and (pin or grouped):
         root = store_root(repository_ctx)
-        fast = fetch_pinned(repository_ctx, inputs, cache, root, pin)
+        fast = fetch_pinned(repository_ctx, inputs, cache, root, pin or grouped)
         if fast:
+            if entry and not pinned:
+                # A lock that pins other inputs: as after a build, say so.
+                check_built(repository_ctx, entry, repository_ctx.attr.lock, fast.outputs, fast.hashes)
+            if grouped:
+                write_evaluation(repository_ctx, cache, key, digest, fast.outputs, fast.hashes)
             plan = plan_layout(repository_ctx, root, fast.closure, fast.scan)
             write_record(repository_ctx, digest, fast.outputs, fast.hashes)
             return struct(root = root, outputs = fast.outputs, closure = fast.closure, plan = plan, scan = fast.scan)

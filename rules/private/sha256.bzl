@@ -134,3 +134,27 @@ def sha256_hex(text):
         w = [(data[start + 4 * j] << 24) | (data[start + 4 * j + 1] << 16) | (data[start + 4 * j + 2] << 8) | data[start + 4 * j + 3] for j in range(16)]
         h = _block(h, w)
     return "".join([_HEX[(x >> s) & 0xf] for x in h for s in range(28, -4, -4)])
+
+# Nix's base32 digits (no e, o, u, t).
+_NIX32 = "0123456789abcdfghijklmnpqrsvwxyz"
+
+def nix_base32(hex_digest):
+    """A digest given in hex, in Nix's base32 (as `nix-store --query --hash` prints NAR hashes).
+
+    Args:
+      hex_digest: the digest's bytes in hex (as `nix-store --dump-db` prints them).
+
+    Returns:
+      Nix's base32 text of the same bytes.
+    """
+    data = [_HEX.index(hex_digest[i]) * 16 + _HEX.index(hex_digest[i + 1]) for i in range(0, len(hex_digest), 2)]
+    n = len(data)
+    out = []
+    for idx in range((n * 8 - 1) // 5, -1, -1):
+        b = idx * 5
+        i, j = b // 8, b % 8
+        c = data[i] >> j
+        if i + 1 < n:
+            c = c | (data[i + 1] << (8 - j))
+        out.append(_NIX32[c & 0x1f])
+    return "".join(out)
