@@ -67,6 +67,27 @@ def _evaluation_name(key, repositories):
     names = sorted([n for n in repositories.values()])
     return "{}{}_{}".format(_PREFIX, "_".join(names), str(hash(key)).replace("-", "m"))
 
+def evaluation_group(attrs):
+    """The shared evaluation a package's attributes let it join: struct(name, repositories, store, nixopts), or None.
+
+    Args:
+      attrs: the package repository rule's attributes (`repositories` as a dict from label to
+        Nix search path name).
+
+    Returns:
+      The group (its repository's name depends only on what it evaluates), or None.
+    """
+    if not _shares_evaluation(attrs):
+        return None
+    key = _group_key(attrs)
+    repositories = attrs.get("repositories") or {}
+    return struct(
+        name = _evaluation_name(key, repositories),
+        repositories = repositories,
+        store = attrs.get("store") or "output-base",
+        nixopts = attrs.get("nixopts") or [],
+    )
+
 def plan_evaluations(packages):
     """Groups packages that can share one Nix evaluation.
 
@@ -82,19 +103,12 @@ def plan_evaluations(packages):
     """
     groups = {}
     for name, attrs in packages:
-        if not _shares_evaluation(attrs):
+        group = evaluation_group(attrs)
+        if not group:
             continue
-        key = _group_key(attrs)
-        if key not in groups:
-            repositories = attrs.get("repositories") or {}
-            groups[key] = struct(
-                name = _evaluation_name(key, repositories),
-                packages = {},
-                repositories = repositories,
-                store = attrs.get("store") or "output-base",
-                nixopts = attrs.get("nixopts") or [],
-            )
-        groups[key].packages[name] = attrs.get("attribute_path") or name
+        if group.name not in groups:
+            groups[group.name] = struct(packages = {}, **{k: getattr(group, k) for k in ["name", "repositories", "store", "nixopts"]})
+        groups[group.name].packages[name] = attrs.get("attribute_path") or name
     labels = {}
     for group in groups.values():
         for name in group.packages:

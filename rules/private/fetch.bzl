@@ -11,8 +11,8 @@ What is checked when:
 - a path's NAR hash, when it comes into an output base from the machine cache (the first fetch
   after `clean --expunge`, or in a new output base): a modified cache copy is refused, and the
   package takes Nix's way, which repairs it (machine_cache.bzl);
-- a path already in the output base's store was checked when it came in, and is trusted after
-  (actions see it read-only; `nixgen doctor` and Nix's `--verify-path` can check it again);
+- every path already in the output base's store, on every fetch of a package that uses it, as
+  Nix's `--verify-path` did before: a modified file fails the fetch, naming the path;
 - paths brought in this way are not registered in the output base store's database:
   `nixgen gc` registers them from the machine cache's before it collects.
 
@@ -166,6 +166,13 @@ def fetch_pinned(repository_ctx, inputs, cache, root, pin):
         # buildifier: disable=print
         print("{}: {} Nix builds it again.".format(package_who(repository_ctx), result.stderr.strip()))
         return None
+    if result.return_code == 5:
+        fail("\n".join([
+            "{}: a store path pinned by the lock file was modified after it was built:".format(package_who(repository_ctx)),
+            "  " + result.stderr.strip(),
+            "  Its files are hard links of the machine cache's copy: repair that with",
+            "  nix-store --store {} --repair-path <path>, or delete the path from both stores ({} and {}), and fetch again.".format(cache.root, root, cache.root),
+        ]))
     if result.return_code != 0:
         fail(command_failure(package_who(repository_ctx), "bringing the closure in from the machine cache failed", argv, result))
     return struct(outputs = pin.out, closure = closure, hashes = pin.closure, scan = parse_scan(result.stdout, ""))

@@ -872,7 +872,8 @@ static int nar_hash(int argc, char **argv) {
  * missing from <store-dir>, the cache's copy is checked against its pinned NAR hash and then
  * hard-linked (copied across file systems) into <store-dir>, through a fresh `.import-` name
  * renamed into place: an entry is whole or absent, whichever of several fetches made it. Entries
- * already there were checked when they came in. Then every entry is scanned, as the repository's
+ * already there are checked against their NAR hash too (exit 5 names one that was modified since).
+ * Then every entry is scanned, as the repository's
  * layout needs (see layout.bzl), and the records are printed NUL-separated on stdout, with paths
  * as /nix/store/<entry>/...:
  *   u<path>            a name Bazel labels cannot hold (not descended into)
@@ -885,7 +886,8 @@ static int nar_hash(int argc, char **argv) {
  * to <target> (the repository's `_nixstore/result`), replacing what was there, as
  * `nix-store --add-root` would. <store-dir> is made if missing.
  * Exits 3 naming an entry whose cache copy does not have its pinned NAR hash (a modified cache),
- * 4 naming an entry the cache does not hold: the caller then takes Nix's way. */
+ * 4 naming an entry the cache does not hold: the caller then takes Nix's way, which repairs or
+ * builds. Exits 5 naming an entry of <store-dir> that does not have its pinned NAR hash. */
 
 /* mkdir -p `path`: its missing directories, mode 0755. */
 static void make_dirs(const char *path) {
@@ -1092,25 +1094,37 @@ static void copy_node(int from, const char *name, int into, const char *to, cons
   }
 }
 
-/* Brings `entry` from the cache into the store, checking its NAR hash first (see above). */
-static void import_entry(int cache, int store, const char *cache_dir, const char *entry, const char *want) {
-  struct stat st;
-  if (fstatat(store, entry, &st, AT_SYMLINK_NOFOLLOW) == 0) return;
-  if (fstatat(cache, entry, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    fprintf(stderr, "rules_nixstore: the machine cache %s does not hold %s\n", cache_dir, entry);
-    exit(4);
-  }
+/* The NAR hash of `entry` in directory `dir`, in Nix's base32, into `have`. */
+static void entry_nar_hash(int dir, const char *entry, char have[53]) {
   static struct stream s;
   s.fd = -1;
   s.name = entry;
   sha256_init(&s.sha);
   OUT(&s, "nix-archive-1");
-  dump_node(&s, cache, entry, 0);
+  dump_node(&s, dir, entry, 0);
   unsigned char digest[32];
-  char have[53];
   sha256_final(&s.sha, digest);
   nix_base32(digest, have);
-  if (strncmp(want, "sha256:", 7) != 0 || strcmp(want + 7, have) != 0) {
+}
+
+/* Brings `entry` from the cache into the store, checking its NAR hash first (see above); an entry
+ * the store holds already is checked there (exit 5: modified since it came in). */
+static void import_entry(int cache, int store, const char *cache_dir, const char *entry, const char *want) {
+  struct stat st;
+  char have[53];
+  if (strncmp(want, "sha256:", 7) != 0) die("entry %s: the NAR hash %s is not sha256:<base32>", entry, want);
+  if (fstatat(store, entry, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    entry_nar_hash(store, entry, have);
+    if (strcmp(want + 7, have) == 0) return;
+    fprintf(stderr, "path '/nix/store/%s' was modified! expected hash '%s', got 'sha256:%s'\n", entry, want, have);
+    exit(5);
+  }
+  if (fstatat(cache, entry, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    fprintf(stderr, "rules_nixstore: the machine cache %s does not hold %s\n", cache_dir, entry);
+    exit(4);
+  }
+  entry_nar_hash(cache, entry, have);
+  if (strcmp(want + 7, have) != 0) {
     fprintf(stderr, "rules_nixstore: the machine cache's copy of /nix/store/%s (in %s) has NAR hash sha256:%s, not the pinned %s: it was modified after it was built\n",
             entry, cache_dir, have, want);
     exit(3);
