@@ -4,6 +4,7 @@
  * the user does, not by bzlmod's canonical names), and asks Bazel what both commands need to
  * know: the output base, and the packages the workspace declares.
  */
+import { EXTENSION_LABEL } from "../model/index.js";
 import { commandFailure, runCommand, type CommandResult } from "../run-command.js";
 
 /** Which Bazel runs, and where. */
@@ -30,7 +31,7 @@ export const PACKAGE_TAG = "package";
 export const CC_TOOLCHAIN_TAG = "cc_configure";
 
 /** The module extension whose package tags declare the packages under bzlmod. */
-export const EXTENSION = "@rules_nixstore//rules:extensions.bzl%nixstore";
+export const EXTENSION = EXTENSION_LABEL;
 
 /** The command line that runs Bazel with `args`. */
 export function bazelArgv(options: BazelOptions, args: readonly string[]): string[] {

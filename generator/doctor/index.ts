@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
 import { bazelMajor, writeBazelrc } from "../bazelrc.js";
-import { LOGICAL_STORE_DIR, STORE_DIRNAME } from "../model/index.js";
+import { EXTENSION_BZL, EXTENSION_NAME, LOGICAL_STORE_DIR, STORE_DIRNAME } from "../model/index.js";
 import { packageRoot, packageVersion } from "../package-root.js";
 import { runCommand } from "../run-command.js";
 
@@ -278,7 +278,7 @@ export function probeWorkspace(bazelMajor: number | null, busyboxDir: string): R
       `module(name = "nixstore_doctor")`,
       `bazel_dep(name = "rules_nixstore", version = ${JSON.stringify(packageVersion())})`,
       `local_path_override(module_name = "rules_nixstore", path = ${rules})`,
-      `nixstore = use_extension("@rules_nixstore//rules:extensions.bzl", "nixstore")`,
+      `nixstore = use_extension(${JSON.stringify(EXTENSION_BZL)}, ${JSON.stringify(EXTENSION_NAME)})`,
       `nixstore.package(`,
       ...probeAttributes(busyboxDir),
       `)`,

@@ -27,7 +27,14 @@ import {
   runBazel,
   type BazelOptions,
 } from "../bazel/driver.js";
-import { MACHINE_CACHE_ENV, MACHINE_CACHE_SUBDIR, STORE_DIRNAME } from "../model/index.js";
+import {
+  MACHINE_CACHE_BASES,
+  MACHINE_CACHE_ENV,
+  MACHINE_CACHE_OFF,
+  MACHINE_CACHE_SUBDIR,
+  STORE_DIRNAME,
+  STORE_PATH_SOURCE,
+} from "../model/index.js";
 import { workspaceMarker } from "../generate.js";
 import { LockError, RECORD_PATH } from "../lock/index.js";
 import { runChecked } from "../run-command.js";
@@ -109,7 +116,7 @@ async function nixStore(store: string, args: string[], lock?: string): Promise<{
 
 /** Store paths a `nix-store --gc` (or `--print-dead`) run names. */
 function storePaths(text: string): string[] {
-  return [...text.matchAll(/\/nix\/store\/[0-9a-z]{32}-[^\s'"]+/g)].map((m) => m[0]).sort();
+  return [...text.matchAll(new RegExp(STORE_PATH_SOURCE, "g"))].map((m) => m[0]).sort();
 }
 
 /** The closures the package repositories of the output base hold, by their records. */
@@ -183,20 +190,24 @@ export async function gc(options: GcOptions): Promise<GcResult> {
 }
 
 /**
- * The machine cache's directory as the rules find it: $RULES_NIXSTORE_MACHINE_CACHE, else
- * `${XDG_CACHE_HOME:-$HOME/.cache}/rules_nixstore/store`; null when it is "off".
+ * The machine cache's directory by the rules' own rule (rules/private/machine_cache.bzl, from the
+ * same constants): $RULES_NIXSTORE_MACHINE_CACHE, else under the first of MACHINE_CACHE_BASES
+ * that holds an absolute path (`${XDG_CACHE_HOME:-$HOME/.cache}/rules_nixstore/store`); null when
+ * it is "off".
  */
 export function machineCacheDir(env: NodeJS.ProcessEnv = process.env): string | null {
   const set = env[MACHINE_CACHE_ENV];
-  if (set === "off") return null;
+  if (set === MACHINE_CACHE_OFF) return null;
   if (set) {
     if (!path.isAbsolute(set)) throw new LockError(`${MACHINE_CACHE_ENV}=${set} is not an absolute path`);
     return set.replace(/\/+$/, "");
   }
-  const xdg = env.XDG_CACHE_HOME;
-  const base = xdg && path.isAbsolute(xdg) ? xdg : env.HOME ? path.join(env.HOME, ".cache") : null;
-  if (base === null) throw new LockError(`neither ${MACHINE_CACHE_ENV}, XDG_CACHE_HOME nor HOME is set: cannot find the machine cache`);
-  return path.join(base, MACHINE_CACHE_SUBDIR);
+  for (const [variable, subdirectory] of MACHINE_CACHE_BASES) {
+    const base = env[variable];
+    if (base && path.isAbsolute(base)) return path.join(base, subdirectory, MACHINE_CACHE_SUBDIR);
+  }
+  const names = [MACHINE_CACHE_ENV, ...MACHINE_CACHE_BASES.map(([variable]) => variable)];
+  throw new LockError(`neither ${names.slice(0, -1).join(", ")} nor ${names.at(-1)} is set (as an absolute path): cannot find the machine cache`);
 }
 
 /**

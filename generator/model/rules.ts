@@ -1,3 +1,4 @@
+import { LOCK_FILE, NAR_CACHE_PREFIX } from "./constants.js";
 import type { AttrSpec, RuleSpec, StarlarkAttrType, StarlarkValue } from "./types.js";
 
 /** The value Bazel gives an attribute of each type when neither user nor rule sets a default. */
@@ -99,7 +100,7 @@ export const NIXPKGS_PACKAGE: RuleSpec = {
     attr("lock", "label", {
       allowSingleFile: [".json"],
       doc:
-        "The workspace's lock file written by `nixgen lock` (e.g. `//:nixstore.lock.json`). " +
+        `The workspace's lock file written by \`nixgen lock\` (e.g. \`//:${LOCK_FILE}\`). ` +
         "When it pins this repository and the pinned store paths are in the store with the " +
         "pinned NAR hashes, no Nix evaluation runs; a pinned path whose content was modified " +
         "fails the fetch, and a build whose output differs from the pin fails with advice to " +
@@ -143,7 +144,7 @@ export const NIXPKGS_PACKAGE: RuleSpec = {
         "format `nix-store --dump` writes), instead of one input per file of the closure. " +
         "Where an action cannot see `/nix/store` (a remote executor, a sandbox without the " +
         "generated mount), the launcher unpacks the archive once per machine and user into " +
-        "`/tmp/rules_nixstore-nar-<uid>/<sha256>`, checking its sha256, and maps it. Use it " +
+        `its cache, \`${NAR_CACHE_PREFIX}<uid>/<sha256>.entry\`, checking its sha256, and maps it. Use it ` +
         "for tools whose closures hold many files: a remote action then costs about what a " +
         "small tool's does, as the client no longer hashes and looks up, nor the worker " +
         "creates and deletes, thousands of inputs. The repository holds the archive beside " +

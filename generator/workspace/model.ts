@@ -12,12 +12,21 @@ import type {
   ResolvedSource,
 } from "../config/index.js";
 import { remotableRemote } from "../config/index.js";
-import { CC_TOOLCHAIN_NAMES, NIXPKGS_CC_CONFIGURE, RULES, type RuleSpec, type StarlarkValue } from "../model/index.js";
+import {
+  CC_TOOLCHAIN_NAMES,
+  EXTENSION_BZL,
+  EXTENSION_NAME,
+  LOCK_FILE,
+  NIXPKGS_CC_CONFIGURE,
+  RULES,
+  type RuleSpec,
+  type StarlarkValue,
+} from "../model/index.js";
 import type { DiscoveredDeps } from "./nixdeps.js";
 import { starlarkLayout, type StarlarkFileType } from "./starlark.js";
 
 /** Where the workspace's lock file lives (written by `nixgen lock`), relative to its root. */
-export const LOCK_FILE = "nixstore.lock.json";
+export { LOCK_FILE };
 
 /** The macro of defs.bzl that declares a workspace's packages together. */
 const PACKAGES_MACRO = "nixpkgs_packages";
@@ -45,8 +54,8 @@ export interface Kwarg {
 
 /** The module extension of rules_nixstore that nixstore.MODULE.bazel uses. */
 export const MODULE_EXTENSION = {
-  bzl: "@rules_nixstore//rules:extensions.bzl",
-  name: "nixstore",
+  bzl: EXTENSION_BZL,
+  name: EXTENSION_NAME,
 } as const;
 
 /** The module extension of remotable packages (remote strategies "remotable" and "shared-store"). */

@@ -6,6 +6,8 @@ shell. Each value is checked here against an alphabet without a newline; the pro
 written with every byte outside `_PLAIN` as a `\\0ddd` octal escape, which the launcher decodes.
 """
 
+load(":constants.bzl", _LAUNCH_SUFFIX = "LAUNCH_SUFFIX")
+
 _HEX = "0123456789abcdef"
 
 # Bytes a program path may hold unescaped (its executable's name may hold quotes, `$`, spaces,
@@ -64,8 +66,9 @@ def checked(what, value, alphabet, label):
         fail("{}: {} {} holds {}; the launcher data takes only {}".format(label, what, repr(value), repr("".join(bad)) if bad else "nothing", repr(alphabet)))
     return value
 
-# The launcher data beside each launcher (nixstore_enter.c reads it; LAUNCH_SUFFIX there).
-LAUNCH_SUFFIX = ".nixstore-launch"
+# The launcher data beside each launcher (nixstore_enter.c reads it; LAUNCH_SUFFIX there):
+# constants.bzl's, named here for the files that load it with launch_data.
+LAUNCH_SUFFIX = _LAUNCH_SUFFIX
 
 def launch_data(owner, program, runfiles_repo, exec_repo, nar = None, nar_sha256 = None, run_argv = False):
     """The text of a launcher's data file.

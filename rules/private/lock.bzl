@@ -11,17 +11,15 @@ runtime closure. Each fetch writes the same record for its own repository to
 """
 
 load(":command.bzl", "execute_or_fail")
+load(":constants.bzl", "LOCK_VERSION", "RECORD_PATH", _LOCK_ENV = "LOCK_ENV")
 load(":names.bzl", "apparent_name", "package_who", "portable_label")
 load(":sha256.bzl", "sha256_hex")
-
-LOCK_VERSION = 1
+load(":store_path.bzl", "is_store_path")
 
 # Environment variable read by nixpkgs_package: "update" makes it ignore the lock's pins and
-# record afresh (`nixgen lock` sets it with --repo_env).
-LOCK_ENV = "RULES_NIXSTORE_LOCK"
-
-# Where a package repository records what it holds.
-RECORD_PATH = "_nixstore/lock.json"
+# record afresh (`nixgen lock` sets it with --repo_env). constants.bzl's, named here for the
+# rules that declare it in their `environ`.
+LOCK_ENV = _LOCK_ENV
 
 def _fail(repository_ctx, message):
     fail("{}: {}".format(package_who(repository_ctx), message))
@@ -74,7 +72,7 @@ def read_lock_entry(repository_ctx, lock_path, lock_label):
     if type(out) != "list" or not out or type(closure) != "dict" or not closure or type(entry.get("inputs")) != "string":
         _fail(repository_ctx, "{}: its entry for \"{}\" lacks inputs, out or closure; regenerate it with `nixgen lock`.".format(what, name))
     for path in out + closure.keys():
-        if type(path) != "string" or not path.startswith("/nix/store/") or "/" in path[len("/nix/store/"):]:
+        if not is_store_path(path):
             _fail(repository_ctx, "{}: its entry for \"{}\" names {}, which is not a store path; regenerate it with `nixgen lock`.".format(what, name, repr(path)))
     return struct(inputs = entry["inputs"], out = out, closure = closure)
 

@@ -20,11 +20,9 @@ cache's paths that no package repository of any output base uses any more: every
 """
 
 load(":command.bzl", "command_failure", "execute_or_fail")
-load(":constants.bzl", "MACHINE_CACHE_ENV", "MACHINE_CACHE_SUBDIR")
+load(":constants.bzl", "MACHINE_CACHE_BASES", "MACHINE_CACHE_ENV", "MACHINE_CACHE_OFF", "MACHINE_CACHE_SUBDIR")
 load(":names.bzl", "apparent_name")
-load(":store.bzl", "NIX_OPTIONS", "gc_root_argv", "init_store", "run_nix", "run_nix_or_fail")
-
-_OFF = "off"
+load(":store.bzl", "NIX_OPTIONS", "flock_argv", "gc_root_argv", "init_store", "run_nix", "run_nix_or_fail")
 
 # Lock of the cache taken by the steps that change its paths (repairs; pruning takes it too).
 _CACHE_LOCK = "nix/var/nix/.rules_nixstore-cache.lock"
@@ -55,16 +53,17 @@ def machine_cache(repository_ctx):
     """
     env = repository_ctx.os.environ
     root = env.get(MACHINE_CACHE_ENV, "")
-    if root == _OFF:
+    if root == MACHINE_CACHE_OFF:
         return None
     if not root:
-        base = env.get("XDG_CACHE_HOME", "")
-        if not base.startswith("/"):
-            home = env.get("HOME", "")
-            if not home.startswith("/"):
-                return None
-            base = home + "/.cache"
-        root = "{}/{}".format(base, MACHINE_CACHE_SUBDIR)
+        # Under the first base that is an absolute path (nixgen gc finds it by the same constants).
+        for variable, subdirectory in MACHINE_CACHE_BASES:
+            base = env.get(variable, "")
+            if base.startswith("/"):
+                root = "/".join([base] + ([subdirectory] if subdirectory else []) + [MACHINE_CACHE_SUBDIR])
+                break
+        if not root:
+            return None
     if not root.startswith("/"):
         _fail(repository_ctx, "{}={} is not an absolute path; give the machine cache's directory as one (or \"off\").".format(MACHINE_CACHE_ENV, root))
     return struct(
@@ -133,10 +132,8 @@ def _repair(repository_ctx, cache, nix_store, modified):
     _note(repository_ctx, "\n".join([
         "the machine cache {} holds modified (or lacks the) copies of these store paths; they are refused and rebuilt there:".format(cache.root),
     ] + ["  " + p for p in modified]))
-    argv = [nix_store] + cache.args + _nix_options(repository_ctx.attr.nixopts) + ["--repair-path"] + modified
-    flock = repository_ctx.which("flock")
-    if flock:
-        argv = [str(flock), "{}/{}".format(cache.root, _CACHE_LOCK)] + argv
+    locked = flock_argv(repository_ctx, "{}/{}".format(cache.root, _CACHE_LOCK), "the machine cache {} while it repairs store paths there".format(cache.root), who = _what(repository_ctx))
+    argv = locked + [nix_store] + cache.args + _nix_options(repository_ctx.attr.nixopts) + ["--repair-path"] + modified
     result = run_nix(repository_ctx, argv, quiet = repository_ctx.attr.quiet)
     if result.return_code == 0 and not _verify(repository_ctx, cache, nix_store, modified):
         return True

@@ -15,11 +15,15 @@ cache=$1 ob=$2 nix_store=$3
 shift 3
 nix() { "$nix_store" --option build-users-group "" "$@"; }
 
-exec 8>>"$cache/nix/var/nix/.rules_nixstore-cache.lock" 9>>"$ob/nix/var/nix/.rules_nixstore-import.lock"
-if command -v flock >/dev/null; then
-	flock -s 8
-	flock 9
+# Never unlocked: without flock, concurrent imports would copy into the same paths and load the
+# same registrations, and a pruning could delete what is being linked.
+if ! command -v flock >/dev/null; then
+	echo "machine_cache_import.sh: flock is not on PATH ($PATH): the machine cache $cache and the output base's store $ob are locked with it while paths are brought in, and this does not run unlocked. Install flock (Debian and Ubuntu: apt-get install util-linux) or put it on the PATH that Bazel fetches with (--repo_env=PATH=...)." >&2
+	exit 127
 fi
+exec 8>>"$cache/nix/var/nix/.rules_nixstore-cache.lock" 9>>"$ob/nix/var/nix/.rules_nixstore-import.lock"
+flock -s 8
+flock 9
 
 # Store path names hold no blanks or shell patterns, so word splitting is safe here.
 missing=$(nix --store "$ob" --check-validity --print-invalid "$@")

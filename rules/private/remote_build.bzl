@@ -20,6 +20,7 @@ load(":constants.bzl", "REPOSITORY_HEADER")
 load(":evaluation.bzl", "nixpkgs_expression")
 load(":names.bzl", "apparent_name", "write_workspace_file")
 load(":nix_files.bzl", "NIX_FILES_LIST")
+load(":remote_closure.bzl", "REMOTE_BUILD_FORMAT")
 
 # Suffix of the remote build's repository name: `<package>` + this.
 REMOTE_BUILD_SUFFIX = "__nixstore_remote_build"
@@ -119,7 +120,7 @@ def _nixpkgs_remote_build_impl(repository_ctx):
         timeout = _TIMEOUT,
     )
     at = result.stdout.find(_DATA)
-    if not result.stdout.startswith("nixstore-remote-build 1\n") or at < 0:
+    if not result.stdout.startswith(REMOTE_BUILD_FORMAT + "\n") or at < 0:
         fail("{}: the remote build's output is not what remote_build.sh prints (an older or foreign script?). Its first line: {}\nIts stderr:\n{}".format(
             _what(repository_ctx),
             result.stdout.split("\n")[0][:200],

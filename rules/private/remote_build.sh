@@ -5,18 +5,22 @@
 # the package's runtime closure back on stdout, the only channel a remote repository action has
 # (see rules/private/remotable.bzl):
 #
-#   nixstore-remote-build 1
+#   nixstore-remote-build 2
 #   out <store path>                 one line per output nix-build printed, in its order
-#   path <store path> <NAR hash>     one line per path of the last output's closure, sorted
-#   exe <name>                       one line per executable of <last output>/bin
+#   path <store path> <NAR hash>     one line per path of the last output's closure, sorted; the
+#                                    hash as the store records it (sha256:<Nix base32>)
+#   exe <name>                       one line per executable of <last output>/bin whose name a
+#                                    Bazel label can hold and that has no blank
 #   closure shared-store             with --shared-store only
-#   archive <bytes>                  size of the archive below
+#   archive <bytes> <sha256>         size and sha256 (hex) of the archive below
 #   data
 #   <base64 of a gzip-compressed tar of nix/store/<path>... of the closure>
 #
-# With --shared-store, no archive is made (archive 0, nothing after `data`): the closure stays
-# in the executor's store, which the executors that run the package's consumers share; it is
-# registered as a garbage collector root there (/nix/var/nix/gcroots/rules_nixstore/).
+# The client (remote_closure.bzl) checks the archive's size and sha256, then every store path's
+# NAR hash, before it lays anything out. With --shared-store, no archive is made (`archive 0`,
+# nothing after `data`): the closure stays in the executor's store, which the executors that run
+# the package's consumers share; it is registered as a garbage collector root there
+# (/nix/var/nix/gcroots/rules_nixstore/).
 #
 # Usage: remote_build.sh <package> <max archive bytes> [--shared-store] [options] -- <nix-build arguments>
 #   --search <name> <file>   -I <name>=<directory of file> (a repository's marker file)
@@ -29,9 +33,33 @@
 #                            Bazel uploads it; nothing is done with it here)
 # Files arrive as paths relative to the input root (remote) or absolute (local). The package's
 # name and attribute are the caller's strings: they only ever appear as arguments, never as
-# shell code. Needs a POSIX shell, Nix (nix-build, nix-store, nix-prefetch-url), GNU tar, gzip
-# and base64 on PATH.
+# shell code. Needs a shell with `set -o pipefail` (POSIX.1-2024: bash, ksh, zsh, busybox sh,
+# dash from 0.5.13; where /bin/sh lacks it, the script runs itself again with bash, ksh or zsh
+# from PATH), Nix (nix-build, nix-store, nix-hash, nix-prefetch-url), GNU tar, gzip and base64
+# on PATH.
 set -eu
+
+fail() {
+	code=$1
+	shift
+	echo "rules_nixstore remote build of $package: $*" >&2
+	exit "$code"
+}
+
+# A failed stage of a pipeline (nix-store, tar) must fail the build, not leave a short list or
+# archive behind. (POSIX.1-2024 has pipefail; shellcheck's POSIX is the earlier one.)
+# shellcheck disable=SC3040
+if ! (set -o pipefail) 2>/dev/null; then
+	for shell in bash ksh zsh; do
+		if command -v "$shell" >/dev/null 2>&1; then
+			exec "$shell" "$0" "$@"
+		fi
+	done
+	package=$1
+	fail 127 "this /bin/sh has no 'set -o pipefail', and neither bash, ksh nor zsh is on PATH ($PATH): put one there (remote_path)."
+fi
+# shellcheck disable=SC3040
+set -o pipefail
 
 package=$1
 limit=$2
@@ -41,13 +69,6 @@ if [ "${1:-}" = --shared-store ]; then
 	shared_store=1
 	shift
 fi
-
-fail() {
-	code=$1
-	shift
-	echo "rules_nixstore remote build of $package: $*" >&2
-	exit "$code"
-}
 
 # The absolute directory holding a file.
 directory_of() {
@@ -59,7 +80,7 @@ absolute() {
 	echo "$(directory_of "$1")/$(basename -- "$1")"
 }
 
-for tool in nix-build nix-store nix-prefetch-url tar gzip base64; do
+for tool in nix-build nix-store nix-hash nix-prefetch-url tar gzip base64; do
 	command -v "$tool" >/dev/null 2>&1 ||
 		fail 127 "'$tool' is not on PATH ($PATH) here. Remotable packages build on an executor with Nix: pick a Nix pool with exec_properties, set remote_path to where Nix is installed there, and build with --experimental_repo_remote_exec and --remote_executor (without an executor this runs on the client, which then needs Nix)."
 done
@@ -131,24 +152,27 @@ done
 nix-build --no-out-link "$@" >"$work/outputs" || fail $? "nix-build failed (see Nix's message above)"
 grep '^/nix/store/' "$work/outputs" >"$work/outs" || fail 1 "nix-build printed no store path"
 out=$(tail -n 1 "$work/outs")
-nix-store --query --requisites "$out" | LC_ALL=C sort >"$work/closure"
+nix-store --query --requisites "$out" | LC_ALL=C sort >"$work/closure" ||
+	fail 1 "listing the closure of $out failed (nix-store --query --requisites, see its message above)"
 # shellcheck disable=SC2046 # store paths hold no spaces or glob characters
 nix-store --query --hash $(cat "$work/closure") >"$work/hashes"
 [ "$(wc -l <"$work/closure")" = "$(wc -l <"$work/hashes")" ] || fail 1 "nix-store --query --hash gave a hash count that differs from the closure's path count"
 
-# Executables with names that need no quoting (what the package repository gives bin/ targets).
+# Executables whose names a Bazel label can hold (no backslash, colon, control character or
+# `...`) and that fit in a word of this ASCII record (printable ASCII, no blank; LC_ALL=C): a
+# shared-store package's bin/<name> wrappers, which quote them.
 list_executables() {
 	[ -d "$out/bin" ] || return 0
 	for exe in "$out"/bin/*; do
 		if [ ! -f "$exe" ] || [ ! -x "$exe" ]; then continue; fi
-		name=$(basename -- "$exe")
-		case $name in *[!A-Za-z0-9._+-]*) continue ;; esac
+		name=${exe##*/}
+		case $name in *[![:graph:]]* | *[\\:]* | ...) continue ;; esac
 		echo "exe $name"
 	done
 }
 
 print_header() {
-	echo "nixstore-remote-build 1"
+	echo "nixstore-remote-build 2"
 	sed 's/^/out /' "$work/outs"
 	paste -d ' ' "$work/closure" "$work/hashes" | sed 's/^/path /'
 	list_executables
@@ -174,11 +198,13 @@ tar -C / --create --file=- --format=gnu --sort=name --mtime=@1 --owner=0 --group
 	--numeric-owner --hard-dereference --no-recursion --files-from=/dev/null \
 	>/dev/null 2>&1 || fail 1 "this tar is not GNU tar 1.28 or later (--sort=name)"
 tar -C / --create --file=- --format=gnu --sort=name --mtime=@1 --owner=0 --group=0 \
-	--numeric-owner --hard-dereference --files-from="$work/members" | gzip -n >"$work/closure.tar.gz"
+	--numeric-owner --hard-dereference --files-from="$work/members" | gzip -n >"$work/closure.tar.gz" ||
+	fail 1 "archiving the closure of $out failed (tar or gzip, see the message above)"
 size=$(wc -c <"$work/closure.tar.gz")
 if [ "$size" -gt "$limit" ]; then
 	fail 3 "the closure of $out is $size bytes as a compressed archive, more than the limit of $limit bytes (max_closure_mib). The client's Bazel server peaks at about six times the archive in memory while it decodes it, and the executor's CAS must hold 4/3 of it as one blob: raise max_closure_mib if both allow (Bazel's heap: --host_jvm_args=-Xmx...), or use a smaller package."
 fi
 
-print_header "$size"
+sha256=$(nix-hash --type sha256 --flat "$work/closure.tar.gz")
+print_header "$size $sha256"
 base64 <"$work/closure.tar.gz"

@@ -47,23 +47,45 @@ def store_root(repository_ctx):
     output_base = repository_ctx.path(".").dirname.dirname
     return "{}/{}".format(output_base, STORE_DIRNAME)
 
+def flock_argv(repository_ctx, lock, what, who = None):
+    """The command that runs another under an exclusive lock of a file: `flock <lock>`; fails without flock.
+
+    Without the lock the store would be used unguarded (Bazel fetches repositories in parallel),
+    so a missing `flock` is an error, not a reason to run unlocked.
+
+    Args:
+      repository_ctx: the repository context.
+      lock: the lock file.
+      what: what the lock guards, for the message, e.g. `the creation of the Nix store at /x`.
+      who: the rule and repository, for the message; default `repository_who(repository_ctx)`.
+
+    Returns:
+      `[<flock>, lock]`, to put before the command's own arguments.
+    """
+    flock = repository_ctx.which("flock")
+    if not flock:
+        fail("{}: flock is not on PATH ({}): rules_nixstore locks {} with it, as Bazel fetches repositories in parallel, and does not run unlocked.\n  Fix: install flock (Debian and Ubuntu: apt-get install util-linux; Fedora: dnf install util-linux-core) or put it on the PATH that Bazel fetches with (--repo_env=PATH=...).".format(
+            who or repository_who(repository_ctx),
+            repository_ctx.os.environ.get("PATH", ""),
+            what,
+        ))
+    return [str(flock), lock]
+
 def init_store(repository_ctx, root, nix_store):
     """Creates the store's database once, under a lock.
 
     A fresh single-user store used by several processes at once fails with
     `SQLite database ... is busy` or `.../db/schema is corrupt`; once the database
-    exists, Nix retries contended access by itself.
+    exists, Nix retries contended access by itself. Fails, naming flock, where flock is missing.
 
     Args:
       repository_ctx: the repository context.
       root: the store root.
       nix_store: path of the `nix-store` command.
     """
+    locked = flock_argv(repository_ctx, root + "/nix/var/nix/.nixstore-init.lock", "the creation of the Nix store at " + root)
     repository_ctx.execute(["mkdir", "-p", root + "/nix/var/nix"])
-    argv = [nix_store, "--store", root] + NIX_OPTIONS + ["--init"]
-    flock = repository_ctx.which("flock")
-    if flock:
-        argv = [str(flock), root + "/nix/var/nix/.nixstore-init.lock"] + argv
+    argv = locked + [nix_store, "--store", root] + NIX_OPTIONS + ["--init"]
     execute_or_fail(repository_ctx, argv, "cannot initialise the Nix store at " + root, timeout = 600)
 
 def run_nix(repository_ctx, argv, quiet = True, timeout = 86400):

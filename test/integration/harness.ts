@@ -6,6 +6,7 @@ import { execa, type Options, type Result } from "execa";
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, relative } from "node:path";
+import { MACHINE_CACHE_ENV, NAR_CACHE_PREFIX } from "../../generator/model/index.js";
 import { BAZEL4, REPO_ROOT, hasMountTarget, storeDir, type Flavor } from "./flavors.js";
 
 export { BAZEL4, BAZEL7, FLAVORS, SID_ROOT, hasMountTarget, storeDir, type Flavor } from "./flavors.js";
@@ -228,8 +229,8 @@ export function declarations(
     : { file: "WORKSPACE", text: workspaceFile(packages, all, rulesNixstore, cc, separate) };
 }
 
-/** The environment variable naming the machine cache (generator/model). */
-export const MACHINE_CACHE_ENV = "RULES_NIXSTORE_MACHINE_CACHE";
+/** The environment variable naming the machine cache, and where a launcher unpacks a packed closure (this, then the uid). */
+export { MACHINE_CACHE_ENV, NAR_CACHE_PREFIX };
 
 export class Workspace {
   readonly dir: string;
@@ -480,8 +481,6 @@ export function parseExecutionLog(text: string): Spawn[] {
   return spawns;
 }
 
-/** Where a launcher unpacks a packed closure: this, then the uid (nixstore_enter.c's NAR_CACHE_PREFIX). */
-export const NAR_CACHE_PREFIX = "/tmp/rules_nixstore-nar-";
 
 /** Every user's cache of unpacked closures on this machine. */
 export function narCaches(): string[] {

@@ -38,6 +38,7 @@ import {
 import { createHash } from "node:crypto";
 import { arch, tmpdir } from "node:os";
 import { join } from "node:path";
+import { LAUNCH_SUFFIX } from "../../generator/model/index.js";
 import { FIXTURE, NAR_CACHE_PREFIX, REPO_ROOT } from "./harness.js";
 
 /** The platform directory of this machine's prebuilt mapper, and its zig target. */
@@ -710,7 +711,7 @@ describe("launcher mode: a link to the mapper beside its data file, as nixstore_
     mkdirSync(join(path, ".."), { recursive: true });
     rmSync(path, { force: true });
     symlinkSync(target, path);
-    writeFileSync(`${path}.nixstore-launch`, text, { mode: 0o644 });
+    writeFileSync(`${path}${LAUNCH_SUFFIX}`, text, { mode: 0o644 });
     return path;
   }
 
@@ -766,7 +767,7 @@ describe("launcher mode: a link to the mapper beside its data file, as nixstore_
     const launcher = join(rf, "bin/hello");
     mkdirSync(join(rf, "bin"), { recursive: true });
     cpSync(enter, launcher);
-    writeFileSync(`${launcher}.nixstore-launch`, data(hello, "hello"));
+    writeFileSync(`${launcher}${LAUNCH_SUFFIX}`, data(hello, "hello"));
     const repo = join(`${launcher}.runfiles`, "hello");
     mkdirSync(join(repo, "_nixstore"), { recursive: true });
     mkdirSync(join(repo, "nix/store"), { recursive: true });
@@ -778,7 +779,7 @@ describe("launcher mode: a link to the mapper beside its data file, as nixstore_
     // The package repository behind the runfiles' links is mapped (real files, as in a store).
     const sh = join(rf, "bin/sh");
     cpSync(enter, sh);
-    writeFileSync(`${sh}.nixstore-launch`, data(`${busybox}/sh`, "hello"));
+    writeFileSync(`${sh}${LAUNCH_SUFFIX}`, data(`${busybox}/sh`, "hello"));
     symlinkSync(`${launcher}.runfiles`, `${sh}.runfiles`);
     const m = await asNobody([sh, "-c", "grep ' /nix/store ' /proc/self/mountinfo"], { cwd: "/" });
     expect(m.exitCode, explain(m)).toBe(0);
@@ -793,7 +794,7 @@ describe("launcher mode: a link to the mapper beside its data file, as nixstore_
     mkdirSync(join(launcher, ".."), { recursive: true });
     mkdirSync(join(execroot, "external"), { recursive: true });
     cpSync(enter, launcher);
-    writeFileSync(`${launcher}.nixstore-launch`, data(hello, "hello"));
+    writeFileSync(`${launcher}${LAUNCH_SUFFIX}`, data(hello, "hello"));
     symlinkSync(pkg, join(execroot, "external/hello"));
     const rel = "bazel-out/k8-fastbuild/bin/external/hello/_nixstore/bin/hello";
     const r = await asNobody([rel, "x"], { cwd: execroot });
@@ -820,7 +821,7 @@ describe("launcher mode: a link to the mapper beside its data file, as nixstore_
       cpSync(enter, path);
       const rf = join(`${path}.runfiles`, repo);
       mkdirSync(join(rf, inRepo, ".."), { recursive: true });
-      writeFileSync(join(rf, `${inRepo}.nixstore-launch`), data(hello, repo, `external/${repo}`));
+      writeFileSync(join(rf, `${inRepo}${LAUNCH_SUFFIX}`), data(hello, repo, `external/${repo}`));
       mkdirSync(join(rf, "_nixstore"), { recursive: true });
       cpSync(enter, join(rf, "_nixstore/enter"));
       for (const p of closurePaths) cpSync(join(pkg, p), join(rf, p), { recursive: true, verbatimSymlinks: true });
@@ -881,13 +882,13 @@ describe("launcher mode: a link to the mapper beside its data file, as nixstore_
     cpSync(enter, lost);
     const r = await asNobody([lost, closure, `${busybox}/touch`, join(userTmp, "ran")], { cwd: "/" });
     expect(r.exitCode, explain(r)).toBe(127);
-    expect(r.stderr).toContain(`rules_nixstore launcher: ${lost}: no launcher data ${lost}.nixstore-launch beside it, beside what it links to or in its runfiles`);
+    expect(r.stderr).toContain(`rules_nixstore launcher: ${lost}: no launcher data ${lost}${LAUNCH_SUFFIX} beside it, beside what it links to or in its runfiles`);
     expect(existsSync(join(userTmp, "ran"))).toBe(false);
 
-    writeFileSync(`${lost}.nixstore-launch`, "program=/nix/store/x/bin/x\nshell=rm -rf /\n");
+    writeFileSync(`${lost}${LAUNCH_SUFFIX}`, "program=/nix/store/x/bin/x\nshell=rm -rf /\n");
     const bad = await asNobody([lost], { cwd: "/" });
     expect(bad.exitCode, explain(bad)).toBe(127);
-    expect(bad.stderr).toContain(`${lost}.nixstore-launch: not launcher data of nixstore_executable: bad line "shell=rm -rf /"`);
+    expect(bad.stderr).toContain(`${lost}${LAUNCH_SUFFIX}: not launcher data of nixstore_executable: bad line "shell=rm -rf /"`);
   });
 
   test("a program path with bytes outside the plain alphabet is decoded from its \\0ddd escapes", async () => {
@@ -896,7 +897,7 @@ describe("launcher mode: a link to the mapper beside its data file, as nixstore_
     symlinkSync("busybox", join(pkg, `${busybox}/${name}`));
     try {
       const h = place(join(pkg, "_nixstore/bin/weird"), "../enter", data(`${busybox}/${name}`, "busybox"));
-      expect(readFileSync(`${h}.nixstore-launch`, "utf8")).toContain("\\0047");
+      expect(readFileSync(`${h}${LAUNCH_SUFFIX}`, "utf8")).toContain("\\0047");
       const r = await asNobody([h, "echo", "ok"], { cwd: "/" });
       // busybox runs the applet named by its argv[0]'s basename: an unknown one, named exactly.
       expect(r.stderr, explain(r)).toContain(`${name}: applet not found`);
@@ -940,7 +941,7 @@ describe("packed closures: enter --pack writes one Nix archive, and a launcher u
     cpSync(enter, join(rf, "_nixstore/enter"));
     cpSync(archive, join(rf, "_nixstore/closure.nar"));
     writeFileSync(
-      join(rf, "_nixstore/bin/hello.nixstore-launch"),
+      join(rf, `_nixstore/bin/hello${LAUNCH_SUFFIX}`),
       `program=${hello}\nrunfiles_repo=hello\nexec_repo=external/hello\nnar=_nixstore/closure.nar\nnar_sha256=${sha}\n`,
     );
     chmodSync(root, 0o755);

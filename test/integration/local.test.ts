@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { LAUNCH_SUFFIX } from "../../generator/model/index.js";
 import { EXPECT_OUTPUT_SH, FLAVORS, closureEntries, explain, hasMountTarget, hostStoreEntries, makeWorkspace, type Flavor, type Workspace } from "./harness.js";
 
 const BUILD = (flavor: Flavor) => `
@@ -228,7 +229,7 @@ describe.each(FLAVORS)("fixture packages on one machine, $title", (flavor) => {
     expect(bytes.subarray(0, 4).toString("latin1")).toBe("\x7fELF");
     expect(bytes.equals(readFileSync(join(ws.repoDir("hello"), "_nixstore/enter")))).toBe(true);
     const hello = closureEntries(ws, "hello").find((e) => e.endsWith("-hello"));
-    const data = readFileSync(`${launcher}.nixstore-launch`, "utf8").split("\n");
+    const data = readFileSync(`${launcher}${LAUNCH_SUFFIX}`, "utf8").split("\n");
     expect(data.filter((l) => !l.startsWith("#"))).toEqual([
       `program=/nix/store/${hello}/bin/hello`,
       `runfiles_repo=${flavor.canonical("hello")}`,

@@ -6,7 +6,7 @@
 // <store>/nix/var/log/nix/drvs), which the tests clear before each step.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { execa } from "execa";
-import { appendFileSync, chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeEvalCounter, nixgenLock, useEvalCounter } from "./lock-support.js";
@@ -242,5 +242,25 @@ describe.each(FLAVORS)("machine cache, $title", (flavor) => {
       await execa("chmod", ["-R", "u+w", shm], { reject: false });
       rmSync(shm, { recursive: true, force: true });
     }
+  });
+
+  test("without flock on PATH, the fetch fails naming flock and the store it locks, and creates no store", async () => {
+    // Every command of /usr/bin but flock (links by absolute name: under Bazel 7 they resolve
+    // in its Debian sid root, to sid's own commands).
+    const bin = join(cacheParent, "no-flock-bin");
+    mkdirSync(bin, { recursive: true });
+    for (const name of readdirSync("/usr/bin")) if (name !== "flock" && !existsSync(join(bin, name))) symlinkSync(`/usr/bin/${name}`, join(bin, name));
+    const unused = join(cacheParent, "no-flock-cache");
+    const ws = await checkout([HELLO], unused);
+    const r = await ws.bazel(["build", "--nobuild", `--repo_env=PATH=${bin}`, "//:out"]);
+    expect(r.exitCode, explain(r)).not.toBe(0);
+    expect(r.all).toContain(
+      `rules_nixstore (@hello): flock is not on PATH (${bin}): rules_nixstore locks the creation of the Nix store at ${storeOf(ws)} with it, ` +
+        "as Bazel fetches repositories in parallel, and does not run unlocked.",
+    );
+    expect(r.all).toContain("Fix: install flock (Debian and Ubuntu: apt-get install util-linux");
+    expect(existsSync(join(storeOf(ws), "nix/var/nix/db"))).toBe(false);
+    expect(existsSync(unused)).toBe(false);
+    await close(ws);
   });
 });

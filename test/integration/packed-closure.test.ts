@@ -44,10 +44,10 @@ function narSha256(ws: Workspace, repo: string): string {
   return m[1];
 }
 
-/** The unpacked entries of archive `sha256` in every user's cache on this machine. */
+/** The unpacked closures of archive `sha256` in every user's cache on this machine (`<sha256>.entry/closure`). */
 function unpacked(sha256: string): string[] {
   return narCaches()
-    .map((d) => join(d, sha256))
+    .map((d) => join(d, `${sha256}.entry`, "closure"))
     .filter((p) => existsSync(p));
 }
 
@@ -135,7 +135,7 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("packed closures, $title"
 
   test("the worker unpacks an archive once: later actions map the same verified entry", async () => {
     const sha = narSha256(ws, "manyfiles_packed");
-    for (const p of unpacked(sha)) rmSync(p, { recursive: true, force: true });
+    for (const p of unpacked(sha)) rmSync(join(p, ".."), { recursive: true, force: true });
     // New actions (the cluster's action cache outlives runs of this test).
     const nonce = String(Date.now());
     ws.write("BUILD.bazel", build(`first ${nonce}`));
@@ -145,7 +145,7 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("packed closures, $title"
     // One entry, the runner's (an unprivileged user's, not ours), private to it.
     expect(entries).toHaveLength(1);
     const entry = entries[0]!;
-    const dir = statSync(join(entry, ".."));
+    const dir = statSync(join(entry, "../.."));
     expect(dir.uid).not.toBe(0);
     expect(dir.mode & 0o777).toBe(0o700);
     const before = statSync(entry);

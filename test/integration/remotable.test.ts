@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { execa } from "execa";
 import { createHash } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LOGS, casBytesUploaded, leaseCluster, type ClusterLease } from "./buildbarn.js";
@@ -24,6 +24,7 @@ import {
   processes,
   type SourceSpec,
 } from "./harness.js";
+import { HOSTILE_ARGS, HOSTILE_NAMES, RUN_EACH_BZL, hostileOutput, unlabelable } from "./hygiene-support.js";
 import { remotableDeclarations, remotablePackageDir, workerRuns, type Remotable } from "./remotable-support.js";
 
 const BUILD = `
@@ -47,6 +48,41 @@ sh_test(
     srcs = ["expect_output.sh"],
     data = ["@hello//:bin/hello"],
     args = ["'hello from nix'", "$(rootpath @hello//:bin/hello)"],
+)
+`;
+
+/**
+ * forge.bzl: package repositories that lay out a record given as files (closure.txt and
+ * closure.tar.gz.b64 in `dir`) as if a remote build had sent it, beside a repository holding
+ * that record; `forged(name, dir)` under WORKSPACE, the `forge` extension's `package` tag under
+ * bzlmod (a package and its remote build are siblings of one extension; Bazel 4 has no
+ * module_extension).
+ */
+const forgeBzl = (bzlmod: boolean) => `
+load("@rules_nixstore//rules/private:package.bzl", "nixpkgs_package_rule")
+
+def _record_impl(repository_ctx):
+    for f in ["closure.txt", "closure.tar.gz.b64"]:
+        repository_ctx.symlink(repository_ctx.attr.dir + "/" + f, f)
+    repository_ctx.file("BUILD.bazel", 'exports_files(["closure.txt", "closure.tar.gz.b64"])')
+    repository_ctx.file("WORKSPACE", "")
+
+_record = repository_rule(implementation = _record_impl, attrs = {"dir": attr.string()})
+
+def forged(name, dir):
+    _record(name = name + "_record", dir = dir)
+    nixpkgs_package_rule(name = name, remote_build = name + "_record")
+${bzlmod ? FORGE_EXTENSION : ""}`;
+
+const FORGE_EXTENSION = `
+def _forge_impl(module_ctx):
+    for mod in module_ctx.modules:
+        for tag in mod.tags.package:
+            forged(tag.name, tag.dir)
+
+forge = module_extension(
+    implementation = _forge_impl,
+    tag_classes = {"package": tag_class(attrs = {"name": attr.string(), "dir": attr.string()})},
 )
 `;
 
@@ -228,7 +264,7 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remotable packages built
     expect(fetched.exitCode, explain(fetched)).toBe(0);
     // The shared-store repository holds no closure: only the wrappers and the list of paths.
     expect(existsSync(join(remotablePackageDir(ws, "blob_shared"), "_nixstore"))).toBe(false);
-    expect(readFileSync(join(remotablePackageDir(ws, "blob_shared"), "bin/blob"), "utf8")).toMatch(/^p=\/nix\/store\/[a-z0-9]{32}-blob\/bin\/blob$/m);
+    expect(readFileSync(join(remotablePackageDir(ws, "blob_shared"), "bin/blob"), "utf8")).toMatch(/^p='\/nix\/store\/[a-z0-9]{32}-blob\/bin\/blob'$/m);
 
     const before = await casBytesUploaded();
     const shared = await ws.bazel(["build", ...onRemote, "//shared:on_pool"]);
@@ -251,6 +287,107 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("remotable packages built
     expect(elsewhere.exitCode).not.toBe(0);
     expect(elsewhere.all).toMatch(/is not in this machine's \/nix\/store\. Actions that use a shared-store package run on the executors that share the Nix pool's store/);
     expect(nixCalls()).toBe("");
+  });
+
+  test("shared-store wrappers quote what they name: executables named with quotes, $, ; and $(...) run on the pool under their exact names", async () => {
+    // What the remote build sends (labels can hold them, and a record's words have no blank).
+    const names = HOSTILE_NAMES.filter((n) => !unlabelable(true).includes(n) && !/\s/.test(n));
+    expect(names).toEqual(expect.arrayContaining(["quote'", "dollar$x", "semi;x", "$(touch$IFS'injected')", "';touch$IFS'injected';'"]));
+    const { ws, path, nixCalls } = await workspace([{ name: "hostile", attribute_path: "hostile", extra: `remote_closure = "shared-store"` }]);
+    ws.write("run_each.bzl", RUN_EACH_BZL);
+    ws.write("hostile/BUILD.bazel", `load("//:run_each.bzl", "run_each")
+
+run_each(
+    name = "runs",
+    tools = [${names.map((n) => JSON.stringify(`@hostile//:bin/${n}`)).join(", ")}],
+    args = [${HOSTILE_ARGS.map((a) => JSON.stringify(a)).join(", ")}],
+)
+`);
+    const r = await ws.bazel(["build", ...allRemote(), "--remote_default_exec_properties=pool=nix", `--repo_env=PATH=${path}`, "//hostile:runs"]);
+    expect(r.exitCode, `${explain(r)}\n(cluster logs: ${LOGS})`).toBe(0);
+    names.forEach((n, i) => expect(ws.bin(`hostile/runs/${i}.txt`), n).toBe(hostileOutput(n)));
+    const wrapper = readFileSync(join(remotablePackageDir(ws, "hostile"), "bin/quote'"), "utf8");
+    expect(wrapper).toMatch(/^p='\/nix\/store\/[a-z0-9]{32}-hostile\/bin\/quote'\\'''$/m);
+    expect(nixCalls()).toBe("");
+  });
+
+  test("a closure cut short or altered on its way, or unlike the executor's store, is refused naming the package, and nothing is laid out", async () => {
+    const { ws, path, nixCalls } = await workspace();
+    const fetched = await ws.bazel(["build", "--nobuild", ...remotable(), `--repo_env=PATH=${path}`, "//:hello_out"]);
+    expect(fetched.exitCode, explain(fetched)).toBe(0);
+    const record = remotablePackageDir(ws, "hello__nixstore_remote_build");
+    const header = readFileSync(join(record, "closure.txt"), "utf8");
+    const text = readFileSync(join(record, "closure.tar.gz.b64"), "utf8").replace(/\s/g, "");
+    const archive = Buffer.from(text, "base64");
+    const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+    expect(header).toContain(`\narchive ${archive.length} ${sha256(archive)}\n`);
+
+    // The same closure with one file changed: a well-formed archive that the record's own size and
+    // sha256 describe, whose store path no longer has the NAR hash the executor's store records.
+    const work = mkdtempSync(join(tmpdir(), "nixstore-forged-"));
+    chmodSync(work, 0o755);
+    writeFileSync(join(work, "closure.tar.gz"), archive);
+    const unpacked = join(work, "unpacked");
+    mkdirSync(unpacked);
+    const sh = (script: string, ...args: string[]) => execa("sh", ["-euc", script, "sh", ...args], { reject: true });
+    await sh('tar -xzf "$1" -C "$2"', join(work, "closure.tar.gz"), unpacked);
+    const helloPath = readdirSync(join(unpacked, "nix/store")).find((e) => e.endsWith("-hello"))!;
+    await sh('chmod -R u+w "$1" && printf "changed" >> "$1/bin/hello"', join(unpacked, "nix/store", helloPath));
+    await sh(
+      'cd "$1" && find nix -mindepth 2 -maxdepth 2 | LC_ALL=C sort > ../members && tar --create --format=gnu --sort=name --mtime=@1 --owner=0 --group=0 --numeric-owner --files-from=../members | gzip -n > ../changed.tar.gz',
+      unpacked,
+    );
+    const changed = readFileSync(join(work, "changed.tar.gz"));
+
+    const cut = text.slice(0, 4 * Math.floor(text.length / 8));
+    const flip = Math.floor(text.length / 2);
+    const variants: Record<string, { header: string; text: string }> = {
+      intact: { header, text },
+      cut: { header, text: cut },
+      altered: { header, text: text.slice(0, flip) + (text[flip] === "A" ? "B" : "A") + text.slice(flip + 1) },
+      foreign: { header: header.replace(/^archive .*$/m, `archive ${changed.length} ${sha256(changed)}`), text: changed.toString("base64") },
+    };
+    const decls: string[] = [];
+    for (const [name, v] of Object.entries(variants)) {
+      mkdirSync(join(work, name));
+      writeFileSync(join(work, name, "closure.txt"), v.header);
+      writeFileSync(join(work, name, "closure.tar.gz.b64"), v.text);
+      decls.push(flavor.bzlmod ? `forge.package(name = "forged_${name}", dir = ${JSON.stringify(join(work, name))})` : `forged("forged_${name}", ${JSON.stringify(join(work, name))})`);
+    }
+    const names = Object.keys(variants).map((n) => JSON.stringify(`forged_${n}`));
+    ws.write("forge.bzl", forgeBzl(flavor.bzlmod));
+    const file = flavor.bzlmod ? "MODULE.bazel" : "WORKSPACE";
+    const head = flavor.bzlmod ? `forge = use_extension("//:forge.bzl", "forge")` : `load("//:forge.bzl", "forged")`;
+    ws.write(file, [ws.read(file), head, ...decls, ...(flavor.bzlmod ? [`use_repo(forge, ${names.join(", ")})`] : []), ""].join("\n"));
+    ws.write("forged/BUILD.bazel", Object.keys(variants).map((n) => `genrule(\n    name = "${n}",\n    outs = ["${n}.txt"],\n    tools = ["@forged_${n}//:bin/hello"],\n    cmd = "$(location @forged_${n}//:bin/hello) > $@",\n)\n`).join("\n"));
+
+    try {
+      // The record as it came: laid out, and its program runs.
+      const ok = await ws.bazel(["build", "--experimental_repo_remote_exec", "--spawn_strategy=local", "//forged:intact"]);
+      expect(ok.exitCode, explain(ok)).toBe(0);
+      expect(ws.bin("forged/intact.txt")).toBe("hello from nix\n");
+
+      const refusals: Record<string, RegExp> = {
+        cut: new RegExp(`the archive that arrived is ${Buffer.from(cut, "base64").length} bytes, but the remote build sent ${archive.length}: it was cut short or altered on its way\\.`),
+        altered: new RegExp(`the archive that arrived has sha256 [0-9a-f]{64}, but the remote build sent one with sha256 ${sha256(archive)}: it was altered on its way\\.`),
+        foreign: new RegExp(`1 store path\\(s\\) of the closure differ from what the executor's Nix store holds \\(their NAR hashes\\):\\n  /nix/store/${helloPath}: sha256:[0-9a-z]{52} here, sha256:[0-9a-z]{52} in the executor's store\\n`),
+      };
+      for (const [name, message] of Object.entries(refusals)) {
+        const r = await ws.bazel(["build", "--nobuild", "--experimental_repo_remote_exec", `//forged:${name}`]);
+        expect(r.exitCode, name).not.toBe(0);
+        expect(r.all, name).toContain(`nixpkgs_package(name = "forged_${name}"): the closure that the remote build forged_${name}_record sent is refused: `);
+        expect(r.all, name).toMatch(message);
+        expect(r.all, name).toContain("Nothing was laid out. The executor caches the build's result: fetch again with --noremote_accept_cached");
+        // Nothing half-laid-out: no BUILD file, closure, launcher or archive in the repository.
+        const dir = join(ws.outputBase, "external", flavor.bzlmod ? `_main~forge~forged_${name}` : `forged_${name}`);
+        const left = existsSync(dir) ? readdirSync(dir) : [];
+        expect(left.filter((e) => ["BUILD.bazel", "nix", "_nixstore", "bin", "closure.tar.gz"].includes(e)), name).toEqual([]);
+      }
+      expect(nixCalls()).toBe("");
+    } finally {
+      await execa("chmod", ["-R", "u+w", work], { reject: false });
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 
   test("examples/remotable builds and passes its test through the Nix pool", async () => {

@@ -12,6 +12,7 @@ import { execa } from "execa";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
+import { NAR_CACHE_PREFIX } from "../../generator/model/index.js";
 import { REPO_ROOT } from "../integration/flavors.js";
 
 const SCRIPT = join(REPO_ROOT, "scripts/build-enter.sh");
@@ -97,7 +98,7 @@ describe("scripts/build-enter.sh and the checked-in enter binaries", () => {
       expect(sections, `${platform}: no build-id`).not.toContain(".note.gnu.build-id");
       expect(elf.length, `${platform}: small`).toBeLessThan(256 * 1024);
       // The launcher's own cache of unpacked closures (packed_closure) is the one path it names.
-      const text = elf.toString("latin1").replaceAll("/tmp/rules_nixstore-nar-", "");
+      const text = elf.toString("latin1").replaceAll(NAR_CACHE_PREFIX, "");
       for (const path of [REPO_ROOT, homedir(), tmpdir() + "/", "nixstore_enter.c"]) {
         expect(text.includes(path), `${platform} holds ${path}`).toBe(false);
       }
