@@ -3,6 +3,6 @@
 """The sha256 of each prebuilt `enter` under rules/private/enter/<platform>/enter."""
 
 ENTER_SHA256 = {
-    "aarch64-linux": "5baab3b87e0caf252f3ec877edf30a1a28a03167546607f1b418c42d19fba7b0",
-    "x86_64-linux": "0264b2f2dd8533ac92e416c6a0bb91863df80b71cac583c38d0541faaa2fcbf2",
+    "aarch64-linux": "e03a8143112711179f5e0fce0cd378666ec387314c2f3356b37f0cbbb724227e",
+    "x86_64-linux": "0d816e18b160c5364395fb6529939b72d953112a1b98e1f539a286d55e5033bd",
 }
