@@ -36,16 +36,18 @@ function count(programs: Map<string, number>, pattern: RegExp): number {
   return [...programs].filter(([p]) => pattern.test(p)).reduce((n, [, c]) => n + c, 0);
 }
 
-describe.runIf(process.getuid?.() === 0).each(FLAVORS)("processes of a fetch, $title", (flavor) => {
+describe.each(FLAVORS)("processes of a fetch, $title", (flavor) => {
   let ws: Workspace;
 
   /** Runs Bazel (a fresh server) under strace; returns what it executed. */
   async function traced(args: string[], env: Record<string, string> = {}): Promise<Trace> {
     await ws.bazel(["shutdown"]);
     const log = join(ws.root, "strace.log");
-    const argv = ["strace", "-f", "-qq", "-e", "trace=execve", "-o", log, flavor.bazel, `--output_base=${ws.outputBase}`, "--max_idle_secs=10", ...args];
+    const argv = ["strace", "-f", "--seccomp-bpf", "-qq", "-e", "trace=execve", "-o", log, flavor.bazel, `--output_base=${ws.outputBase}`, "--max_idle_secs=2", ...args];
+    const started = Date.now();
     const r = await execa(argv[0]!, argv.slice(1), { cwd: ws.dir, reject: false, all: true, stdin: "ignore", env: { RULES_NIXSTORE_MACHINE_CACHE: ws.machineCache, ...env } });
     expect(r.exitCode, explain(r)).toBe(0);
+    console.log(`${flavor.id}: bazel ${args[0]} under strace: ${Date.now() - started} ms`);
     const programs = new Map<string, number>();
     for (const line of readFileSync(log, "utf8").split("\n")) {
       const m = /execve\("([^"]+)"/.exec(line);
@@ -57,13 +59,14 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("processes of a fetch, $t
   }
 
   beforeAll(async () => {
-    const packages: PackageSpec[] = NAMES.map((name) => ({ name, extra: 'lock = "//:nixstore.lock.json"' }));
-    ws = await makeWorkspace(flavor, { packages, build: "", files: { "nixstore.lock.json": "{}\n" } });
-    // Built once (machine cache), then pinned.
+    ws = await makeWorkspace(flavor, { packages: NAMES.map((name) => ({ name })), build: "" });
+    // Built once (machine cache), then pinned by `nixgen lock`.
     const r = await ws.bazel(["build", "--nobuild", ...TARGETS]);
     expect(r.exitCode, explain(r)).toBe(0);
     const lock = await nixgenLock(ws);
-    expect(lock.exitCode, lock.all).toBe(0);
+    expect(lock.exitCode, explain(lock)).toBe(0);
+    const locked: PackageSpec[] = NAMES.map((name) => ({ name, extra: 'lock = "//:nixstore.lock.json"' }));
+    ws.writePackages(locked);
   });
   afterAll(async () => {
     await ws?.close();
@@ -113,9 +116,5 @@ describe.runIf(process.getuid?.() === 0).each(FLAVORS)("processes of a fetch, $t
     // The group's: its store's set-up, one build, the closures, their registration.
     expect(t.programs.get("nix-store") ?? 0).toBeLessThanOrEqual(5);
     expect(t.programs.get("enter") ?? 0).toBe(N);
-  });
-    console.log(`${flavor.id}: cold: ${t.executes} repository commands; ${JSON.stringify(Object.fromEntries(t.programs))}`);
-    expect(t.programs.get("nix-instantiate") ?? 0).toBe(1);
-    expect(t.programs.get("nix-build") ?? 0).toBe(0);
   });
 });
