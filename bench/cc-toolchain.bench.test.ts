@@ -131,7 +131,7 @@ async function coldCluster(): Promise<void> {
   await execa("rm", ["-rf", join(RUN_DIR, "storage")]);
   for (const d of narCaches()) if (statSync(d).uid !== process.getuid?.()) rmSync(d, { recursive: true, force: true });
   const started = await up();
-  expect(started.exitCode, started.all).toBe(0);
+  expect(started.exitCode, String(started.all)).toBe(0);
 }
 
 const REMOTE = [

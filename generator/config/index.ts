@@ -10,6 +10,7 @@ export * from "./diagnostics.js";
 export type * from "./types.js";
 export type {
   RemotableStrategy,
+  ResolvedBinaryCache,
   ResolvedCcToolchain,
   ResolvedConfig,
   ResolvedLauncherRemote,

@@ -102,6 +102,12 @@ export function remotableRemote(remote: ResolvedRemote | null): ResolvedRemotabl
   return remote !== null && remote.strategy !== "launcher" ? remote : null;
 }
 
+/** A binary cache of `binaryCaches`: its URL without a trailing slash, and its public key. */
+export interface ResolvedBinaryCache {
+  readonly url: string;
+  readonly publicKey: string;
+}
+
 /** A checked config with its defaults filled in; the input of the workspace model. */
 export interface ResolvedConfig {
   readonly sources: readonly ResolvedSource[];
@@ -111,4 +117,6 @@ export interface ResolvedConfig {
   /** The C/C++ toolchain, or null without `ccToolchain`. */
   readonly ccToolchain: ResolvedCcToolchain | null;
   readonly bzlmod: boolean;
+  /** `binaryCaches`, in order; [] by default. */
+  readonly binaryCaches: readonly ResolvedBinaryCache[];
 }

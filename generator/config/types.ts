@@ -200,6 +200,21 @@ export interface RemoteConfig {
   readonly maxClosureMib?: number;
 }
 
+/**
+ * A Nix binary cache that `nixgen lock` looks every locked store path up in, so that machines
+ * without Nix download the closures with Bazel's downloader (their NAR URL, compression and
+ * hashes go into nixstore.lock.json).
+ */
+export interface BinaryCacheConfig {
+  /** The cache's URL, e.g. `https://cache.nixos.org` (http, https or file). */
+  readonly url: string;
+  /**
+   * The public key its narinfos must be signed with, `<name>:<base64>`, e.g.
+   * `cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=`.
+   */
+  readonly publicKey: string;
+}
+
 export interface Config {
   /** nixpkgs sources by repository name, e.g. `{ nixpkgs: { git: ..., revision: ..., sha256: ... } }`. */
   readonly nixpkgs?: Readonly<Record<string, NixpkgsSource>>;
@@ -218,6 +233,13 @@ export interface Config {
    * nixstore/nixstore.bazelrc.
    */
   readonly ccToolchain?: CcToolchainConfig;
+  /**
+   * Binary caches to record in nixstore.lock.json (`nixgen lock`), in the order they are tried:
+   * each locked store path's NAR is taken from the first that serves it signed by its key. With
+   * such a lock, a package is fetched by Bazel's downloader, with no Nix on the machine. Default:
+   * none (nothing is looked up on the network unless listed here).
+   */
+  readonly binaryCaches?: readonly BinaryCacheConfig[];
   /**
    * Also generate nixstore/nixstore.MODULE.bazel, which declares the packages with
    * rules_nixstore's module extension, for MODULE.bazel to `include()` (Bazel 7.2 or later).

@@ -3,6 +3,7 @@
  * defaults, collecting every problem with its position: unknown keys (with a did-you-mean),
  * wrong types, conflicting options and references to sources that do not exist.
  */
+import { readBinaryCaches } from "./binary-caches.js";
 import { readCcToolchain } from "./cc-toolchain.js";
 import type { Diagnostic } from "./diagnostics.js";
 import type { ObjectLiteral, Property } from "./literal.js";
@@ -12,7 +13,7 @@ import { readRemote } from "./remote.js";
 import { isRemotableStrategy, type RemotableStrategy, type ResolvedConfig } from "./resolved.js";
 import { readSources } from "./sources.js";
 
-const TOP_KEYS = ["nixpkgs", "packages", "ccToolchain", "store", "remote", "bzlmod"] as const;
+const TOP_KEYS = ["nixpkgs", "packages", "ccToolchain", "store", "remote", "bzlmod", "binaryCaches"] as const;
 const STORES = ["output-base", "system"] as const;
 
 /** The config's `store`; the remotable strategies take none. */
@@ -47,5 +48,14 @@ export function resolveConfig(
     : null;
   const store = readStore(r, top, remotable);
   const bzlmod = r.boolean(top.get("bzlmod"), "the config") ?? false;
-  return { config: { sources, packages, store, remote, ccToolchain, bzlmod }, diagnostics: r.diagnostics };
+  const binaryCaches = readBinaryCaches(r, top.get("binaryCaches"));
+  if (remotable !== null && top.has("binaryCaches")) {
+    r.error(
+      top.get("binaryCaches")!.keyPos,
+      `the config: "binaryCaches" does not apply with remote strategy "${remotable}"`,
+      "remove it: nixgen lock does not pin remotable packages, so nothing records where their NARs are " +
+        '(strategy "launcher" builds them here, and can lock them against a cache)',
+    );
+  }
+  return { config: { sources, packages, store, remote, ccToolchain, bzlmod, binaryCaches }, diagnostics: r.diagnostics };
 }

@@ -1,13 +1,17 @@
 /**
  * `nixgen doctor`: what this machine needs for rules_nixstore, each check with ok / warn /
  * fail and a fix. `--remote` runs a probe action on a remote executor and reports whether the
- * launcher can map a closure at /nix/store there.
+ * launcher can map a closure at /nix/store there. In a workspace whose lock records binary
+ * caches, it reports whether this machine can fetch the locked packages without Nix (the caches
+ * answer, the decompressors are on PATH), and Nix itself is then needed only for the others.
  */
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
+import { fetchUrl } from "../binary-cache/index.js";
 import { bazelMajor, writeBazelrc } from "../bazelrc.js";
+import { LOCK_FILE, parseLock, type LockFile } from "../lock/index.js";
 import { EXTENSION_BZL, EXTENSION_NAME, LOGICAL_STORE_DIR, STORE_DIRNAME } from "../model/index.js";
 import { packageRoot, packageVersion } from "../package-root.js";
 import { runCommand } from "../run-command.js";
@@ -208,6 +212,14 @@ async function checkStore(options: DoctorOptions, bazel: string): Promise<Check>
   }
   const args = ["--store", root, "--option", "build-users-group", "", "--verify", ...(options.checkContents ? ["--check-contents"] : [])];
   const r = await run("nix-store", args, { timeout: 3_600_000 });
+  if (r.missing) {
+    return {
+      id: "store",
+      status: "warn",
+      summary: `cannot check the chroot store at ${root}: nix-store is not on PATH`,
+      fix: "run nixgen doctor where Nix is installed to check it (packages downloaded from binary caches do not use it)",
+    };
+  }
   if (r.ok) {
     return {
       id: "store",
@@ -374,15 +386,123 @@ export async function checkRemote(remote: RemoteOptions, bazel: string, progress
   }
 }
 
+/** The decompressor of each NAR compression the repository rule undoes (binary_cache.bzl). */
+const DECOMPRESSORS: Readonly<Record<string, { tool: string; debian: string } | null>> = {
+  none: null,
+  xz: { tool: "xz", debian: "xz-utils" },
+  zstd: { tool: "zstd", debian: "zstd" },
+  bzip2: { tool: "bzip2", debian: "bzip2" },
+};
+
+/** Where `tool` is on PATH (as repository rules find it), or null. */
+function onPath(tool: string): string | null {
+  for (const dir of (process.env.PATH ?? "").split(":")) {
+    if (!dir) continue;
+    const file = path.join(dir, tool);
+    try {
+      fs.accessSync(file, fs.constants.X_OK);
+      if (fs.statSync(file).isFile()) return file;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+/** The workspace's lock file, or null without one (a malformed one is a failed check's detail). */
+function readLock(workspace: string): LockFile | Error | null {
+  const file = path.join(workspace, LOCK_FILE);
+  if (!fs.existsSync(file)) return null;
+  try {
+    return parseLock(fs.readFileSync(file, "utf8"), file);
+  } catch (e) {
+    return e as Error;
+  }
+}
+
+/** The locked packages whose every store path has a binary cache record, and the others. */
+function downloadable(lock: LockFile): { yes: string[]; no: string[] } {
+  const names = Object.keys(lock.packages).sort();
+  const yes = names.filter((n) => Object.keys(lock.packages[n]!.closure).every((p) => p in lock.nars));
+  return { yes, no: names.filter((n) => !yes.includes(n)) };
+}
+
+/**
+ * Whether this machine can fetch the workspace's locked packages without Nix: every binary cache
+ * the lock records answers (its nix-cache-info), and the decompressors of its NARs are on PATH.
+ */
+export async function checkBinaryCaches(lock: LockFile): Promise<Check> {
+  const id = "binary-cache";
+  const nars = Object.values(lock.nars);
+  const { yes, no } = downloadable(lock);
+  const caches = [...new Set(nars.map((n) => n.cache))].sort();
+  const problems: string[] = [];
+  const fixes: string[] = [];
+  for (const cache of caches) {
+    const got = await fetchUrl(`${cache}/nix-cache-info`);
+    if (!("text" in got)) {
+      problems.push(`${cache} cannot be reached (${"error" in got ? got.error : "no nix-cache-info: not a binary cache"})`);
+      fixes.push(`check the network and the cache ${cache} (or Bazel's --experimental_downloader_config, which Bazel applies and nixgen does not)`);
+    }
+  }
+  const tools: string[] = [];
+  for (const compression of [...new Set(nars.map((n) => n.compression))].sort()) {
+    const tool = DECOMPRESSORS[compression];
+    if (!tool) continue;
+    const found = onPath(tool.tool);
+    if (found) tools.push(`${tool.tool} (${found})`);
+    else {
+      problems.push(`${tool.tool} is not on PATH, and ${nars.filter((n) => n.compression === compression).length} NAR(s) are ${compression}-compressed`);
+      fixes.push(`install ${tool.tool} (Debian: apt-get install ${tool.debian})`);
+    }
+  }
+  const what = `${yes.length} of the ${yes.length + no.length} locked package(s)`;
+  if (problems.length > 0) {
+    return {
+      id,
+      status: "fail",
+      summary: `this machine cannot fetch ${what} that the lock records in binary caches without Nix`,
+      detail: problems.join("\n"),
+      fix: fixes.join("; "),
+    };
+  }
+  const how = `caches ${caches.join(", ")} answer${tools.length ? `; decompressors: ${tools.join(", ")}` : ""}`;
+  if (no.length > 0) {
+    return {
+      id,
+      status: "warn",
+      summary: `this machine can fetch ${what} without Nix (${how}); ${no.join(", ")} ha${no.length === 1 ? "s" : "ve"} no binary cache record and need${no.length === 1 ? "s" : ""} Nix`,
+      fix: `push their closures to a cache of binaryCaches, then run nixgen lock again`,
+    };
+  }
+  return { id, status: "ok", summary: `this machine can fetch all ${yes.length} locked package(s) without Nix (${how})` };
+}
+
 /** Runs every check. */
 export async function doctor(options: DoctorOptions): Promise<DoctorReport> {
   const bazel = options.bazel ?? "bazel";
+  const lock = options.workspace !== undefined ? readLock(options.workspace) : null;
+  const nix = await checkNix();
+  if (lock instanceof Error) {
+    nix.push({ id: "lock", status: "fail", summary: `cannot read ${LOCK_FILE}`, detail: lock.message, fix: "run nixgen lock again" });
+  } else if (lock !== null && Object.keys(lock.nars).length > 0 && downloadable(lock).no.length === 0) {
+    // Every locked package downloads without Nix: Nix is needed only to lock (or to build others).
+    for (const check of nix) {
+      if (check.status === "fail") {
+        Object.assign(check, {
+          status: "warn",
+          summary: `${check.summary}: not needed to fetch this workspace's locked packages (they download from binary caches), only to lock or build others`,
+        });
+      }
+    }
+  }
   const checks: Check[] = [
-    ...(await checkNix()),
+    ...nix,
     await checkBazel(bazel),
     checkMountTarget(options.mountTarget ?? LOGICAL_STORE_DIR),
     await checkUserNamespaces(),
   ];
+  if (lock !== null && !(lock instanceof Error) && Object.keys(lock.nars).length > 0) checks.push(await checkBinaryCaches(lock));
   if (options.outputBase !== undefined || options.workspace !== undefined) {
     checks.push(await checkStore(options, bazel));
   }

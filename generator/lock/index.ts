@@ -8,6 +8,11 @@
  * file — atomically, and only after every package succeeded. The packages are those of
  * nixgen.config.ts; without one, the nixpkgs_package repositories of the WORKSPACE, or under
  * bzlmod the nixstore.package tags whose repositories the root module imports.
+ *
+ * With binary caches (`binaryCaches` of nixgen.config.ts, or --binary-cache), the lock also
+ * records where each store path of every closure is served (`nars`: cache, NAR URL,
+ * compression, file and NAR hashes and sizes, references), from narinfos checked against the
+ * caches' public keys (../binary-cache): with those, a machine without Nix fetches the packages.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -19,6 +24,7 @@ import {
   tryBazel,
   type BazelOptions,
 } from "../bazel/driver.js";
+import { checkNarRecord, lookUpNars, type BinaryCache, type NarRecord, type Wanted } from "../binary-cache/index.js";
 import { CONFIG_FILE, loadConfig, remotableRemote } from "../config/index.js";
 import { WORKSPACE_MARKERS, workspaceMarker } from "../generate.js";
 import { LOCK_ENV, LOCK_FILE, LOCK_VERSION, NAR_HASH, RECORD_PATH, STORE_PATH } from "../model/index.js";
@@ -43,6 +49,8 @@ export interface LockEntry {
 export interface LockFile {
   readonly version: number;
   readonly packages: Readonly<Record<string, LockEntry>>;
+  /** Where each store path's NAR is served, by store path; {} when no cache was configured. */
+  readonly nars: Readonly<Record<string, NarRecord>>;
 }
 
 /** The lock file is written at the root of the workspace Bazel runs in. */
@@ -51,6 +59,11 @@ export interface LockOptions extends BazelOptions {
   readonly packages?: readonly string[];
   /** Progress lines (a TTY) or nothing (quiet); also decides whether Bazel's output shows. */
   readonly progress?: ((line: string) => void) | null;
+  /**
+   * Binary caches to record each store path's NAR from; default: `binaryCaches` of
+   * nixgen.config.ts (none without one).
+   */
+  readonly binaryCaches?: readonly BinaryCache[];
 }
 
 export interface LockResult {
@@ -114,7 +127,21 @@ export function parseLock(text: string, file: string): LockFile {
   for (const [name, entry] of Object.entries(v.packages as Record<string, unknown>)) {
     packages[name] = checkEntry(entry, `${file}: package "${name}"`);
   }
-  return { version: LOCK_VERSION, packages };
+  const nars: Record<string, NarRecord> = {};
+  const given = (value as { nars?: unknown }).nars;
+  if (given !== undefined) {
+    if (typeof given !== "object" || given === null || Array.isArray(given)) {
+      throw new LockError(`${file}: "nars" is not an object; delete it and run \`nixgen lock\``);
+    }
+    for (const [path, record] of Object.entries(given as Record<string, unknown>)) {
+      try {
+        nars[path] = checkNarRecord(record, `${file}: nars of ${path}`);
+      } catch (e) {
+        throw new LockError(`${(e as Error).message}; run \`nixgen lock\` again`);
+      }
+    }
+  }
+  return { version: LOCK_VERSION, packages, nars };
 }
 
 /** Recursively sorts object keys, so equal locks serialize to equal bytes. */
@@ -131,10 +158,17 @@ function sorted(value: unknown): unknown {
   return value;
 }
 
-/** The lock file's text: stable key order, two-space indent, trailing newline. */
-export function renderLock(packages: Readonly<Record<string, LockEntry>>): string {
+/**
+ * The lock file's text: stable key order, two-space indent, trailing newline. `nars` (where each
+ * store path's NAR is served) is written only when it has records.
+ */
+export function renderLock(
+  packages: Readonly<Record<string, LockEntry>>,
+  nars: Readonly<Record<string, NarRecord>> = {},
+): string {
   const body = {
     _comment: LOCK_COMMENT,
+    ...(Object.keys(nars).length > 0 ? { nars } : {}),
     packages: Object.fromEntries(
       Object.entries(packages).map(([name, e]) => [name, { closure: e.closure, inputs: e.inputs, out: e.out }]),
     ),
@@ -178,6 +212,21 @@ export interface DeclaredPackages {
   readonly names: readonly string[];
   /** Where they are declared, e.g. "nixgen.config.ts" or "WORKSPACE". */
   readonly where: string;
+  /** The binary caches of nixgen.config.ts ([] without one). */
+  readonly binaryCaches: readonly BinaryCache[];
+}
+
+/** Every store path of the entries' closures, with its pinned NAR hash and the packages holding it. */
+export function wantedPaths(entries: Readonly<Record<string, LockEntry>>): Map<string, Wanted> {
+  const wanted = new Map<string, { narHash: string; packages: string[] }>();
+  for (const name of Object.keys(entries).sort()) {
+    for (const [path, narHash] of Object.entries(entries[name]!.closure)) {
+      const seen = wanted.get(path);
+      if (seen === undefined) wanted.set(path, { narHash, packages: [name] });
+      else seen.packages.push(name);
+    }
+  }
+  return wanted;
 }
 
 /**
@@ -205,11 +254,11 @@ export async function declaredPackages(options: LockOptions): Promise<DeclaredPa
           'this machine builds; nothing to lock (strategy "launcher" builds them here, and can lock them)',
       );
     }
-    return { names: config.packages.map((p) => p.name).sort(), where: CONFIG_FILE };
+    return { names: config.packages.map((p) => p.name).sort(), where: CONFIG_FILE, binaryCaches: config.binaryCaches };
   }
   options.progress?.("nixgen lock: looking up the packages");
-  if (marker !== "MODULE.bazel") return { names: await discoverPackages(options), where: marker };
-  return { names: await modulePackages(options), where: marker };
+  if (marker !== "MODULE.bazel") return { names: await discoverPackages(options), where: marker, binaryCaches: [] };
+  return { names: await modulePackages(options), where: marker, binaryCaches: [] };
 }
 
 /** The packages to lock: those asked for (which must be declared), else every declared one. */
@@ -347,7 +396,9 @@ export async function lock(options: LockOptions): Promise<LockResult> {
     entries[name] = readRecord(dirs.get(name), name);
     progress?.(`nixgen lock: ${name}: ${entries[name].out.join(", ")}`);
   }
-  const content = renderLock(entries);
+  const caches = options.binaryCaches ?? declared.binaryCaches;
+  const nars = caches.length > 0 ? await lookUpNars(caches, wantedPaths(entries), { progress }) : {};
+  const content = renderLock(entries, nars);
   const { written } = writeFiles(workspace, [{ path: LOCK_FILE, content }]);
   return { path: lockPath, written: written.length > 0, packages: names, content };
 }

@@ -17,6 +17,14 @@ export const MACHINE_CACHE_ENV = "RULES_NIXSTORE_MACHINE_CACHE";
 /** The machine cache's directory under `${XDG_CACHE_HOME:-$HOME/.cache}` when the variable is unset. */
 export const MACHINE_CACHE_SUBDIR = "rules_nixstore/store";
 
+/**
+ * Directory under Bazel's output base holding the store paths that packages downloaded from a
+ * binary cache without Nix (a lock with `nars`): `<output_base>/nixstore-downloaded/nix/store/
+ * <hash>-<name>`, unpacked and checked against their NAR hashes by the repository rule. Not a
+ * Nix store (no database): Nix never writes or collects there.
+ */
+export const DOWNLOADED_STORE_DIRNAME = "nixstore-downloaded";
+
 /** The logical Nix store directory that store paths are named after. */
 export const LOGICAL_STORE_DIR = "/nix/store";
 
@@ -120,6 +128,13 @@ export function libraryConstants(version: string): readonly ConstantSpec[] {
       doc:
         "Directory under Bazel's output base that is the root of the chroot Nix store; " +
         "its files live under <output_base>/nixstore/nix/store.",
+    },
+    {
+      name: "DOWNLOADED_STORE_DIRNAME",
+      value: DOWNLOADED_STORE_DIRNAME,
+      doc:
+        "Directory under Bazel's output base holding the store paths downloaded from binary caches " +
+        "without Nix: <output_base>/nixstore-downloaded/nix/store/<hash>-<name>; not a Nix store.",
     },
     {
       name: "MACHINE_CACHE_ENV",

@@ -5,6 +5,9 @@
 # Directory under Bazel's output base that is the root of the chroot Nix store; its files live under <output_base>/nixstore/nix/store.
 STORE_DIRNAME = "nixstore"
 
+# Directory under Bazel's output base holding the store paths downloaded from binary caches without Nix: <output_base>/nixstore-downloaded/nix/store/<hash>-<name>; not a Nix store.
+DOWNLOADED_STORE_DIRNAME = "nixstore-downloaded"
+
 # Environment variable (set with --repo_env) naming the machine cache, the chroot Nix store shared by every output base of the user; "off" turns it off.
 MACHINE_CACHE_ENV = "RULES_NIXSTORE_MACHINE_CACHE"
 

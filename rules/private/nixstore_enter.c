@@ -57,6 +57,7 @@
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1094,29 +1095,31 @@ static void copy_node(int from, const char *name, int into, const char *to, cons
   }
 }
 
-/* The NAR hash of `entry` in directory `dir`, in Nix's base32, into `have`. */
-static void entry_nar_hash(int dir, const char *entry, char have[53]) {
+/* The NAR hash of `entry` in directory `store`, as `sha256:<Nix base32>` into `out`. */
+static void entry_nar_hash(int store, const char *entry, char out[60]) {
   static struct stream s;
   s.fd = -1;
   s.name = entry;
   sha256_init(&s.sha);
   OUT(&s, "nix-archive-1");
-  dump_node(&s, dir, entry, 0);
+  dump_node(&s, store, entry, 0);
   unsigned char digest[32];
+  char text[53];
   sha256_final(&s.sha, digest);
-  nix_base32(digest, have);
+  nix_base32(digest, text);
+  snprintf(out, 60, "sha256:%s", text);
 }
 
 /* Brings `entry` from the cache into the store, checking its NAR hash first (see above); an entry
  * the store holds already is checked there (exit 5: modified since it came in). */
 static void import_entry(int cache, int store, const char *cache_dir, const char *entry, const char *want) {
   struct stat st;
-  char have[53];
+  char have[60];
   if (strncmp(want, "sha256:", 7) != 0) die("entry %s: the NAR hash %s is not sha256:<base32>", entry, want);
   if (fstatat(store, entry, &st, AT_SYMLINK_NOFOLLOW) == 0) {
     entry_nar_hash(store, entry, have);
-    if (strcmp(want + 7, have) == 0) return;
-    fprintf(stderr, "path '/nix/store/%s' was modified! expected hash '%s', got 'sha256:%s'\n", entry, want, have);
+    if (strcmp(want, have) == 0) return;
+    fprintf(stderr, "path '/nix/store/%s' was modified! expected hash '%s', got '%s'\n", entry, want, have);
     exit(5);
   }
   if (fstatat(cache, entry, &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -1124,8 +1127,8 @@ static void import_entry(int cache, int store, const char *cache_dir, const char
     exit(4);
   }
   entry_nar_hash(cache, entry, have);
-  if (strcmp(want + 7, have) != 0) {
-    fprintf(stderr, "rules_nixstore: the machine cache's copy of /nix/store/%s (in %s) has NAR hash sha256:%s, not the pinned %s: it was modified after it was built\n",
+  if (strcmp(want, have) != 0) {
+    fprintf(stderr, "rules_nixstore: the machine cache's copy of /nix/store/%s (in %s) has NAR hash %s, not the pinned %s: it was modified after it was built\n",
             entry, cache_dir, have, want);
     exit(3);
   }
@@ -1606,6 +1609,123 @@ static int nar_cache_entry(const char *nar, const char *sha256, char *label) {
   return closure;
 }
 
+/* ---- downloaded NARs: closures from binary caches without Nix --------------------------------
+ *
+ *   enter --unpack-nars <store-dir> (<entry> <nar-hash> <file> <decompressor>)...
+ *       unpacks each downloaded NAR <file> (the archive of one store path, as a Nix binary cache
+ *       serves it) into <store-dir>/<entry>, checked against <nar-hash> (`sha256:<Nix base32>`,
+ *       as the lock file pins it and `nix-store --query --hash` prints it). <decompressor> is
+ *       `none` for a plain NAR, else the program (xz, zstd, bzip2) run as
+ *       `<decompressor> -d -c -- <file>`, whose output is read through a pipe.
+ *
+ * The package rule (binary_cache.bzl) runs it after Bazel's downloader checked each file's
+ * sha256. Each entry is unpacked into <entry> of a fresh, locked `.tmp-` directory of
+ * <store-dir>, hashed as it is read, and renamed into place only when its NAR hash is the pinned
+ * one; on any failure that directory is removed (by die), so the store never holds a
+ * half-unpacked path. An entry that appeared meanwhile (another package's fetch) is kept when it
+ * has the pinned hash, and replaced when it does not. `.tmp-` directories of killed runs are
+ * swept as in the launchers' cache. */
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+
+/* Starts `tool -d -c -- file` with its standard output a pipe; returns the pipe's read end. */
+static int start_decompressor(const char *tool, const char *file, pid_t *pid) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) die("pipe: %s", strerror(errno));
+  *pid = fork();
+  if (*pid < 0) die("fork: %s", strerror(errno));
+  if (*pid == 0) {
+    if (dup2(fds[1], STDOUT_FILENO) < 0) _exit(127);
+    execl(tool, tool, "-d", "-c", "--", file, (char *)NULL);
+    fprintf(stderr, "rules_nixstore: cannot run the decompressor %s: %s\n", tool, strerror(errno));
+    _exit(127);
+  }
+  close(fds[1]);
+  return fds[0];
+}
+
+/* Moves the unpacked `tmp`/`entry` to `store`/`entry`, unless an entry with the pinned hash is
+ * there already; one with another hash (modified since) is set aside and removed. */
+static void place_entry(int store, int tmp, const char *entry, const char *want) {
+  if (syscall(SYS_renameat2, tmp, entry, store, entry, RENAME_NOREPLACE) == 0) return;
+  /* File systems without renameat2 flags: rename(2) moves a directory only onto an empty one
+   * (or none), and replaces a file or link, which is what an existing entry would hold. */
+  if ((errno == EINVAL || errno == ENOSYS) && renameat(tmp, entry, store, entry) == 0) return;
+  if (errno != EEXIST && errno != ENOTEMPTY) die("rename %s into the store: %s", entry, strerror(errno));
+  char have[60], old[NAME_MAX + 1];
+  entry_nar_hash(store, entry, have);
+  if (strcmp(have, want) == 0) return;
+  fresh_name(old, sizeof(old), entry);
+  if (renameat(store, entry, store, old) != 0 || renameat(tmp, entry, store, entry) != 0)
+    die("replace the modified store path %s: %s", entry, strerror(errno));
+  remove_tree_at(store, old, 0);
+}
+
+/* Unpacks one NAR (see above) into the store; dies naming it when it is not the pinned one. */
+static void unpack_nar(int store, const char *store_dir, const char *entry, const char *want, const char *file,
+                       const char *tool) {
+  if (entry[0] == '\0' || entry[0] == '.' || strchr(entry, '/') != NULL)
+    die("%s is not the name of a store path", entry);
+  char tmp_name[NAME_MAX + 1], label[PATH_MAX + 64];
+  fresh_name(tmp_name, sizeof(tmp_name), entry);
+  if (mkdirat(store, tmp_name, 0700) != 0) die("mkdir %s/%s: %s", store_dir, tmp_name, strerror(errno));
+  /* From here on, any failure removes the half-unpacked directory (die). */
+  unpacking_parent = store;
+  snprintf(unpacking, sizeof(unpacking), "%s", tmp_name);
+  int tmp = openat(store, tmp_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (tmp < 0 || flock(tmp, LOCK_EX | LOCK_NB) != 0) die("open %s/%s: %s", store_dir, tmp_name, strerror(errno));
+
+  static struct stream s;
+  pid_t pid = -1;
+  int plain = strcmp(tool, "none") == 0;
+  snprintf(label, sizeof(label), plain ? "%s" : "%s (decompressed with %s)", file, tool);
+  s.name = label;
+  s.pos = s.len = 0;
+  s.fd = plain ? open(file, O_RDONLY | O_CLOEXEC) : start_decompressor(tool, file, &pid);
+  if (s.fd < 0) die("open %s: %s", file, strerror(errno));
+  sha256_init(&s.sha);
+  expect(&s, "nix-archive-1");
+  /* Depth 1: the store path itself may be a directory, a file or a link. */
+  restore_node(&s, tmp, entry, 1);
+  char extra;
+  int trailing = s.pos != s.len || read(s.fd, &extra, 1) != 0;
+  close(s.fd);
+  int status = 0;
+  if (pid > 0 && (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0))
+    die("%s failed to decompress %s (%s %d): a corrupt download", tool, file,
+        WIFSIGNALED(status) ? "signal" : "exit", WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+  if (trailing) die("the NAR of /nix/store/%s (%s) has bytes after its end: a corrupt download", entry, label);
+  unsigned char digest[32];
+  char text[53], got[60];
+  sha256_final(&s.sha, digest);
+  nix_base32(digest, text);
+  snprintf(got, sizeof(got), "sha256:%s", text);
+  if (strcmp(got, want) != 0)
+    die("NAR hash mismatch: the NAR of /nix/store/%s (%s) has NAR hash %s, but the lock pins %s: the file was "
+        "tampered with, or the lock was edited. Nothing of it was unpacked.",
+        entry, label, got, want);
+  place_entry(store, tmp, entry, want);
+  unpacking_parent = -1;
+  remove_tree_at(store, tmp_name, 0);
+  close(tmp);
+}
+
+/* enter --unpack-nars STORE_DIR (ENTRY NAR_HASH FILE DECOMPRESSOR)... (see above). */
+static int unpack_nars(int argc, char **argv) {
+  if (argc < 6 || (argc - 2) % 4 != 0) {
+    fprintf(stderr, "usage: enter --unpack-nars <store-dir> (<entry> <nar-hash> <file> <decompressor>)...\n");
+    return 2;
+  }
+  program_path = "enter --unpack-nars";
+  int store = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (store < 0) die("open the store %s: %s", argv[1], strerror(errno));
+  sweep_stale(store);
+  for (int i = 2; i + 3 < argc; i += 4) unpack_nar(store, argv[1], argv[i], argv[i + 1], argv[i + 2], argv[i + 3]);
+  close(store);
+  return 0;
+}
+
 /* ---- launcher mode ------------------------------------------------------------------------
  *
  * A package's `bin/<exe>` is this very binary (a link to, or a copy of, `_nixstore/enter`),
@@ -1888,6 +2008,7 @@ int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--pack") == 0) return pack(argc - 1, argv + 1);
   if (argc > 1 && strcmp(argv[1], "--nar-hash") == 0) return nar_hash(argc - 1, argv + 1);
   if (argc > 1 && strcmp(argv[1], "--import") == 0) return import_closure(argc - 1, argv + 1);
+  if (argc > 1 && strcmp(argv[1], "--unpack-nars") == 0) return unpack_nars(argc - 1, argv + 1);
   if (strcmp(slash ? slash + 1 : self, "enter") != 0)
     die_launch(127, self, "no launcher data %s%s beside it, beside what it links to or in its runfiles, and it is not named enter.\n"
                "  A launcher of nixstore_executable needs the data file the rule writes beside it: run the target\n"

@@ -1,6 +1,7 @@
 """nixpkgs_package: a Nix package, its whole runtime closure and launchers, as a Bazel repository."""
 
 load(":attrs.bzl", "PACKAGE_ATTRS", "PACKAGE_DOC")
+load(":binary_cache.bzl", "download_locked_closure")
 load(":constants.bzl", "REPOSITORY_HEADER")
 load(":enter.bzl", "enter_binaries")
 load(":fetch.bzl", "evaluation_key", "fetch_pinned", "group_pin", "read_evaluation", "write_evaluation")
@@ -156,10 +157,12 @@ def _build(repository_ctx, inputs, nix, stores, cache, entry, expression):
 def obtain_closure(repository_ctx, inputs, not_supported, expression = None):
     """Brings the package's closure into the output base's store: from the machine cache, or built.
 
-    Where the lock (or the machine's evaluation cache) pins the closure and the machine cache
-    holds it, one process brings it in (fetch.bzl). Otherwise Nix builds (or takes what the lock
-    pins) into the machine cache or the output base's store. Either way the build is recorded for
-    `nixgen lock` and the closure's layout planned; laying it out is the caller's.
+    A lock that records a binary cache for every path of the closure has it downloaded, with no
+    Nix command (binary_cache.bzl). Where the lock (or the machine's evaluation cache) pins the
+    closure and the machine cache holds it, one process brings it in (fetch.bzl). Otherwise Nix
+    builds (or takes what the lock pins) into the machine cache or the output base's store.
+    Either way the build is recorded for `nixgen lock` and the closure's layout planned; laying
+    it out is the caller's.
 
     Args:
       repository_ctx: the repository context of a nixpkgs_package (or toolchain) repository.
@@ -175,6 +178,9 @@ def obtain_closure(repository_ctx, inputs, not_supported, expression = None):
       of `plan_layout`, and the closure's scan of the fast path (None after a build); None when
       `not_supported` was called.
     """
+    downloaded = download_locked_closure(repository_ctx, inputs, expression)
+    if downloaded:
+        return downloaded
     cache = machine_cache(repository_ctx) if repository_ctx.attr.store != "system" else None
     nix, why_not = find_nix(repository_ctx, ["nix-build", "nix-store"])
     digest = inputs_digest(repository_ctx, inputs, repository_ctx.attr.store, expression)

@@ -35,6 +35,8 @@ export interface PackageSpec {
   repository?: string | null;
   /** Extra Starlark attributes, rendered verbatim (e.g. `build_file_content = "..."`). */
   extra?: string;
+  /** Its nixopts (default OFFLINE_NIXOPTS: no binary cache). */
+  nixopts?: string[];
 }
 
 /**
@@ -142,7 +144,7 @@ export function packageCall(p: PackageSpec, bzlmod = false, separate = false): s
     `name = ${JSON.stringify(p.name)}`,
     `attribute_path = ${JSON.stringify(p.attribute_path ?? p.name)}`,
     ...(repository === null ? [] : [`repository = ${JSON.stringify(bzlmod ? repository : `@${repository}`)}`]),
-    `nixopts = ${starlarkList(OFFLINE_NIXOPTS)}`,
+    `nixopts = ${starlarkList(p.nixopts ?? OFFLINE_NIXOPTS)}`,
     `quiet = True`,
   ];
   if (p.extra) attrs.push(p.extra);

@@ -73,7 +73,7 @@ describe("reading nixgen.config.ts", () => {
   it("accepts `export default {...} satisfies Config`, `as const` and an empty config", () => {
     const text = `import type { Config } from "rules_nixstore/config";\nexport default { ${LOCAL}, packages: { jq: {} } } as const satisfies Config;\n`;
     expect(ok(text).packages.map((p) => p.name)).toEqual(["jq"]);
-    expect(ok(config("{}"))).toEqual({ sources: [], packages: [], store: "output-base", remote: null, ccToolchain: null, bzlmod: false });
+    expect(ok(config("{}"))).toEqual({ sources: [], packages: [], store: "output-base", remote: null, ccToolchain: null, bzlmod: false, binaryCaches: [] });
   });
 
   it("uses the only source for packages when none is named nixpkgs", () => {
@@ -390,6 +390,38 @@ describe("reading nixgen.config.ts", () => {
       expect(message).not.toContain("unknown key");
       expect(message).toContain("1 error in nixgen.config.ts");
     }
+  });
+
+  it("reads binaryCaches in order, without trailing slashes; none by default", () => {
+    const KEY = "cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=";
+    const c = ok(config(`{ ${LOCAL}, binaryCaches: [{ url: "https://cache.nixos.org/", publicKey: "${KEY}" }, { url: "http://127.0.0.1:8080", publicKey: "${KEY}" }] }`));
+    expect(c.binaryCaches).toEqual([
+      { url: "https://cache.nixos.org", publicKey: KEY },
+      { url: "http://127.0.0.1:8080", publicKey: KEY },
+    ]);
+    expect(ok(config(`{ ${LOCAL} }`)).binaryCaches).toEqual([]);
+  });
+
+  it("reports binary caches without a URL Bazel can download or a public key, listed twice, or with a remotable strategy", () => {
+    const KEY = "k-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=";
+    const text = errors(
+      config(`{ ${LOCAL}, binaryCaches: [
+  { url: "s3://bucket", publicKey: "${KEY}" },
+  { url: "https://a.example", publicKey: "k-1" },
+  { url: "https://b.example" },
+  { url: "https://c.example", publicKey: "${KEY}" },
+  { url: "https://c.example/", publicKey: "${KEY}" },
+] }`),
+    );
+    expect(text).toContain('binaryCaches[0]: "s3://bucket" is not a binary cache URL Bazel can download from');
+    expect(text).toContain('binaryCaches[1]: "k-1" is not a binary cache public key');
+    expect(text).toContain('binaryCaches[2]: "publicKey" is missing');
+    expect(text).toContain("binaryCaches[4]: the cache https://c.example is listed twice");
+    expect(errors(config(`{ binaryCaches: { url: "x" } }`))).toContain('the config: "binaryCaches" must be an array of { url, publicKey }');
+    const remotable = errors(
+      config(`{ ${LOCAL}, packages: { jq: {} }, remote: { strategy: "remotable", executor: "grpc://x:1" }, binaryCaches: [] }`),
+    );
+    expect(remotable).toContain('the config: "binaryCaches" does not apply with remote strategy "remotable"');
   });
 
   it("reports a key given twice", () => {

@@ -38,6 +38,29 @@ describe("the lock file", () => {
   it("parses what it renders", () => {
     const lock = parseLock(renderLock({ tiny01: entry }), "nixstore.lock.json");
     expect(lock.packages.tiny01).toEqual(entry);
+    expect(lock.nars).toEqual({});
+  });
+
+  it("writes where each store path's NAR is (nars) only when a binary cache was looked up, sorted before the packages", () => {
+    const nar = {
+      cache: "http://127.0.0.1:8080",
+      url: `nar/${"1".repeat(52)}.nar.xz`,
+      compression: "xz",
+      fileHash: "sha256:0" + "1".repeat(51),
+      fileSize: 100,
+      narHash: "sha256:0" + "2".repeat(51),
+      narSize: 200,
+      references: [],
+    };
+    const text = renderLock({ tiny01: entry }, { [B]: nar });
+    expect(Object.keys(JSON.parse(text) as object)).toEqual(["_comment", "nars", "packages", "version"]);
+    expect(Object.keys((JSON.parse(text) as { nars: Record<string, object> }).nars[B]!)).toEqual([
+      "cache", "compression", "fileHash", "fileSize", "narHash", "narSize", "references", "url",
+    ]);
+    expect(parseLock(text, "f.json").nars).toEqual({ [B]: nar });
+    expect(renderLock({ tiny01: entry }, {})).toBe(renderLock({ tiny01: entry }));
+    const bad = JSON.stringify({ version: 1, packages: { tiny01: entry }, nars: { [B]: { ...nar, compression: "br" } } });
+    expect(() => parseLock(bad, "f.json")).toThrow(/f\.json: nars of .*-busybox: compression "br" is not one of none, xz, zstd, bzip2; run `nixgen lock` again/);
   });
 
   it("names the file, the package and what to do when the lock is malformed", () => {
@@ -91,7 +114,7 @@ describe("which packages nixgen lock locks", () => {
     fs.writeFileSync(path.join(ws, "nixgen.config.ts"), CONFIG);
     // A Bazel that cannot run: the config alone names the packages.
     const declared = await declaredPackages({ workspace: ws, bazel: path.join(ws, "no-such-bazel") });
-    expect(declared).toEqual({ names: ["hello", "zed"], where: "nixgen.config.ts" });
+    expect(declared).toEqual({ names: ["hello", "zed"], where: "nixgen.config.ts", binaryCaches: [] });
     expect(packagesToLock(declared, [], ws)).toEqual(["hello", "zed"]);
     expect(packagesToLock(declared, ["zed", "zed"], ws)).toEqual(["zed"]);
     expect(() => packagesToLock(declared, ["jq", "zed"], ws)).toThrow(
@@ -108,7 +131,7 @@ describe("which packages nixgen lock locks", () => {
     const bazel = path.join(ws, "fake-bazel");
     fs.writeFileSync(bazel, `#!/bin/sh\n[ "$*" = "mod show_extension ${EXTENSION}" ] || exit 2\ncat <<'EOF'\n${SHOW_EXTENSION}EOF\n`, { mode: 0o755 });
     const declared = await declaredPackages({ workspace: ws, bazel });
-    expect(declared).toEqual({ names: ["hello", "jq"], where: "MODULE.bazel" });
+    expect(declared).toEqual({ names: ["hello", "jq"], where: "MODULE.bazel", binaryCaches: [] });
     expect(() => packagesToLock(declared, ["nixpkgs"], ws)).toThrow(`no package named "nixpkgs" in ${ws}'s MODULE.bazel; its packages are: hello, jq`);
 
     fs.writeFileSync(bazel, "#!/bin/sh\necho 'ERROR: No extension @@rules_nixstore~//rules:extensions.bzl%nixstore exists in the dependency graph.' >&2\nexit 2\n");

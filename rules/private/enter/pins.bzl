@@ -3,6 +3,6 @@
 """The sha256 of each prebuilt `enter` under rules/private/enter/<platform>/enter."""
 
 ENTER_SHA256 = {
-    "aarch64-linux": "e03a8143112711179f5e0fce0cd378666ec387314c2f3356b37f0cbbb724227e",
-    "x86_64-linux": "0d816e18b160c5364395fb6529939b72d953112a1b98e1f539a286d55e5033bd",
+    "aarch64-linux": "53b90eb566feb92f8da83fa358fe18e0528ef2fd359b5817142ebf2cadc0fa12",
+    "x86_64-linux": "33c1a3d814a127734148eed7668a3e4a108fd9576563b0e09a5f25b7f39092c3",
 }
