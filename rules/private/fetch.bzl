@@ -19,16 +19,18 @@ What is checked when:
 The evaluation cache (`<machine cache>/rules_nixstore/evaluations/<key>.json`) records, after a
 package was built with the machine cache on, its outputs and closure under a key of everything
 its evaluation may read that rules_nixstore knows: the inputs digest (attribute path, Nix
-files, the nixpkgs repositories' file hashes, nixopts, store), the system, the Nix commands'
-paths, and `NIX_PATH` and `NIX_CONFIG`. It trusts, as a lock file does, that an evaluation
+files, the nixpkgs repositories' file hashes, nixopts, store), the operating system and
+architecture, the Nix commands' real paths (and the version a distribution's pkg-config file
+names), the nix.conf files Nix reads, and `NIX_PATH` and `NIX_CONFIG`. It trusts, as a lock file does, that an evaluation
 reads nothing else: an expression that reads an undeclared file or environment variable is not
 evaluated again when that changes. `--repo_env=RULES_NIXSTORE_EVALUATION_CACHE=off` turns it off;
 changing any input of the key, or a path leaving the machine cache, evaluates again.
 """
 
 load(":command.bzl", "command_failure")
-load(":enter.bzl", "enter_for_host")
+load(":enter.bzl", "enter_for_host", "host_arch")
 load(":layout.bzl", "parse_scan", "runfiles_hold_spaces")
+load(":machine_cache.bzl", "note_copied")
 load(":names.bzl", "apparent_name", "package_who", "sibling_file")
 load(":sha256.bzl", "sha256_hex")
 
@@ -52,12 +54,46 @@ def evaluation_key(repository_ctx, digest, nix):
     if env.get(EVALUATION_CACHE_ENV, "") == "off":
         return None
     return sha256_hex(json.encode({
+        "arch": host_arch(repository_ctx),
+        "config": _nix_config_files(repository_ctx),
         "digest": digest,
-        "nix": nix or {},
+        "nix": _nix_identity(repository_ctx, nix),
         "NIX_CONFIG": env.get("NIX_CONFIG", ""),
         "NIX_PATH": env.get("NIX_PATH", ""),
         "os": [repository_ctx.os.name],
     }))
+
+def _nix_identity(repository_ctx, nix):
+    """What tells this Nix from another without running it.
+
+    The commands' real paths: a Nix installed by Nix (its installer, NixOS, a profile) lives in a
+    store path named with its version. A distribution's Nix at /usr/bin is told by the version
+    its pkg-config file (Debian's lib/nix/pkgconfig/nix-expr.pc) names, where there is one.
+    """
+    if not nix:
+        return {}
+    identity = {}
+    for name, path in nix.items():
+        real = repository_ctx.path(path).realpath
+        identity[name] = str(real)
+        pc = repository_ctx.path("{}/../../lib/nix/pkgconfig/nix-expr.pc".format(real))
+        if pc.exists:
+            identity[name + ".pc"] = repository_ctx.read(pc)
+    return identity
+
+def _nix_config_files(repository_ctx):
+    """The contents of the nix.conf files Nix reads (settings such as `system` change evaluations)."""
+    env = repository_ctx.os.environ
+    files = [env.get("NIX_CONF_DIR", "/etc/nix") + "/nix.conf"]
+    if "NIX_USER_CONF_FILES" in env:
+        files += env["NIX_USER_CONF_FILES"].split(":")
+    elif "XDG_CONFIG_HOME" in env or "HOME" in env:
+        files.append(env.get("XDG_CONFIG_HOME", env.get("HOME", "") + "/.config") + "/nix/nix.conf")
+    contents = {}
+    for f in files:
+        if f.startswith("/") and repository_ctx.path(f).exists:
+            contents[f] = repository_ctx.read(f)
+    return contents
 
 def read_evaluation(repository_ctx, cache, key):
     """The evaluation cache's entry of `key`: struct(out, closure), or None.
@@ -123,6 +159,20 @@ def group_pin(repository_ctx):
     pin = json.decode(text)
     return struct(out = pin["out"], closure = pin["closure"], inputs = None)
 
+def _fail_modified(repository_ctx, cache, root, message):
+    """Fails on enter's exit 5: a path the output base holds is not what was built."""
+
+    # enter says: path '/nix/store/<entry>' was modified! expected hash '...', got '...'
+    path = message.split("'")[1] if message.count("'") >= 2 else "/nix/store/<path>"
+    fail("\n".join([
+        "{}: a store path of its closure was modified after it was built:".format(package_who(repository_ctx)),
+        "  " + message,
+        "  The output base's copy is a hard link of the machine cache's: repair the cache's copy and",
+        "  remove the output base's, then fetch again:",
+        "    nix-store --store {} --repair-path {}".format(cache.root, path),
+        "    chmod -R u+w {0}{1} && rm -rf {0}{1}".format(root, path),
+    ]))
+
 def _root_name(link):
     return "rules_nixstore-" + sha256_hex(link)[:32]
 
@@ -167,12 +217,9 @@ def fetch_pinned(repository_ctx, inputs, cache, root, pin):
         print("{}: {} Nix builds it again.".format(package_who(repository_ctx), result.stderr.strip()))
         return None
     if result.return_code == 5:
-        fail("\n".join([
-            "{}: a store path pinned by the lock file was modified after it was built:".format(package_who(repository_ctx)),
-            "  " + result.stderr.strip(),
-            "  Its files are hard links of the machine cache's copy: repair that with",
-            "  nix-store --store {} --repair-path <path>, or delete the path from both stores ({} and {}), and fetch again.".format(cache.root, root, cache.root),
-        ]))
+        _fail_modified(repository_ctx, cache, root, result.stderr.strip())
     if result.return_code != 0:
         fail(command_failure(package_who(repository_ctx), "bringing the closure in from the machine cache failed", argv, result))
+    if "rules_nixstore: copied" in result.stderr:
+        note_copied(repository_ctx, cache, root)
     return struct(outputs = pin.out, closure = closure, hashes = pin.closure, scan = parse_scan(result.stdout, ""))

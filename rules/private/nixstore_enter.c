@@ -888,7 +888,8 @@ static int nar_hash(int argc, char **argv) {
  * `nix-store --add-root` would. <store-dir> is made if missing.
  * Exits 3 naming an entry whose cache copy does not have its pinned NAR hash (a modified cache),
  * 4 naming an entry the cache does not hold: the caller then takes Nix's way, which repairs or
- * builds. Exits 5 naming an entry of <store-dir> that does not have its pinned NAR hash. */
+ * builds. Exits 5 naming an entry of <store-dir> that does not have its pinned NAR hash. Says on
+ * stderr how many files it copied where a hard link was refused (another file system). */
 
 /* mkdir -p `path`: its missing directories, mode 0755. */
 static void make_dirs(const char *path) {
@@ -1052,6 +1053,8 @@ static void scan_entry(int store, const char *entry, int spaces) {
 /* Copies node `name` of directory `from` to `to` (a new name in directory `into`): directories
  * made anew, regular files hard-linked (or, across file systems, copied), symlinks recreated.
  * Modes are kept; directories stay writable until their content is in. */
+static unsigned long copied_files; /* regular files copy_node copied instead of linking */
+
 static void copy_node(int from, const char *name, int into, const char *to, const char *what) {
   struct stat st;
   if (fstatat(from, name, &st, AT_SYMLINK_NOFOLLOW) != 0) die("stat %s: %s", what, strerror(errno));
@@ -1064,6 +1067,7 @@ static void copy_node(int from, const char *name, int into, const char *to, cons
   } else if (S_ISREG(st.st_mode)) {
     if (linkat(from, name, into, to, 0) == 0) return;
     if (errno != EXDEV && errno != EPERM && errno != EMLINK) die("link %s: %s", what, strerror(errno));
+    copied_files++;
     int in = openat(from, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     int out = openat(into, to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 07555);
     if (in < 0 || out < 0) die("copy %s: %s", what, strerror(errno));
@@ -1174,6 +1178,7 @@ static int import_closure(int argc, char **argv) {
   closure_entries = &argv[first];
   closure_count = argc - first;
   for (int i = first; i < argc; i++) scan_entry(store, argv[i], spaces);
+  if (copied_files > 0) fprintf(stderr, "rules_nixstore: copied %lu file(s), not hard-linked\n", copied_files);
   return fflush(stdout) == 0 ? 0 : 1;
 }
 

@@ -3,6 +3,6 @@
 """The sha256 of each prebuilt `enter` under rules/private/enter/<platform>/enter."""
 
 ENTER_SHA256 = {
-    "aarch64-linux": "53b90eb566feb92f8da83fa358fe18e0528ef2fd359b5817142ebf2cadc0fa12",
-    "x86_64-linux": "33c1a3d814a127734148eed7668a3e4a108fd9576563b0e09a5f25b7f39092c3",
+    "aarch64-linux": "6dd349fd699e98737030fd07e901d6eae4aeb6f806051d067830d35d6af245de",
+    "x86_64-linux": "bfe34b4c9c3dcf7c3a9474b3e615de762ccac1281130f240b7a2022f31a9a1b6",
 }
