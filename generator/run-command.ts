@@ -12,6 +12,8 @@ export interface RunOptions {
   readonly timeout?: number;
   /** Let the command's stderr through to the terminal instead of capturing it. */
   readonly showStderr?: boolean;
+  /** Text given to the command on stdin (default: none). */
+  readonly input?: string;
 }
 
 /** What a command did. */
@@ -52,7 +54,7 @@ export async function runCommand(argv: readonly string[], options: RunOptions = 
   const [file, ...args] = argv;
   const r = await execa(file!, args, {
     reject: false,
-    stdin: "ignore",
+    ...(options.input !== undefined ? { input: options.input } : { stdin: "ignore" as const }),
     stderr: options.showStderr ? "inherit" : "pipe",
     ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
     ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),

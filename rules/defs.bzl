@@ -20,8 +20,8 @@ load(
     _nixpkgs_http_repository = "nixpkgs_http_repository",
     _nixpkgs_local_repository = "nixpkgs_local_repository",
 )
-load("//rules/private:package.bzl", "nixpkgs_package_rule", "repositories_by_label")
-load("//rules/private:package_set.bzl", "declare_package_set")
+load("//rules/private:package.bzl", "repositories_by_label")
+load("//rules/private:package_set.bzl", "declare_package", "declare_package_set")
 
 nixpkgs_local_repository = _nixpkgs_local_repository
 nixpkgs_http_repository = _nixpkgs_http_repository
@@ -37,7 +37,8 @@ def nixpkgs_package(name, repository = None, repositories = {}, **kwargs):
     `repositories`, `build_file`, `build_file_content`, `nixopts`, `quiet`,
     `fail_not_supported`). The repository `@<name>` exposes the package's files at its
     root, `//:closure` (every file of the runtime closure) and, for each `bin/<exe>`, a
-    runnable target `//:bin/<exe>` that carries the closure with it.
+    runnable target `//:bin/<exe>` that carries the closure with it. Separate calls for packages
+    of one nixpkgs share one Nix evaluation, as `nixpkgs_packages` does.
 
     Args:
       name: the repository name.
@@ -49,11 +50,10 @@ def nixpkgs_package(name, repository = None, repositories = {}, **kwargs):
     """
     if "remotable" in kwargs or "exec_properties" in kwargs:
         fail("nixpkgs_package(name = \"{}\"): remotable packages are declared by the nixpkgs_package of @rules_nixstore//rules:remotable.bzl; load it from there and build with --experimental_repo_remote_exec.".format(name))
-    nixpkgs_package_rule(
-        name = name,
+    declare_package(name, dict(
+        kwargs,
         repositories = repositories_by_label("nixpkgs_package(name = \"{}\")".format(name), repository, repositories),
-        **kwargs
-    )
+    ))
 
 def nixpkgs_packages(packages):
     """Several Nix packages, those of one nixpkgs evaluated together in one Nix process.

@@ -20,7 +20,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # dependency of its bazel-bootstrap); shellcheck: scripts/lint-shell.sh; libcap2-bin: getcap,
 # with which the launcher tests check that `enter` carries no file capabilities; util-linux: flock
 # (the Buildbarn cluster's scripts) and setpriv.
-packages=(bazel-bootstrap bazel-rules-java bazel-skylib nix-bin busybox-static python3-pip util-linux findutils coreutils git curl iproute2 perl debootstrap debian-archive-keyring gcc g++ libc6-dev binutils patchelf shellcheck libcap2-bin)
+packages=(bazel-bootstrap bazel-rules-java bazel-skylib nix-bin busybox-static python3-pip util-linux findutils coreutils git curl iproute2 perl debootstrap debian-archive-keyring gcc g++ libc6-dev binutils patchelf shellcheck libcap2-bin strace)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

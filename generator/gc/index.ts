@@ -119,26 +119,74 @@ function storePaths(text: string): string[] {
   return [...text.matchAll(new RegExp(STORE_PATH_SOURCE, "g"))].map((m) => m[0]).sort();
 }
 
-/** Removes the stale package repositories, then every store path no repository uses. */
+/** The closures the package repositories of the output base hold, by their records. */
+function liveClosures(outputBase: string, dirs: Iterable<string>): Set<string> {
+  const live = new Set<string>();
+  for (const dir of dirs) {
+    try {
+      const record = JSON.parse(fs.readFileSync(path.join(outputBase, "external", dir, RECORD_PATH), "utf8")) as { closure?: Record<string, string> };
+      for (const p of Object.keys(record.closure ?? {})) live.add(p);
+    } catch {
+      // not a package repository of rules_nixstore
+    }
+  }
+  return live;
+}
+
+/** Deletes store paths that are not registered: files a fetch's fast path brought in (hard links). */
+function deleteUnregistered(files: string, entries: readonly string[]): void {
+  const makeWritable = (p: string): void => {
+    const st = fs.lstatSync(p);
+    if (!st.isDirectory()) return;
+    // Only directories: the files are hard links of the machine cache's, whose modes must not change.
+    fs.chmodSync(p, st.mode | 0o700);
+    for (const child of fs.readdirSync(p)) makeWritable(path.join(p, child));
+  };
+  for (const entry of entries) {
+    const p = path.join(files, entry);
+    makeWritable(p);
+    fs.rmSync(p, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Removes the stale package repositories, then every store path of the output base that no
+ * remaining repository holds (its record's closure): registered paths through Nix
+ * (`nix-store --delete`), paths a fetch's fast path brought in from the machine cache without
+ * registering them (rules/private/fetch.bzl) by deleting their files.
+ */
 export async function gc(options: GcOptions): Promise<GcResult> {
   const workspace = path.resolve(options.workspace);
   const opts = { ...options, workspace };
   const outputBase = path.resolve(options.outputBase ?? (await bazelOutputBase(opts)));
   const store = path.join(outputBase, STORE_DIRNAME);
+  const files = path.join(store, "nix/store");
   const inUse = new Set(await packagesInUse(opts));
-  const stale = [...packageRepositories(outputBase)].filter(([, name]) => !inUse.has(name));
-  if (!fs.existsSync(path.join(store, "nix/var/nix/db"))) {
-    return { store, staleRepositories: stale.map(([, n]) => n), deleted: [], summary: "" };
-  }
-  if (options.dryRun) {
-    // What is dead now; the stale repositories' closures come on top, where nothing else uses them.
-    const { stdout } = await nixStore(store, ["--gc", "--print-dead"]);
-    return { store, staleRepositories: stale.map(([, n]) => n), deleted: storePaths(stdout), summary: "" };
-  }
+  const repos = packageRepositories(outputBase);
+  const stale = [...repos].filter(([, name]) => !inUse.has(name));
+  const staleNames = stale.map(([, n]) => n);
+  if (!fs.existsSync(files)) return { store, staleRepositories: staleNames, deleted: [], summary: "" };
+  const live = liveClosures(outputBase, [...repos].filter(([, name]) => inUse.has(name)).map(([dir]) => dir));
+  const dead = fs
+    .readdirSync(files)
+    .filter((e) => /^[0-9a-z]{32}-/.test(e))
+    .map((e) => `/nix/store/${e}`)
+    .filter((p) => !live.has(p))
+    .sort();
+  if (options.dryRun) return { store, staleRepositories: staleNames, deleted: dead, summary: "" };
   for (const [dir] of stale) removeRepository(outputBase, dir);
-  const { stdout, stderr } = await nixStore(store, ["--gc"]);
-  const summary = `${stdout}\n${stderr}`.split("\n").find((l) => /store paths deleted/.test(l))?.trim() ?? "";
-  return { store, staleRepositories: stale.map(([, n]) => n), deleted: storePaths(stderr), summary };
+  let registered: string[] = [];
+  if (fs.existsSync(path.join(store, "nix/var/nix/db")) && dead.length > 0) {
+    const invalid = storePaths((await nixStore(store, ["--check-validity", "--print-invalid", ...dead])).stdout);
+    registered = dead.filter((p) => !invalid.includes(p));
+  }
+  let summary = "";
+  if (registered.length > 0) {
+    const { stdout, stderr } = await nixStore(store, ["--delete", "--ignore-liveness", ...registered]);
+    summary = `${stdout}\n${stderr}`.split("\n").find((l) => /store paths deleted/.test(l))?.trim() ?? "";
+  }
+  deleteUnregistered(files, dead.filter((p) => !registered.includes(p)).map((p) => p.slice("/nix/store/".length)));
+  return { store, staleRepositories: staleNames, deleted: dead, summary: summary || `${dead.length} store paths deleted` };
 }
 
 /**

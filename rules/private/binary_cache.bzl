@@ -364,4 +364,4 @@ def download_locked_closure(repository_ctx, inputs, expression = None):
         _unpack(repository_ctx, enter, store_dir, missing, files, tools, entry, nars.found)
     plan = plan_layout(repository_ctx, root, paths)
     write_record(repository_ctx, digest, entry.out, entry.closure)
-    return struct(root = root, outputs = entry.out, closure = paths, plan = plan)
+    return struct(root = root, outputs = entry.out, closure = paths, plan = plan, scan = None)

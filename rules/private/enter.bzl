@@ -18,7 +18,6 @@ Nix for the host's system. Such a setup would need the package built for the wor
 """
 
 load("//rules/private/enter:pins.bzl", "ENTER_SHA256")
-load(":command.bzl", "command_failure")
 
 # repository_ctx.os.arch (Java's os.arch, lower case) -> platform directory.
 _PLATFORMS = {
@@ -48,7 +47,10 @@ def enter_binaries(repository_ctx):
     }
 
 def host_arch(repository_ctx):
-    """The host's architecture: Bazel's `os.arch` (Bazel 5.1+), else `uname -m`.
+    """The host's architecture: Bazel's `os.arch` (Bazel 5.1+), else Linux's own word for it.
+
+    Read without a process where the kernel says it (`/proc/sys/kernel/arch`, Linux 6.1+);
+    `uname -m` otherwise.
 
     Args:
       repository_ctx: the repository context.
@@ -58,11 +60,43 @@ def host_arch(repository_ctx):
     """
     if hasattr(repository_ctx.os, "arch"):
         return repository_ctx.os.arch.lower()
+    proc = repository_ctx.path("/proc/sys/kernel/arch")
+    if proc.exists:
+        return repository_ctx.read(proc).strip().lower()
     result = repository_ctx.execute(["uname", "-m"])
     return result.stdout.strip().lower() if result.return_code == 0 else ""
 
+def _host_platform(repository_ctx):
+    """(platform, None), or (None, the error naming the architecture and the fix)."""
+    arch = host_arch(repository_ctx)
+    platform = _PLATFORMS.get(arch)
+    if not platform:
+        return None, "no prebuilt launcher helper `enter` for this machine's architecture '{}': rules_nixstore builds it for {} only (rules/private/enter).\n  Fix: run Bazel on one of those, or add the architecture to scripts/build-enter.sh and rules/private/enter.bzl.".format(
+            arch or "unknown: uname -m failed",
+            " and ".join(sorted(ENTER_SHA256.keys())),
+        )
+    return platform, None
+
+def enter_for_host(repository_ctx, binaries):
+    """The checked-in `enter` of the host's architecture, to run from where it is.
+
+    Args:
+      repository_ctx: the repository context.
+      binaries: the result of `enter_binaries`.
+
+    Returns:
+      Its path; fails naming the architecture where there is none.
+    """
+    platform, error = _host_platform(repository_ctx)
+    if error:
+        fail(error)
+    return binaries[platform]
+
 def install_enter(repository_ctx, binaries, out):
-    """Copies the host's `enter` into the repository as a regular executable file and checks its sha256.
+    """Copies the host's `enter` into the repository as a regular executable file, checking its sha256.
+
+    Bazel's downloader copies it from its `file://` URL and checks the pinned sha256 (no process;
+    the repository cache keeps it).
 
     Args:
       repository_ctx: the repository context.
@@ -71,31 +105,24 @@ def install_enter(repository_ctx, binaries, out):
 
     Returns:
       None, or an error message (naming the file and the fix) when there is no binary for the
-      host's architecture or the copy's sha256 is not the pinned one.
+      host's architecture or its sha256 is not the pinned one.
     """
-    arch = host_arch(repository_ctx)
-    platform = _PLATFORMS.get(arch)
-    if not platform:
-        return "no prebuilt launcher helper `enter` for this machine's architecture '{}': rules_nixstore builds it for {} only (rules/private/enter).\n  Fix: run Bazel on one of those, or add the architecture to scripts/build-enter.sh and rules/private/enter.bzl.".format(
-            arch or "unknown: uname -m failed",
-            " and ".join(sorted(ENTER_SHA256.keys())),
-        )
+    platform, error = _host_platform(repository_ctx)
+    if error:
+        return error
     path = binaries[platform]
-
-    # Read and written as bytes (Latin-1 strings); the sha256 below proves the copy exact.
-    repository_ctx.file(out, repository_ctx.read(path), executable = True, legacy_utf8 = False)
-    argv = ["sha256sum", "--", str(repository_ctx.path(out))]
-    result = repository_ctx.execute(argv)
-    if result.return_code != 0:
-        return command_failure(None, "cannot compute the sha256 of " + out, argv, result)
-    have = result.stdout.split(" ")[0]
-    if have != ENTER_SHA256[platform]:
-        return "the launcher helper {} (copied to {}) has sha256 {}, but rules/private/enter/pins.bzl pins {} for {}: the file was changed after it was built.\n  Fix: {}.".format(
+    result = repository_ctx.download(
+        url = "file://" + str(path),
+        output = out,
+        sha256 = ENTER_SHA256[platform],
+        executable = True,
+        allow_fail = True,
+    )
+    if not result.success:
+        return "the launcher helper {} does not have the sha256 that rules/private/enter/pins.bzl pins for {} ({}): the file was changed after it was built.\n  Fix: {}.".format(
             path,
-            out,
-            have,
-            ENTER_SHA256[platform],
             platform,
+            ENTER_SHA256[platform],
             _FIX,
         )
     return None

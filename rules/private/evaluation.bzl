@@ -16,6 +16,7 @@ and attribute at fault.
 load(":constants.bzl", "REPOSITORY_HEADER")
 load(":machine_cache.bzl", "init_machine_cache", "machine_cache")
 load(":names.bzl", "write_workspace_file")
+load(":sha256.bzl", "nix_base32")
 load(":store.bzl", "NIX_OPTIONS", "find_nix", "init_store", "run_nix", "store_root")
 
 _PREFIX = "nixstore_evaluation_"
@@ -66,6 +67,27 @@ def _evaluation_name(key, repositories):
     names = sorted([n for n in repositories.values()])
     return "{}{}_{}".format(_PREFIX, "_".join(names), str(hash(key)).replace("-", "m"))
 
+def evaluation_group(attrs):
+    """The shared evaluation a package's attributes let it join: struct(name, repositories, store, nixopts), or None.
+
+    Args:
+      attrs: the package repository rule's attributes (`repositories` as a dict from label to
+        Nix search path name).
+
+    Returns:
+      The group (its repository's name depends only on what it evaluates), or None.
+    """
+    if not _shares_evaluation(attrs):
+        return None
+    key = _group_key(attrs)
+    repositories = attrs.get("repositories") or {}
+    return struct(
+        name = _evaluation_name(key, repositories),
+        repositories = repositories,
+        store = attrs.get("store") or "output-base",
+        nixopts = attrs.get("nixopts") or [],
+    )
+
 def plan_evaluations(packages):
     """Groups packages that can share one Nix evaluation.
 
@@ -81,35 +103,88 @@ def plan_evaluations(packages):
     """
     groups = {}
     for name, attrs in packages:
-        if not _shares_evaluation(attrs):
+        group = evaluation_group(attrs)
+        if not group:
             continue
-        key = _group_key(attrs)
-        if key not in groups:
-            repositories = attrs.get("repositories") or {}
-            groups[key] = struct(
-                name = _evaluation_name(key, repositories),
-                packages = {},
-                repositories = repositories,
-                store = attrs.get("store") or "output-base",
-                nixopts = attrs.get("nixopts") or [],
-            )
-        groups[key].packages[name] = attrs.get("attribute_path") or name
+        if group.name not in groups:
+            groups[group.name] = struct(packages = {}, **{k: getattr(group, k) for k in ["name", "repositories", "store", "nixopts"]})
+        groups[group.name].packages[name] = attrs.get("attribute_path") or name
     labels = {}
     for group in groups.values():
         for name in group.packages:
             labels[name] = group.name
     return struct(evaluations = groups.values(), labels = labels)
 
-def _write(repository_ctx, drvs, note):
+def _write(repository_ctx, drvs, note, pins = {}):
     repository_ctx.file("BUILD.bazel", "\n".join([
         "# {} (nixpkgs_evaluation)".format(REPOSITORY_HEADER),
         "# {}".format(note),
-        "exports_files(glob([\"*.drv\"]), visibility = [\"//visibility:public\"])",
+        "exports_files(glob([\"*.drv\", \"*.pin.json\"]), visibility = [\"//visibility:public\"])",
         "",
     ]))
     for name, drv in drvs.items():
         repository_ctx.file(name + ".drv", drv + "\n" if drv else "")
+        repository_ctx.file(name + ".pin.json", json.encode(pins[name]) + "\n" if name in pins else "")
     write_workspace_file(repository_ctx)
+
+def _parse_db(text):
+    """Reads `nix-store --dump-db`: {path: struct(hash (hex), deriver, references)}."""
+    lines = text.splitlines()
+    db = {}
+    i = 0
+    for _ in range(len(lines)):
+        if i + 4 >= len(lines):
+            break
+        path, nar_hash, deriver, count = lines[i], lines[i + 1], lines[i + 3], int(lines[i + 4])
+        db[path] = struct(hash = nar_hash, deriver = deriver, references = lines[i + 5:i + 5 + count])
+        i += 5 + count
+    return db
+
+def _closure_of(db, out):
+    seen = {out: True}
+    todo = [out]
+    for _ in range(len(db) + 1):
+        if not todo:
+            break
+        todo = [r for p in todo for r in db[p].references if r not in seen]
+        for r in todo:
+            seen[r] = True
+    return sorted(seen.keys())
+
+def _realise_group(repository_ctx, nix_store, cache, drvs):
+    """Builds every package's derivation in the machine cache with one `nix-store --realise`.
+
+    Nix schedules the builds (in parallel, as `--max-jobs` and `--cores` of `NIX_CONFIG` or
+    nixopts allow). Three Nix processes for the whole group (the build, the closures, their
+    registration) give each package what its fast path then brings in (fetch.bzl):
+    {package: {"out": [path], "closure": {path: NAR hash}}}; {} where a build failed (each
+    package then builds on its own, and Nix's message names the one at fault).
+    """
+    wanted = sorted({d: True for d in drvs.values() if d}.keys())
+    if not wanted:
+        return {}
+    repository_ctx.report_progress("nix-store --realise: {} derivation(s) in one build".format(len(wanted)))
+    result = run_nix(repository_ctx, [nix_store] + cache.args + repository_ctx.attr.nixopts + ["--realise"] + wanted)
+
+    # One output per argument, in their order (each names its output: "<drv>!out").
+    outs = [line for line in result.stdout.splitlines() if line.startswith("/nix/store/")]
+    if result.return_code != 0 or len(outs) != len(wanted):
+        return {}
+    query = run_nix(repository_ctx, [nix_store] + cache.args + ["--query", "--requisites"] + outs)
+    paths = [line for line in query.stdout.splitlines() if line.startswith("/nix/store/")]
+    dump = run_nix(repository_ctx, [nix_store] + cache.args + ["--dump-db"] + paths)
+    if query.return_code != 0 or dump.return_code != 0:
+        return {}
+    db = _parse_db(dump.stdout)
+    pins = {}
+    for name, drv in drvs.items():
+        if not drv:
+            continue
+        out = outs[wanted.index(drv)]
+        if out not in db or db[out].deriver not in ["", drv.split("!")[0]]:
+            return {}
+        pins[name] = {"closure": {p: "sha256:" + nix_base32(db[p].hash) for p in _closure_of(db, out)}, "out": [out]}
+    return pins
 
 def _instantiate(repository_ctx, nix_instantiate, cache):
     """Runs the one nix-instantiate; returns {package: "<drv>!<output>"}, or None if it failed.
@@ -158,7 +233,8 @@ def _nixpkgs_evaluation_impl(repository_ctx):
         # Each package evaluates on its own, and the one at fault reports Nix's message.
         _write(repository_ctx, empty, "The shared evaluation failed: each package evaluates on its own.")
         return
-    _write(repository_ctx, drvs, "One evaluation of {} package(s).".format(len(drvs)))
+    pins = _realise_group(repository_ctx, nix_store, cache, drvs) if cache else {}
+    _write(repository_ctx, drvs, "One evaluation of {} package(s){}.".format(len(drvs), ", built together" if pins else ""), pins)
 
 nixpkgs_evaluation = repository_rule(
     implementation = _nixpkgs_evaluation_impl,

@@ -56,21 +56,43 @@ def _scan_argv(root, store_paths, spaces):
     links = ["-type", "l", "-printf", "l%p\\0%l\\0"]
     return ["find"] + [root + p for p in store_paths] + ["("] + named + [")", "-o", "("] + links + [")"]
 
-def _parse_scan(stdout, root):
+def parse_scan(stdout, root):
+    """Reads a scan: NUL-separated records of find (below) or of `enter --import`.
+
+    Records: `u<path>` an unnamable entry, `l<path>` then `<target>` a symlink, and from
+    `enter --import` only, `d<path>` a store path that is a directory and `x<path>` a regular file
+    directly in a store path's `bin/`. Paths start with `root` (stripped).
+
+    Args:
+      stdout: the scan's output.
+      root: the store root its paths start with ("" for logical paths).
+
+    Returns:
+      struct(links = {path: target}, unnamable = [paths], dirs = [store paths] or None,
+      executables = {store path: [names]}); `dirs` is None when the scan does not say (find).
+    """
     links = {}
     unnamable = []
+    dirs = None
+    executables = {}
     fields = stdout.split("\0")
     i = 0
     for _ in range(len(fields)):
         if i >= len(fields) - 1:
             break
-        if fields[i].startswith("u"):
-            unnamable.append(fields[i][1 + len(root):])
+        kind, path = fields[i][:1], fields[i][1 + len(root):]
+        i += 1
+        if kind == "u":
+            unnamable.append(path)
+        elif kind == "l":
+            links[path] = fields[i]
             i += 1
-        else:
-            links[fields[i][1 + len(root):]] = fields[i + 1]
-            i += 2
-    return struct(links = links, unnamable = unnamable)
+        elif kind == "d":
+            dirs = (dirs or []) + [path]
+        elif kind == "x":
+            store_path = _store_path_of(path)
+            executables[store_path] = executables.get(store_path, []) + [path.split("/")[-1]]
+    return struct(links = links, unnamable = unnamable, dirs = dirs, executables = executables)
 
 def scan_closure(repository_ctx, root, store_paths, spaces):
     """Lists the entries of a closure that need care: every symlink, and every unnamable name.
@@ -93,7 +115,7 @@ def scan_closure(repository_ctx, root, store_paths, spaces):
         environment = {"LC_ALL": "C"},
         timeout = 3600,
     )
-    return _parse_scan(result.stdout, root)
+    return parse_scan(result.stdout, root)
 
 def _store_path_of(path):
     return "/".join(path.split("/")[:4])

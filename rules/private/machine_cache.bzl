@@ -39,6 +39,20 @@ def _note(repository_ctx, message):
     # buildifier: disable=print
     print("{}: {}".format(_what(repository_ctx), message))
 
+def note_copied(repository_ctx, cache, output_base_root):
+    """Says that the cache's paths were copied into the output base's store, not hard-linked.
+
+    Args:
+      repository_ctx: the repository context.
+      cache: the machine_cache struct.
+      output_base_root: the root of the output base's store.
+    """
+    _note(repository_ctx, "the machine cache {} and the output base's store {} are on different file systems, so its paths were copied, not hard-linked. Set {} (with --repo_env) to a directory on the output base's file system to share the files.".format(
+        cache.root,
+        output_base_root,
+        MACHINE_CACHE_ENV,
+    ))
+
 def machine_cache(repository_ctx):
     """The machine cache for this fetch, or None when it is off.
 
@@ -177,11 +191,7 @@ def import_closure(repository_ctx, cache, nix_store, output_base_root, outputs, 
         argv = ["sh", str(cache.import_script), cache.root, output_base_root, nix_store] + missing
         result = execute_or_fail(repository_ctx, argv, "bringing store paths from the machine cache failed", who = _what(repository_ctx), timeout = 3600)
         if result.stdout.startswith("copied") and not result.stdout.startswith("copied 0"):
-            _note(repository_ctx, "the machine cache {} and the output base's store {} are on different file systems, so its paths were copied, not hard-linked. Set {} (with --repo_env) to a directory on the output base's file system to share the files.".format(
-                cache.root,
-                output_base_root,
-                MACHINE_CACHE_ENV,
-            ))
+            note_copied(repository_ctx, cache, output_base_root)
 
     # The repository's result link roots the outputs in the output base's store too.
     run_nix_or_fail(

@@ -47,14 +47,22 @@ rm -f "$cache/$probe" "$ob/$probe"
 n=0
 for p in $missing; do
 	to=$ob$p
+	# Present but unregistered: brought in whole by a fetch's fast path (`enter --import`, which
+	# checked its NAR hash and renamed it into place): only its registration is missing.
 	if [ -e "$to" ] || [ -L "$to" ]; then
-		# Left by an interrupted import (unregistered). Only directories are made writable: its
-		# files may be hard links of the cache's, whose modes must not change.
-		find "$to" -type d -exec chmod u+w {} +
-		rm -rf "$to"
+		continue
 	fi
+	# Copied under a fresh name and renamed into place: a path is whole or absent.
+	tmp=$ob/nix/store/.import-$$-${p##*/}
 	# shellcheck disable=SC2086 # $link is one option or none
-	cp -a $link "$cache$p" "$to"
+	cp -a $link "$cache$p" "$tmp"
+	if ! mv -T "$tmp" "$to" 2>/dev/null; then
+		# Another fetch brought it in meanwhile. Only directories are made writable: the files
+		# are hard links of the cache's, whose modes must not change.
+		find "$tmp" -type d -exec chmod u+w {} +
+		rm -rf "$tmp"
+		continue
+	fi
 	n=$((n + 1))
 done
 

@@ -863,6 +863,325 @@ static int nar_hash(int argc, char **argv) {
   return fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* ---- importing from the machine cache, and scanning a closure ----------------------------------
+ *
+ *   enter --import <cache-store-dir> <store-dir> <spaces: 0|1> [--root <link>=<target>]...
+ *                  <entry>=<sha256:nix-base32>...
+ *
+ * The fast path of a package whose closure a lock (or the machine's evaluation cache) pins and the
+ * machine cache holds: one process instead of Nix's (see rules/private/fetch.bzl). For each entry
+ * missing from <store-dir>, the cache's copy is checked against its pinned NAR hash and then
+ * hard-linked (copied across file systems) into <store-dir>, through a fresh `.import-` name
+ * renamed into place: an entry is whole or absent, whichever of several fetches made it. Entries
+ * already there are checked against their NAR hash too (exit 5 names one that was modified since).
+ * Then every entry is scanned, as the repository's
+ * layout needs (see layout.bzl), and the records are printed NUL-separated on stdout, with paths
+ * as /nix/store/<entry>/...:
+ *   u<path>            a name Bazel labels cannot hold (not descended into)
+ *   l<path> <target>   a symlink and its target (two fields)
+ *   d<path>            the entry is a directory
+ *   x<path>            an entry of <entry>/bin that is a regular file, or a symlink that
+ *                      resolves to one in the closure (resolved as if the closure were mounted
+ *                      at /nix/store, as layout.bzl does)
+ * Each --root makes <link> (a garbage collector root of a store: gcroots/auto/<name>) a symlink
+ * to <target> (the repository's `_nixstore/result`), replacing what was there, as
+ * `nix-store --add-root` would. <store-dir> is made if missing.
+ * Exits 3 naming an entry whose cache copy does not have its pinned NAR hash (a modified cache),
+ * 4 naming an entry the cache does not hold: the caller then takes Nix's way, which repairs or
+ * builds. Exits 5 naming an entry of <store-dir> that does not have its pinned NAR hash. Says on
+ * stderr how many files it copied where a hard link was refused (another file system). */
+
+/* mkdir -p `path`: its missing directories, mode 0755. */
+static void make_dirs(const char *path) {
+  char buf[PATH_MAX];
+  if ((size_t)snprintf(buf, sizeof(buf), "%s", path) >= sizeof(buf)) die("%s: path too long", path);
+  for (char *p = buf + 1;; p++) {
+    if (*p != '/' && *p != '\0') continue;
+    char c = *p;
+    *p = '\0';
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) die("mkdir %s: %s", buf, strerror(errno));
+    *p = c;
+    if (c == '\0') break;
+  }
+}
+
+/* Makes `link` a symlink to `target`, through a fresh name renamed over it. */
+static void make_root(const char *link, const char *target) {
+  const char *slash = strrchr(link, '/');
+  if (slash == NULL || slash == link) die("root %s: not an absolute path", link);
+  char dir[PATH_MAX], tmp[PATH_MAX];
+  snprintf(dir, sizeof(dir), "%.*s", (int)(slash - link), link);
+  make_dirs(dir);
+  if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", link, (long)getpid()) >= sizeof(tmp)) die("%s: path too long", link);
+  unlink(tmp);
+  if (symlink(target, tmp) != 0 || rename(tmp, link) != 0) die("root %s: %s", link, strerror(errno));
+}
+
+/* Whether `name` is one Bazel labels cannot hold: a backslash, a colon, a control character,
+ * "...", or (unless `spaces`) a space. */
+static int unnamable(const char *name, int spaces) {
+  if (strcmp(name, "...") == 0) return 1;
+  for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+    if (*p == '\\' || *p == ':' || *p < 0x20 || *p == 0x7f || (*p == ' ' && !spaces)) return 1;
+  return 0;
+}
+
+static void record(char kind, const char *path, const char *extra) {
+  printf("%c%s%c", kind, path, '\0');
+  if (extra != NULL) printf("%s%c", extra, '\0');
+}
+
+/* Scans `path` (logical) at directory fd `parent`/`name`, as find -P does: unnamable names pruned. */
+static void scan_node(int parent, const char *name, const char *path, int spaces, int depth) {
+  if (depth > NAR_MAX_DEPTH) die("%s: deeper than %d", path, NAR_MAX_DEPTH);
+  if (unnamable(name, spaces)) {
+    record('u', path, NULL);
+    return;
+  }
+  struct stat st;
+  if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) != 0) die("stat %s: %s", path, strerror(errno));
+  if (S_ISLNK(st.st_mode)) {
+    char target[PATH_MAX];
+    ssize_t n = readlinkat(parent, name, target, sizeof(target) - 1);
+    if (n < 0) die("readlink %s: %s", path, strerror(errno));
+    target[n] = '\0';
+    record('l', path, target);
+    return;
+  }
+  if (!S_ISDIR(st.st_mode)) return;
+  int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) die("open %s: %s", path, strerror(errno));
+  size_t n;
+  char **names = sorted_names(fd, path, &n);
+  for (size_t i = 0; i < n; i++) {
+    char child[PATH_MAX];
+    if ((size_t)snprintf(child, sizeof(child), "%s/%s", path, names[i]) >= sizeof(child)) die("%s/%s: path too long", path, names[i]);
+    scan_node(fd, names[i], child, spaces, depth + 1);
+    free(names[i]);
+  }
+  free(names);
+  close(fd);
+}
+
+/* The entries of the closure being imported (names), to tell where a symlink resolves. */
+static char **closure_entries;
+static int closure_count;
+
+static int in_closure(const char *entry, size_t len) {
+  for (int i = 0; i < closure_count; i++)
+    if (strlen(closure_entries[i]) == len && strncmp(closure_entries[i], entry, len) == 0) return 1;
+  return 0;
+}
+
+/* Whether logical `path` (/nix/store/<entry>/...) resolves to a regular file of the closure, links
+ * followed as if the closure alone were mounted at /nix/store (the store directory `store` holds
+ * it). */
+static int resolves_to_file(int store, const char *path) {
+  char cur[PATH_MAX], rest[PATH_MAX];
+  snprintf(cur, sizeof(cur), "%s", "/nix/store");
+  if (strncmp(path, "/nix/store/", 11) != 0 || (size_t)snprintf(rest, sizeof(rest), "%s", path + 11) >= sizeof(rest)) return 0;
+  for (int links = 0; rest[0] != '\0';) {
+    char *slash = strchr(rest, '/');
+    size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+    char comp[NAME_MAX + 1];
+    if (n > NAME_MAX) return 0;
+    memcpy(comp, rest, n);
+    comp[n] = '\0';
+    memmove(rest, slash ? slash + 1 : rest + n, strlen(slash ? slash + 1 : rest + n) + 1);
+    if (n == 0 || strcmp(comp, ".") == 0) continue;
+    if (strcmp(comp, "..") == 0) {
+      char *last = strrchr(cur, '/');
+      if (last == NULL || strcmp(cur, "/nix/store") == 0) return 0;
+      *last = '\0';
+      continue;
+    }
+    char next[PATH_MAX];
+    if ((size_t)snprintf(next, sizeof(next), "%s/%s", cur, comp) >= sizeof(next)) return 0;
+    const char *entry = next + 11;
+    const char *end = strchr(entry, '/');
+    if (!in_closure(entry, end ? (size_t)(end - entry) : strlen(entry))) return 0;
+    struct stat st;
+    if (fstatat(store, entry, &st, AT_SYMLINK_NOFOLLOW) != 0) return 0;
+    if (S_ISLNK(st.st_mode)) {
+      char target[PATH_MAX], joined[PATH_MAX];
+      ssize_t t = readlinkat(store, entry, target, sizeof(target) - 1);
+      if (t < 0 || ++links > 40) return 0;
+      target[t] = '\0';
+      if (target[0] == '/') {
+        if (strncmp(target, "/nix/store/", 11) != 0) return 0;
+        snprintf(cur, sizeof(cur), "%s", "/nix/store");
+        if ((size_t)snprintf(joined, sizeof(joined), "%s/%s", target + 11, rest) >= sizeof(joined)) return 0;
+      } else if ((size_t)snprintf(joined, sizeof(joined), "%s/%s", target, rest) >= sizeof(joined)) {
+        return 0;
+      }
+      snprintf(rest, sizeof(rest), "%s", joined);
+      continue;
+    }
+    snprintf(cur, sizeof(cur), "%s", next);
+    if (rest[0] == '\0') return S_ISREG(st.st_mode);
+    if (!S_ISDIR(st.st_mode)) return 0;
+  }
+  return 0;
+}
+
+/* The records of one entry: d and x first, then the walk. */
+static void scan_entry(int store, const char *entry, int spaces) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof(path), "/nix/store/%s", entry);
+  struct stat st;
+  if (fstatat(store, entry, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+    record('d', path, NULL);
+    char bin[PATH_MAX];
+    snprintf(bin, sizeof(bin), "%s/bin", entry);
+    int fd = openat(store, bin, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+      size_t n;
+      char **names = sorted_names(fd, bin, &n);
+      for (size_t i = 0; i < n; i++) {
+        char exe[PATH_MAX];
+        snprintf(exe, sizeof(exe), "%s/bin/%s", path, names[i]);
+        if (resolves_to_file(store, exe)) record('x', exe, NULL);
+        free(names[i]);
+      }
+      free(names);
+      close(fd);
+    }
+  }
+  scan_node(store, entry, path, spaces, 0);
+}
+
+/* Copies node `name` of directory `from` to `to` (a new name in directory `into`): directories
+ * made anew, regular files hard-linked (or, across file systems, copied), symlinks recreated.
+ * Modes are kept; directories stay writable until their content is in. */
+static unsigned long copied_files; /* regular files copy_node copied instead of linking */
+
+static void copy_node(int from, const char *name, int into, const char *to, const char *what) {
+  struct stat st;
+  if (fstatat(from, name, &st, AT_SYMLINK_NOFOLLOW) != 0) die("stat %s: %s", what, strerror(errno));
+  if (S_ISLNK(st.st_mode)) {
+    char target[PATH_MAX];
+    ssize_t n = readlinkat(from, name, target, sizeof(target) - 1);
+    if (n < 0) die("readlink %s: %s", what, strerror(errno));
+    target[n] = '\0';
+    if (symlinkat(target, into, to) != 0) die("symlink %s: %s", what, strerror(errno));
+  } else if (S_ISREG(st.st_mode)) {
+    if (linkat(from, name, into, to, 0) == 0) return;
+    if (errno != EXDEV && errno != EPERM && errno != EMLINK) die("link %s: %s", what, strerror(errno));
+    copied_files++;
+    int in = openat(from, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int out = openat(into, to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 07555);
+    if (in < 0 || out < 0) die("copy %s: %s", what, strerror(errno));
+    char buf[1 << 16];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof(buf))) > 0)
+      if (write(out, buf, (size_t)n) != n) die("copy %s: %s", what, strerror(errno));
+    if (n < 0 || close(out) != 0) die("copy %s: %s", what, strerror(errno));
+    close(in);
+  } else if (S_ISDIR(st.st_mode)) {
+    if (mkdirat(into, to, 0700) != 0) die("mkdir %s: %s", what, strerror(errno));
+    int src = openat(from, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int dst = openat(into, to, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (src < 0 || dst < 0) die("open %s: %s", what, strerror(errno));
+    size_t n;
+    char **names = sorted_names(src, what, &n);
+    for (size_t i = 0; i < n; i++) {
+      char child[PATH_MAX];
+      snprintf(child, sizeof(child), "%s/%s", what, names[i]);
+      copy_node(src, names[i], dst, names[i], child);
+      free(names[i]);
+    }
+    free(names);
+    if (fchmod(dst, st.st_mode & 07555) != 0) die("chmod %s: %s", what, strerror(errno));
+    close(src);
+    close(dst);
+  } else {
+    die("%s: not a file, directory or symlink", what);
+  }
+}
+
+/* The NAR hash of `entry` in directory `store`, as `sha256:<Nix base32>` into `out`. */
+static void entry_nar_hash(int store, const char *entry, char out[60]) {
+  static struct stream s;
+  s.fd = -1;
+  s.name = entry;
+  sha256_init(&s.sha);
+  OUT(&s, "nix-archive-1");
+  dump_node(&s, store, entry, 0);
+  unsigned char digest[32];
+  char text[53];
+  sha256_final(&s.sha, digest);
+  nix_base32(digest, text);
+  snprintf(out, 60, "sha256:%s", text);
+}
+
+/* Brings `entry` from the cache into the store, checking its NAR hash first (see above); an entry
+ * the store holds already is checked there (exit 5: modified since it came in). */
+static void import_entry(int cache, int store, const char *cache_dir, const char *entry, const char *want) {
+  struct stat st;
+  char have[60];
+  if (strncmp(want, "sha256:", 7) != 0) die("entry %s: the NAR hash %s is not sha256:<base32>", entry, want);
+  if (fstatat(store, entry, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    entry_nar_hash(store, entry, have);
+    if (strcmp(want, have) == 0) return;
+    fprintf(stderr, "path '/nix/store/%s' was modified! expected hash '%s', got '%s'\n", entry, want, have);
+    exit(5);
+  }
+  if (fstatat(cache, entry, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    fprintf(stderr, "rules_nixstore: the machine cache %s does not hold %s\n", cache_dir, entry);
+    exit(4);
+  }
+  entry_nar_hash(cache, entry, have);
+  if (strcmp(want, have) != 0) {
+    fprintf(stderr, "rules_nixstore: the machine cache's copy of /nix/store/%s (in %s) has NAR hash %s, not the pinned %s: it was modified after it was built\n",
+            entry, cache_dir, have, want);
+    exit(3);
+  }
+  /* die() removes a half-made copy. */
+  snprintf(unpacking, sizeof(unpacking), ".import-%ld-%.200s", (long)getpid(), entry);
+  unpacking_parent = store;
+  copy_node(cache, entry, store, unpacking, entry);
+  if (renameat(store, unpacking, store, entry) != 0) {
+    int err = errno;
+    /* Another fetch brought it in meanwhile: its copy is as good. */
+    int taken = (err == EEXIST || err == ENOTEMPTY) && fstatat(store, entry, &st, AT_SYMLINK_NOFOLLOW) == 0;
+    remove_tree_at(store, unpacking, 0);
+    if (!taken) die("rename %s into place: %s", entry, strerror(err));
+  }
+  unpacking_parent = -1;
+  unpacking[0] = '\0';
+}
+
+static int import_closure(int argc, char **argv) {
+  if (argc < 4 || (strcmp(argv[3], "0") != 0 && strcmp(argv[3], "1") != 0)) {
+    fprintf(stderr, "usage: enter --import <cache-store-dir> <store-dir> <spaces: 0|1> <entry>=<nar-hash>...\n");
+    return 2;
+  }
+  program_path = argv[2];
+  make_dirs(argv[2]);
+  int cache = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int store = open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (cache < 0 || store < 0) die("open %s or %s: %s", argv[1], argv[2], strerror(errno));
+  int spaces = argv[3][0] == '1';
+  int first = 4;
+  for (; first + 1 < argc && strcmp(argv[first], "--root") == 0; first += 2) {
+    char *eq = strchr(argv[first + 1], '=');
+    if (eq == NULL) die("--root %s: not <link>=<target>", argv[first + 1]);
+    *eq = '\0';
+    make_root(argv[first + 1], eq + 1);
+  }
+  for (int i = first; i < argc; i++) {
+    char *eq = strchr(argv[i], '=');
+    if (eq == NULL || eq == argv[i] || memchr(argv[i], '/', (size_t)(eq - argv[i])) != NULL) die("entry %s: not <name>=<nar-hash>", argv[i]);
+    *eq = '\0';
+    import_entry(cache, store, argv[1], argv[i], eq + 1);
+  }
+  closure_entries = &argv[first];
+  closure_count = argc - first;
+  for (int i = first; i < argc; i++) scan_entry(store, argv[i], spaces);
+  if (copied_files > 0) fprintf(stderr, "rules_nixstore: copied %lu file(s), not hard-linked\n", copied_files);
+  return fflush(stdout) == 0 ? 0 : 1;
+}
+
 /* ---- unpacking: every read goes through the stream's hash ---- */
 
 /* Reads exactly `len` bytes; a short archive is an error naming it. */
@@ -1315,21 +1634,6 @@ static int nar_cache_entry(const char *nar, const char *sha256, char *label) {
 #define RENAME_NOREPLACE (1 << 0)
 #endif
 
-/* The NAR hash of `entry` in directory `store`, as `sha256:<Nix base32>` into `out`. */
-static void entry_nar_hash(int store, const char *entry, char out[60]) {
-  static struct stream s;
-  s.fd = -1;
-  s.name = entry;
-  sha256_init(&s.sha);
-  OUT(&s, "nix-archive-1");
-  dump_node(&s, store, entry, 0);
-  unsigned char digest[32];
-  char text[53];
-  sha256_final(&s.sha, digest);
-  nix_base32(digest, text);
-  snprintf(out, 60, "sha256:%s", text);
-}
-
 /* Starts `tool -d -c -- file` with its standard output a pipe; returns the pipe's read end. */
 static int start_decompressor(const char *tool, const char *file, pid_t *pid) {
   int fds[2];
@@ -1708,6 +2012,7 @@ int main(int argc, char **argv) {
   const char *slash = strrchr(self, '/');
   if (argc > 1 && strcmp(argv[1], "--pack") == 0) return pack(argc - 1, argv + 1);
   if (argc > 1 && strcmp(argv[1], "--nar-hash") == 0) return nar_hash(argc - 1, argv + 1);
+  if (argc > 1 && strcmp(argv[1], "--import") == 0) return import_closure(argc - 1, argv + 1);
   if (argc > 1 && strcmp(argv[1], "--unpack-nars") == 0) return unpack_nars(argc - 1, argv + 1);
   if (strcmp(slash ? slash + 1 : self, "enter") != 0)
     die_launch(127, self, "no launcher data %s%s beside it, beside what it links to or in its runfiles, and it is not named enter.\n"

@@ -4,6 +4,7 @@ load(":attrs.bzl", "PACKAGE_ATTRS", "PACKAGE_DOC")
 load(":binary_cache.bzl", "download_locked_closure")
 load(":constants.bzl", "REPOSITORY_HEADER")
 load(":enter.bzl", "enter_binaries")
+load(":fetch.bzl", "evaluation_key", "fetch_pinned", "group_pin", "read_evaluation", "write_evaluation")
 load(
     ":lock.bzl",
     "LOCK_ENV",
@@ -154,12 +155,14 @@ def _build(repository_ctx, inputs, nix, stores, cache, entry, expression):
     return struct(outputs = outputs, closure = closure, hashes = hashes)
 
 def obtain_closure(repository_ctx, inputs, not_supported, expression = None):
-    """Brings the package's closure into the output base's store: from the lock, or built.
+    """Brings the package's closure into the output base's store: from the machine cache, or built.
 
-    Builds (or takes what the lock pins) with Nix into the machine cache or the output base's
-    store, records the build for `nixgen lock`, and plans the closure's layout; laying it out is
-    the caller's. A lock that records a binary cache for every path of the closure has it
-    downloaded instead, with no Nix command (binary_cache.bzl).
+    A lock that records a binary cache for every path of the closure has it downloaded, with no
+    Nix command (binary_cache.bzl). Where the lock (or the machine's evaluation cache) pins the
+    closure and the machine cache holds it, one process brings it in (fetch.bzl). Otherwise Nix
+    builds (or takes what the lock pins) into the machine cache or the output base's store.
+    Either way the build is recorded for `nixgen lock` and the closure's layout planned; laying
+    it out is the caller's.
 
     Args:
       repository_ctx: the repository context of a nixpkgs_package (or toolchain) repository.
@@ -170,30 +173,56 @@ def obtain_closure(repository_ctx, inputs, not_supported, expression = None):
         rule's `nix_file`, `nix_file_content` and `attribute_path` select, or None.
 
     Returns:
-      struct(root, outputs, closure, plan): the store's root ("" for the host's), the output
-      paths (the last is the package), every store path of the closure (sorted) and the plan
-      of `plan_layout`; None when `not_supported` was called.
+      struct(root, outputs, closure, plan, scan): the store's root ("" for the host's), the
+      output paths (the last is the package), every store path of the closure (sorted), the plan
+      of `plan_layout`, and the closure's scan of the fast path (None after a build); None when
+      `not_supported` was called.
     """
     downloaded = download_locked_closure(repository_ctx, inputs, expression)
     if downloaded:
         return downloaded
     cache = machine_cache(repository_ctx) if repository_ctx.attr.store != "system" else None
     nix, why_not = find_nix(repository_ctx, ["nix-build", "nix-store"])
+    digest = inputs_digest(repository_ctx, inputs, repository_ctx.attr.store, expression)
+    entry = _lock_entry(repository_ctx, inputs)
+    pinned = entry if entry and entry.inputs == digest else None
+
+    # The fast path: no Nix process where the machine cache holds what the lock (or the machine's
+    # evaluation cache) pins. See fetch.bzl.
+    key = evaluation_key(repository_ctx, digest, nix) if cache else None
+    pin = pinned or (read_evaluation(repository_ctx, cache, key) if cache else None)
+    grouped = None
+    if cache and not pin and not expression:
+        # Built by the shared evaluation of its nixpkgs, together with the other packages.
+        grouped = group_pin(repository_ctx)
+    if cache and (pin or grouped):
+        root = store_root(repository_ctx)
+        fast = fetch_pinned(repository_ctx, inputs, cache, root, pin or grouped)
+        if fast:
+            if entry and not pinned:
+                # A lock that pins other inputs: as after a build, say so.
+                check_built(repository_ctx, entry, repository_ctx.attr.lock, fast.outputs, fast.hashes)
+            if grouped:
+                write_evaluation(repository_ctx, cache, key, digest, fast.outputs, fast.hashes)
+            plan = plan_layout(repository_ctx, root, fast.closure, fast.scan)
+            write_record(repository_ctx, digest, fast.outputs, fast.hashes)
+            return struct(root = root, outputs = fast.outputs, closure = fast.closure, plan = plan, scan = fast.scan)
+
     if why_not:
         not_supported(repository_ctx, why_not)
         return None
     stores = _stores(repository_ctx, cache)
-    digest = inputs_digest(repository_ctx, inputs, repository_ctx.attr.store, expression)
-    entry = _lock_entry(repository_ctx, inputs)
     _init_stores(repository_ctx, stores, cache, nix["nix-store"])
     built = None
-    if entry and entry.inputs == digest:
+    if pinned:
         built = _from_lock(repository_ctx, entry, nix["nix-store"], stores, cache)
     if built == None:
         built = _build(repository_ctx, inputs, nix, stores, cache, entry, expression)
+        if cache:
+            write_evaluation(repository_ctx, cache, key, digest, built.outputs, built.hashes)
     plan = plan_layout(repository_ctx, stores.root, built.closure)
     write_record(repository_ctx, digest, built.outputs, built.hashes)
-    return struct(root = stores.root, outputs = built.outputs, closure = built.closure, plan = plan)
+    return struct(root = stores.root, outputs = built.outputs, closure = built.closure, plan = plan, scan = None)
 
 def _nixpkgs_package_impl(repository_ctx):
     _validate(repository_ctx)
@@ -203,7 +232,7 @@ def _nixpkgs_package_impl(repository_ctx):
         return
     got = obtain_closure(repository_ctx, inputs, _not_supported)
     if got:
-        lay_out_package(repository_ctx, inputs, got.root, got.outputs, got.closure, got.plan)
+        lay_out_package(repository_ctx, inputs, got.root, got.outputs, got.closure, got.plan, got.scan)
 
 nixpkgs_package_rule = repository_rule(
     implementation = _nixpkgs_package_impl,

@@ -90,7 +90,7 @@ def _report_unnamable(repository_ctx, plan, spaces):
     # buildifier: disable=print
     print("{}: {} file(s) of the closure have names that Bazel labels cannot hold ({}); they are left out of the repository, and an executable among them gets no bin/<name> target:\n{}".format(package_who(repository_ctx), len(plan.unnamable), which, unnamable_report(plan)))
 
-def plan_layout(repository_ctx, root, closure):
+def plan_layout(repository_ctx, root, closure, scan = None):
     """Resolves the closure's symlinks; reports what the repository leaves out (see layout.bzl).
 
     Fails when a symlink leaves the closure and the package has `escaping_symlinks = "fail"`.
@@ -99,12 +99,13 @@ def plan_layout(repository_ctx, root, closure):
       repository_ctx: the repository context.
       root: the root of the store that holds the closure ("" for the host's store).
       closure: every store path of the closure.
+      scan: the closure's scan when the fetch made it already (`enter --import`), or None.
 
     Returns:
       The plan of layout.bzl's plan_closure.
     """
     spaces = runfiles_hold_spaces(repository_ctx)
-    plan = plan_closure(scan_closure(repository_ctx, root, closure, spaces), closure)
+    plan = plan_closure(scan or scan_closure(repository_ctx, root, closure, spaces), closure)
     if plan.escaping:
         _report_escaping(repository_ctx, plan)
     if plan.unnamable:
@@ -143,15 +144,26 @@ def pack_closure(repository_ctx, root, closure, out = "_nixstore/" + _NAR):
         fail(command_failure(package_who(repository_ctx), "packing the closure failed", argv, result))
     return sha256
 
-def _lay_out_top_level(repository_ctx, out):
-    """Links the package's own files at the top level, as rules_nixpkgs does; returns the names of its executables in bin/."""
+def _lay_out_top_level(repository_ctx, out, scan):
+    """Links the package's own files at the top level, as rules_nixpkgs does; returns the names of its executables in bin/.
+
+    The scan of `enter --import` says whether the package is a directory and which files its
+    bin/ holds; find tells otherwise.
+    """
     entry = out[len("/nix/store/"):]
-    if not _find(repository_ctx, "nix/store/" + entry, ["-maxdepth", "0", "-type", "d"]):
+    if scan and scan.dirs != None:
+        is_dir = out in scan.dirs
+    else:
+        is_dir = bool(_find(repository_ctx, "nix/store/" + entry, ["-maxdepth", "0", "-type", "d"]))
+    if not is_dir:
         return []
     for child in repository_ctx.path("nix/store/" + entry).readdir():
         if child.basename in _RESERVED:
             continue
         repository_ctx.symlink(child, child.basename)
+    if scan and scan.dirs != None:
+        unnamable = ["{}/bin/{}".format(out, e) for e in scan.executables.get(out, [])]
+        return sorted([e for e, u in zip(scan.executables.get(out, []), unnamable) if u not in scan.unnamable])
     return _find(repository_ctx, "nix/store/{}/bin".format(entry), ["-mindepth", "1", "-maxdepth", "1", "-type", "f"])
 
 def _write_nixstore_dir(repository_ctx, launchers, nar_sha256):
@@ -190,7 +202,7 @@ def _launcher_targets(out, launchers, nar_sha256):
         ])
     return targets
 
-def lay_out_package(repository_ctx, inputs, root, outputs, closure, plan):
+def lay_out_package(repository_ctx, inputs, root, outputs, closure, plan, scan = None):
     """Lays out the closure (from the store at root), the package's files, launchers and BUILD.
 
     Args:
@@ -200,11 +212,12 @@ def lay_out_package(repository_ctx, inputs, root, outputs, closure, plan):
       outputs: the package's output paths; the last one is the package.
       closure: every store path of the closure.
       plan: the result of plan_layout.
+      scan: the closure's scan when the fetch made it (`enter --import`), or None.
     """
     out = outputs[-1]
     lay_out_closure(repository_ctx, root, closure, plan)
     repository_ctx.file("nix/closure.txt", "\n".join(closure) + "\n")
-    executables = _lay_out_top_level(repository_ctx, out)
+    executables = _lay_out_top_level(repository_ctx, out, scan)
     error = install_enter(repository_ctx, inputs.enter_binaries, "_nixstore/enter")
     if error:
         _fail(repository_ctx, error)

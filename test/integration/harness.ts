@@ -106,6 +106,8 @@ export interface WorkspaceOptions {
   mountPair?: boolean;
   /** C/C++ toolchains from the fixture nixpkgs. */
   cc?: CcSpec[];
+  /** Under WORKSPACE, a `nixpkgs_package` call per package (see Workspace.separate). */
+  separate?: boolean;
 }
 
 function walk(dir: string): string[] {
@@ -136,7 +138,7 @@ const WORKSPACE_RULE: Record<SourceSpec["kind"], string> = {
  * A package declaration: an entry `dict(...)` of `nixpkgs_packages([...])` (WORKSPACE) or
  * `nixstore.package(...)` (bzlmod); both let the packages of one nixpkgs share its evaluation.
  */
-export function packageCall(p: PackageSpec, bzlmod = false): string {
+export function packageCall(p: PackageSpec, bzlmod = false, separate = false): string {
   const repository = p.repository === undefined ? "nixpkgs" : p.repository;
   const attrs = [
     `name = ${JSON.stringify(p.name)}`,
@@ -146,7 +148,7 @@ export function packageCall(p: PackageSpec, bzlmod = false): string {
     `quiet = True`,
   ];
   if (p.extra) attrs.push(p.extra);
-  return `${bzlmod ? "nixstore.package" : "dict"}(\n    ${attrs.join(",\n    ")},\n)`;
+  return `${bzlmod ? "nixstore.package" : separate ? "nixpkgs_package" : "dict"}(\n    ${attrs.join(",\n    ")},\n)`;
 }
 
 function sourceCall(s: SourceSpec, bzlmod: boolean): string {
@@ -192,8 +194,8 @@ export function moduleFile(packages: PackageSpec[], sources: SourceSpec[], rules
   ].join("\n");
 }
 
-function workspaceFile(packages: PackageSpec[], sources: SourceSpec[], rulesNixstore = REPO_ROOT, cc: CcSpec[] = []): string {
-  const rules = [...new Set(sources.map((s) => WORKSPACE_RULE[s.kind])), "nixpkgs_packages", ...(cc.length ? ["nixpkgs_cc_configure"] : [])].sort();
+function workspaceFile(packages: PackageSpec[], sources: SourceSpec[], rulesNixstore = REPO_ROOT, cc: CcSpec[] = [], separate = false): string {
+  const rules = [...new Set(sources.map((s) => WORKSPACE_RULE[s.kind])), separate ? "nixpkgs_package" : "nixpkgs_packages", ...(cc.length ? ["nixpkgs_cc_configure"] : [])].sort();
   return [
     `workspace(name = "it")`,
     `local_repository(name = "rules_nixstore", path = ${JSON.stringify(rulesNixstore)})`,
@@ -201,7 +203,9 @@ function workspaceFile(packages: PackageSpec[], sources: SourceSpec[], rulesNixs
     `rules_nixstore_dependencies()`,
     `load("@rules_nixstore//rules:defs.bzl", ${rules.map((r) => JSON.stringify(r)).join(", ")})`,
     ...sources.map((s) => sourceCall(s, false)),
-    `nixpkgs_packages([\n${packages.map((p) => packageCall(p, false) + ",\n").join("")}])`,
+    separate
+      ? packages.map((p) => packageCall(p, false, true)).join("\n")
+      : `nixpkgs_packages([\n${packages.map((p) => packageCall(p, false) + ",\n").join("")}])`,
     ...cc.flatMap((c) => ccCall(c, false)),
     "",
   ].join("\n");
@@ -219,11 +223,12 @@ export function declarations(
   sources: SourceSpec[] = [],
   rulesNixstore = REPO_ROOT,
   cc: CcSpec[] = [],
+  separate = false,
 ): { file: string; text: string } {
   const all = [fixtureSource(dir), ...sources];
   return flavor.bzlmod
     ? { file: "MODULE.bazel", text: moduleFile(packages, all, rulesNixstore, cc) }
-    : { file: "WORKSPACE", text: workspaceFile(packages, all, rulesNixstore, cc) };
+    : { file: "WORKSPACE", text: workspaceFile(packages, all, rulesNixstore, cc, separate) };
 }
 
 /** The environment variable naming the machine cache, and where a launcher unpacks a packed closure (this, then the uid). */
@@ -242,6 +247,11 @@ export class Workspace {
   private sources: SourceSpec[] = [];
   /** C/C++ toolchains, kept by writePackages. */
   cc: CcSpec[] = [];
+  /**
+   * Under WORKSPACE, declare each package with its own `nixpkgs_package` call, as rules_nixpkgs
+   * users write them (default: one `nixpkgs_packages` list).
+   */
+  separate = false;
 
   constructor(
     readonly root: string,
@@ -269,7 +279,7 @@ export class Workspace {
   writePackages(packages: PackageSpec[], sources: SourceSpec[] = this.sources, cc: CcSpec[] = this.cc): void {
     this.sources = sources;
     this.cc = cc;
-    const { file, text } = declarations(this.flavor, this.dir, packages, sources, REPO_ROOT, cc);
+    const { file, text } = declarations(this.flavor, this.dir, packages, sources, REPO_ROOT, cc, this.separate);
     this.write(file, text);
   }
 
@@ -336,6 +346,7 @@ export async function makeWorkspace(flavor: Flavor, opts: WorkspaceOptions): Pro
   const ws = new Workspace(mkdtempSync(join(tmpdir(), `nixstore-it-${flavor.id}-`)), flavor);
   mkdirSync(ws.dir, { recursive: true });
   copyFixture(ws.dir);
+  ws.separate = opts.separate ?? false;
   ws.writePackages(opts.packages, opts.sources ?? [], opts.cc ?? []);
   ws.write("BUILD.bazel", opts.build);
   ws.write(".bazelrc", "try-import %workspace%/.nixstore.bazelrc\nbuild --show_progress_rate_limit=60\n");

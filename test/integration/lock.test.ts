@@ -32,8 +32,10 @@ describe.each(FLAVORS)("nixgen lock and the lock fast path, $title", (flavor) =>
   let counter: EvalCounter;
   let lockText = "";
   const readLock = (): Lock => JSON.parse(ws.read("nixstore.lock.json")) as Lock;
+  // The machine cache's store: it registers what was built; the output base's store holds hard
+  // links of those paths, brought in (and checked) by the fetch without Nix.
   const nixStore = (...args: string[]) =>
-    ws.run(["nix-store", "--store", join(ws.outputBase, "nixstore"), "--option", "build-users-group", "", ...args]);
+    ws.run(["nix-store", "--store", ws.machineCache, "--option", "build-users-group", "", ...args]);
 
   beforeAll(async () => {
     ws = await makeWorkspace(flavor, { packages: PLAIN, build: BUILD });

@@ -3,6 +3,6 @@
 """The sha256 of each prebuilt `enter` under rules/private/enter/<platform>/enter."""
 
 ENTER_SHA256 = {
-    "aarch64-linux": "3bab3246c12184ae7746bd0e82cc96500bb03aaf64aec473e63a65514935b34f",
-    "x86_64-linux": "944f10268cb616fcf8084ec538507d5d87dbf25ae1f40cf83e5ff382dca86be9",
+    "aarch64-linux": "6dd349fd699e98737030fd07e901d6eae4aeb6f806051d067830d35d6af245de",
+    "x86_64-linux": "bfe34b4c9c3dcf7c3a9474b3e615de762ccac1281130f240b7a2022f31a9a1b6",
 }
