@@ -32,7 +32,7 @@ load(":enter.bzl", "enter_for_host", "host_arch")
 load(":layout.bzl", "parse_scan", "runfiles_hold_spaces")
 load(":machine_cache.bzl", "note_copied")
 load(":names.bzl", "apparent_name", "package_who", "sibling_file")
-load(":sha256.bzl", "sha256_hex")
+load(":sha256.bzl", "text_sha256")
 
 # The environment variable that turns the evaluation cache off ("off").
 EVALUATION_CACHE_ENV = "RULES_NIXSTORE_EVALUATION_CACHE"
@@ -53,7 +53,7 @@ def evaluation_key(repository_ctx, digest, nix):
     env = repository_ctx.os.environ
     if env.get(EVALUATION_CACHE_ENV, "") == "off":
         return None
-    return sha256_hex(json.encode({
+    return _scratch_sha256(repository_ctx, json.encode({
         "arch": host_arch(repository_ctx),
         "config": _nix_config_files(repository_ctx),
         "digest": digest,
@@ -173,8 +173,15 @@ def _fail_modified(repository_ctx, cache, root, message):
         "    chmod -R u+w {0}{1} && rm -rf {0}{1}".format(root, path),
     ]))
 
-def _root_name(link):
-    return "rules_nixstore-" + sha256_hex(link)[:32]
+def _scratch_sha256(repository_ctx, text):
+    """The SHA-256 of a text (sha256.bzl's text_sha256), through a file the repository does not keep."""
+    scratch = "_nixstore/.sha256-input"
+    digest = text_sha256(repository_ctx, text, scratch)
+    repository_ctx.delete(scratch)
+    return digest
+
+def _root_name(repository_ctx, link):
+    return "rules_nixstore-" + _scratch_sha256(repository_ctx, link)[:32]
 
 def _result_links(repository_ctx, outputs):
     """Makes `_nixstore/result`, `result-2`, ... name the outputs, as `nix-store --add-root` does."""
@@ -206,7 +213,7 @@ def fetch_pinned(repository_ctx, inputs, cache, root, pin):
     roots = []
     for link in _result_links(repository_ctx, pin.out):
         for store in [cache.root, root]:
-            roots.extend(["--root", "{}/nix/var/nix/gcroots/auto/{}={}".format(store, _root_name(link), link)])
+            roots.extend(["--root", "{}/nix/var/nix/gcroots/auto/{}={}".format(store, _root_name(repository_ctx, link), link)])
     spaces = runfiles_hold_spaces(repository_ctx)
     entries = ["{}={}".format(p[len("/nix/store/"):], pin.closure[p]) for p in closure]
     argv = [enter_for_host(repository_ctx, inputs.enter_binaries), "--import", cache.root + "/nix/store", root + "/nix/store", "1" if spaces else "0"] + roots + entries

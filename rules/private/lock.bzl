@@ -13,7 +13,7 @@ runtime closure. Each fetch writes the same record for its own repository to
 load(":command.bzl", "execute_or_fail")
 load(":constants.bzl", "LOCK_VERSION", "RECORD_PATH", _LOCK_ENV = "LOCK_ENV")
 load(":names.bzl", "apparent_name", "package_who", "portable_label")
-load(":sha256.bzl", "sha256_hex")
+load(":sha256.bzl", "text_sha256")
 load(":store_path.bzl", "is_store_path")
 
 # Environment variable read by nixpkgs_package: "update" makes it ignore the lock's pins and
@@ -115,10 +115,9 @@ def inputs_digest(repository_ctx, inputs, store, expression = None):
         "repositories": {name: _portable_marker(repository_ctx.read(path)) for name, path in inputs.repositories},
         "store": store,
     }))
-    repository_ctx.file("_nixstore/inputs.json", manifest + "\n")
 
-    # The sha256 of that file, computed here: no process (its text is short).
-    return "sha256:" + sha256_hex(manifest + "\n")
+    # The sha256 of that file, computed without a process.
+    return "sha256:" + text_sha256(repository_ctx, manifest + "\n", "_nixstore/inputs.json")
 
 def check_pinned(repository_ctx, entry, nix_store, store_args, store_files):
     """Checks that the pinned closure is in the store with the pinned content.
