@@ -22,14 +22,14 @@
 // Writes bench/results/evaluation-phases.json.
 import { afterAll, expect, test } from "vitest";
 import { cpus, loadavg } from "node:os";
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FLAVORS, REPO_ROOT, explain, makeWorkspace, type PackageSpec, type Workspace } from "../test/integration/harness.js";
 import { makeEvalCounter, nixgenLock, useEvalCounter, type EvalCounter } from "../test/integration/lock-support.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 2);
 const RESULTS = join(REPO_ROOT, "bench/results/evaluation-phases.json");
-const BURN = 1_500_000;
+const BURN = 3_000_000;
 const TINY = Array.from({ length: 50 }, (_, i) => `tiny${String(i + 1).padStart(2, "0")}`);
 const PACKAGES: PackageSpec[] = TINY.map((name) => ({ name }));
 
@@ -141,6 +141,7 @@ test.each(FLAVORS.flatMap((flavor) => FORMS.filter((f) => !(flavor.bzlmod && f.s
       runs["expunge+fetch"]!.push(await phase(ws, counter, fetchAll));
       runs.sync!.push(await phase(ws, counter, sync));
       // Locked: the lock of what is built now, then a fresh output base.
+      rmSync(join(ws.dir, "nixstore.lock.json"), { force: true });
       const lock = await nixgenLock(ws);
       expect(lock.exitCode, explain(lock)).toBe(0);
       ws.writePackages(locked);
