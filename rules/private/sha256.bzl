@@ -174,8 +174,9 @@ def text_sha256(repository_ctx, text, path):
     The file is fetched from its own file:// URL with `repository_ctx.download`, which hashes
     what it fetches (no checksum is given, so nothing enters the repository cache). An ASCII
     text's file holds exactly its characters, so the digest is `sha256_hex(text)`'s; a text with
-    other characters, a path a URL would need escapes for, or a downloader that refuses (a
-    downloader configuration, `--repository_disable_download`) gets `sha256_hex(text)`.
+    other characters, a path a URL would need escapes for, a downloader that refuses (a
+    downloader configuration, `--repository_disable_download`), or a Bazel before 7.1 (which
+    prints an INFO line for each such download) gets `sha256_hex(text)`.
 
     Args:
       repository_ctx: the repository context.
@@ -187,7 +188,11 @@ def text_sha256(repository_ctx, text, path):
     """
     repository_ctx.file(path, text, executable = False)
     where = str(repository_ctx.path(path))
-    plain = where.startswith("/") and not [c for c in where.elems() if c not in _URL_PATH]
+
+    # Bazel before 7 reports every download without a checksum ("INFO: SHA256 (file:...) = ..."):
+    # lines a fetch would print per package. repository_ctx.watch tells Bazel 7.1 and later.
+    quiet = hasattr(repository_ctx, "watch")
+    plain = quiet and where.startswith("/") and not [c for c in where.elems() if c not in _URL_PATH]
     if plain and not [c for c in text.elems() if c not in _ASCII]:
         copy = where + ".sha256"
         result = repository_ctx.download("file://" + where, copy, allow_fail = True)
