@@ -159,19 +159,30 @@ def group_pin(repository_ctx):
     pin = json.decode(text)
     return struct(out = pin["out"], closure = pin["closure"], inputs = None)
 
-def _fail_modified(repository_ctx, cache, root, message):
-    """Fails on enter's exit 5: a path the output base holds is not what was built."""
+def _fail_modified(repository_ctx, cache, root, message, from_lock):
+    """Fails on enter's exit 5: a path the output base holds is not what was pinned."""
 
     # enter says: path '/nix/store/<entry>' was modified! expected hash '...', got '...'
-    path = message.split("'")[1] if message.count("'") >= 2 else "/nix/store/<path>"
+    parts = message.split("'")
+    path = parts[1] if len(parts) >= 3 else "/nix/store/<path>"
+    repair = [
+        "    nix-store --store {} --repair-path {}".format(cache.root, path),
+        "    chmod -R u+w {0}{1} && rm -rf {0}{1}".format(root, path),
+    ]
+    if from_lock and len(parts) >= 7:
+        fail("\n".join([
+            "{}: the store holds {} with NAR hash {}, but the lock file pins {}.".format(package_who(repository_ctx), path, parts[5], parts[3]),
+            "  enter: " + message,
+            "  Either the lock pins another build (an edited lock, or a build that is not reproducible):",
+            "  run `nixgen lock` to pin what is built; or the output base's copy, a hard link of the",
+            "  machine cache's, was modified: repair the cache's copy, remove the output base's, and fetch again:",
+        ] + repair))
     fail("\n".join([
         "{}: a store path of its closure was modified after it was built:".format(package_who(repository_ctx)),
         "  " + message,
         "  The output base's copy is a hard link of the machine cache's: repair the cache's copy and",
         "  remove the output base's, then fetch again:",
-        "    nix-store --store {} --repair-path {}".format(cache.root, path),
-        "    chmod -R u+w {0}{1} && rm -rf {0}{1}".format(root, path),
-    ]))
+    ] + repair))
 
 def _scratch_sha256(repository_ctx, text):
     """The SHA-256 of a text (sha256.bzl's text_sha256), through a file the repository does not keep."""
@@ -192,7 +203,7 @@ def _result_links(repository_ctx, outputs):
         links.append(str(repository_ctx.path(name)))
     return links
 
-def fetch_pinned(repository_ctx, inputs, cache, root, pin):
+def fetch_pinned(repository_ctx, inputs, cache, root, pin, from_lock = False):
     """Brings a pinned closure from the machine cache into the output base's store: the fast path.
 
     Args:
@@ -201,6 +212,7 @@ def fetch_pinned(repository_ctx, inputs, cache, root, pin):
       cache: the machine cache.
       root: the output base's store root.
       pin: struct(out, closure = {path: NAR hash}).
+      from_lock: whether the pin is the lock file's (a mismatch then names the lock).
 
     Returns:
       struct(outputs, closure, hashes, scan), or None when the machine cache lacks a path or holds
@@ -224,7 +236,7 @@ def fetch_pinned(repository_ctx, inputs, cache, root, pin):
         print("{}: {} Nix builds it again.".format(package_who(repository_ctx), result.stderr.strip()))
         return None
     if result.return_code == 5:
-        _fail_modified(repository_ctx, cache, root, result.stderr.strip())
+        _fail_modified(repository_ctx, cache, root, result.stderr.strip(), from_lock)
     if result.return_code != 0:
         fail(command_failure(package_who(repository_ctx), "bringing the closure in from the machine cache failed", argv, result))
     if "rules_nixstore: copied" in result.stderr:

@@ -197,7 +197,7 @@ def obtain_closure(repository_ctx, inputs, not_supported, expression = None):
         grouped = group_pin(repository_ctx)
     if cache and (pin or grouped):
         root = store_root(repository_ctx)
-        fast = fetch_pinned(repository_ctx, inputs, cache, root, pin or grouped)
+        fast = fetch_pinned(repository_ctx, inputs, cache, root, pin or grouped, from_lock = pinned != None)
         if fast:
             if entry and not pinned:
                 # A lock that pins other inputs: as after a build, say so.
