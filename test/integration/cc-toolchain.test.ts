@@ -159,6 +159,8 @@ describe.each(FLAVORS)("C/C++ toolchain from Nix, $title", (flavor) => {
       "--remote_instance_name=nixstore",
       "--spawn_strategy=remote",
       "--remote_local_fallback=false",
+      // Every action runs on the worker, even one the cluster's cache holds from an earlier run.
+      "--noremote_accept_cached",
       "--incompatible_strict_action_env",
       `--execution_log_json_file=${log}`,
       "--test_output=errors",
