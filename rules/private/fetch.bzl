@@ -224,8 +224,9 @@ def fetch_pinned(repository_ctx, inputs, cache, root, pin, from_lock = False):
             return None
     roots = []
     for link in _result_links(repository_ctx, pin.out):
+        name = _root_name(repository_ctx, link)
         for store in [cache.root, root]:
-            roots.extend(["--root", "{}/nix/var/nix/gcroots/auto/{}={}".format(store, _root_name(repository_ctx, link), link)])
+            roots.extend(["--root", "{}/nix/var/nix/gcroots/auto/{}={}".format(store, name, link)])
     spaces = runfiles_hold_spaces(repository_ctx)
     entries = ["{}={}".format(p[len("/nix/store/"):], pin.closure[p]) for p in closure]
     argv = [enter_for_host(repository_ctx, inputs.enter_binaries), "--import", cache.root + "/nix/store", root + "/nix/store", "1" if spaces else "0"] + roots + entries
