@@ -81,8 +81,8 @@ def _portable_marker(text):
     # the paths differ between machines and output bases, the hashes do not.
     return [line.split(" ")[0] for line in text.splitlines() if line.strip()]
 
-def inputs_digest(repository_ctx, inputs, store, expression = None):
-    """A digest of everything the package's Nix evaluation depends on, equal on every machine.
+def inputs_manifest(repository_ctx, inputs, store, expression = None):
+    """The text whose SHA-256 is the package's inputs digest: everything its Nix evaluation depends on.
 
     Args:
       repository_ctx: the repository context.
@@ -92,7 +92,7 @@ def inputs_digest(repository_ctx, inputs, store, expression = None):
         toolchain's), or None; the files of its directory are part of the digest.
 
     Returns:
-      "sha256:<hex>".
+      A JSON text, equal on every machine for the same inputs.
     """
     attr = repository_ctx.attr
     files = ([inputs.nix_file] if inputs.nix_file else []) + inputs.deps
@@ -106,7 +106,7 @@ def inputs_digest(repository_ctx, inputs, store, expression = None):
     fields = {}
     if expression:
         fields["expression"] = {f.basename: repository_ctx.read(f) for f in expression.dirname.readdir()}
-    manifest = json.encode(dict(fields, **{
+    return json.encode(dict(fields, **{
         "attribute_path": attr.attribute_path,
         "files": hashes,
         "name": apparent_name(repository_ctx),
@@ -114,10 +114,33 @@ def inputs_digest(repository_ctx, inputs, store, expression = None):
         "nixopts": attr.nixopts,
         "repositories": {name: _portable_marker(repository_ctx.read(path)) for name, path in inputs.repositories},
         "store": store,
-    }))
+    })) + "\n"
 
-    # The sha256 of that file, computed without a process.
-    return "sha256:" + text_sha256(repository_ctx, manifest + "\n", "_nixstore/inputs.json")
+def manifest_digest(repository_ctx, manifest):
+    """The inputs digest of a manifest (inputs_manifest): its SHA-256, computed without a process.
+
+    Args:
+      repository_ctx: the repository context.
+      manifest: the result of inputs_manifest.
+
+    Returns:
+      "sha256:<hex>".
+    """
+    return "sha256:" + text_sha256(repository_ctx, manifest, "_nixstore/inputs.json")
+
+def inputs_digest(repository_ctx, inputs, store, expression = None):
+    """A digest of everything the package's Nix evaluation depends on, equal on every machine.
+
+    Args:
+      repository_ctx: the repository context.
+      inputs: the resolved inputs (see package.bzl's resolve_inputs).
+      store: the store attribute ("output-base" or "system").
+      expression: as for inputs_manifest.
+
+    Returns:
+      "sha256:<hex>".
+    """
+    return manifest_digest(repository_ctx, inputs_manifest(repository_ctx, inputs, store, expression))
 
 def check_pinned(repository_ctx, entry, nix_store, store_args, store_files):
     """Checks that the pinned closure is in the store with the pinned content.

@@ -10,8 +10,9 @@ load(
     "LOCK_ENV",
     "check_built",
     "check_pinned",
-    "inputs_digest",
+    "inputs_manifest",
     "lock_update_requested",
+    "manifest_digest",
     "read_lock_entry",
     "write_record",
 )
@@ -183,14 +184,18 @@ def obtain_closure(repository_ctx, inputs, not_supported, expression = None):
         return downloaded
     cache = machine_cache(repository_ctx) if repository_ctx.attr.store != "system" else None
     nix, why_not = find_nix(repository_ctx, ["nix-build", "nix-store"])
-    digest = inputs_digest(repository_ctx, inputs, repository_ctx.attr.store, expression)
+    manifest = inputs_manifest(repository_ctx, inputs, repository_ctx.attr.store, expression)
+    key = evaluation_key(repository_ctx, manifest, nix) if cache else None
+    known = read_evaluation(repository_ctx, cache, key)
+
+    # The evaluation cache's entry of these very inputs holds their digest: no SHA-256 then.
+    digest = known.inputs if known else manifest_digest(repository_ctx, manifest)
     entry = _lock_entry(repository_ctx, inputs)
     pinned = entry if entry and entry.inputs == digest else None
 
     # The fast path: no Nix process where the machine cache holds what the lock (or the machine's
     # evaluation cache) pins. See fetch.bzl.
-    key = evaluation_key(repository_ctx, digest, nix) if cache else None
-    pin = pinned or (read_evaluation(repository_ctx, cache, key) if cache else None)
+    pin = pinned or known
     grouped = None
     if cache and not pin and not expression:
         # Built by the shared evaluation of its nixpkgs, together with the other packages.

@@ -140,3 +140,24 @@ def gc_root_argv(repository_ctx, nix_store, store_args, outputs):
       The command as an argument list.
     """
     return [nix_store] + store_args + ["--realise", "--add-root", str(repository_ctx.path("_nixstore/result"))] + outputs
+
+def nix_config_files(repository_ctx):
+    """The contents of the nix.conf files Nix reads (settings such as `system` change evaluations).
+
+    Args:
+      repository_ctx: the repository context.
+
+    Returns:
+      A dict from each such file that exists to its text.
+    """
+    env = repository_ctx.os.environ
+    files = [env.get("NIX_CONF_DIR", "/etc/nix") + "/nix.conf"]
+    if "NIX_USER_CONF_FILES" in env:
+        files += env["NIX_USER_CONF_FILES"].split(":")
+    elif "XDG_CONFIG_HOME" in env or "HOME" in env:
+        files.append(env.get("XDG_CONFIG_HOME", env.get("HOME", "") + "/.config") + "/nix/nix.conf")
+    contents = {}
+    for f in files:
+        if f.startswith("/") and repository_ctx.path(f).exists:
+            contents[f] = repository_ctx.read(f)
+    return contents
