@@ -17,7 +17,7 @@ load(":constants.bzl", "REPOSITORY_HEADER")
 load(":machine_cache.bzl", "init_machine_cache", "machine_cache")
 load(":names.bzl", "write_workspace_file")
 load(":sha256.bzl", "nix_base32")
-load(":store.bzl", "NIX_OPTIONS", "find_nix", "init_store", "run_nix", "store_root")
+load(":store.bzl", "NIX_OPTIONS", "find_nix", "init_store", "nix_config_files", "run_nix", "store_root")
 
 _PREFIX = "nixstore_evaluation_"
 
@@ -151,11 +151,26 @@ def _closure_of(db, out):
             seen[r] = True
     return sorted(seen.keys())
 
+def _max_jobs(repository_ctx):
+    """`--max-jobs auto` (one build per core), unless nixopts, NIX_CONFIG or a nix.conf sets max-jobs.
+
+    Nix's own default is one build at a time, which leaves all but one core idle while a group's
+    derivations build.
+    """
+    nixopts = repository_ctx.attr.nixopts
+    names = [nixopts[i + 1] for i in range(0, len(nixopts) - 2, 3)]
+    texts = [repository_ctx.os.environ.get("NIX_CONFIG", "")] + nix_config_files(repository_ctx).values()
+    for text in texts:
+        names.extend([line.split("=")[0].strip() for line in text.splitlines() if "=" in line])
+    if "max-jobs" in names or "build-max-jobs" in names:
+        return []
+    return ["--max-jobs", "auto"]
+
 def _realise_group(repository_ctx, nix_store, cache, drvs):
     """Builds every package's derivation in the machine cache with one `nix-store --realise`.
 
-    Nix schedules the builds (in parallel, as `--max-jobs` and `--cores` of `NIX_CONFIG` or
-    nixopts allow). Three Nix processes for the whole group (the build, the closures, their
+    Nix schedules the builds in parallel: one per core (`--max-jobs auto`), or as `max-jobs` of
+    nixopts, `NIX_CONFIG` or nix.conf says. Three Nix processes for the whole group (the build, the closures, their
     registration) give each package what its fast path then brings in (fetch.bzl):
     {package: {"out": [path], "closure": {path: NAR hash}}}; {} where a build failed (each
     package then builds on its own, and Nix's message names the one at fault).
@@ -164,7 +179,7 @@ def _realise_group(repository_ctx, nix_store, cache, drvs):
     if not wanted:
         return {}
     repository_ctx.report_progress("nix-store --realise: {} derivation(s) in one build".format(len(wanted)))
-    result = run_nix(repository_ctx, [nix_store] + cache.args + repository_ctx.attr.nixopts + ["--realise"] + wanted)
+    result = run_nix(repository_ctx, [nix_store] + cache.args + _max_jobs(repository_ctx) + repository_ctx.attr.nixopts + ["--realise"] + wanted)
 
     # One output per argument, in their order (each names its output: "<drv>!out").
     outs = [line for line in result.stdout.splitlines() if line.startswith("/nix/store/")]
