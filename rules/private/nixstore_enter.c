@@ -873,8 +873,15 @@ static int nar_hash(int argc, char **argv) {
  * missing from <store-dir>, the cache's copy is checked against its pinned NAR hash and then
  * hard-linked (copied across file systems) into <store-dir>, through a fresh `.import-` name
  * renamed into place: an entry is whole or absent, whichever of several fetches made it. Entries
- * already there are checked against their NAR hash too (exit 5 names one that was modified since).
- * Then every entry is scanned, as the repository's
+ * already there are checked against their NAR hash too (exit 5 names one that was modified since),
+ * unless this store verified the entry before and no file of it changed since: a stamp
+ * <store-dir>/../var/rules_nixstore/verified/<entry> holds the NAR hash it had and a signature of
+ * its tree, the sha256 of every node's name, device, inode, mode, size and change time (lstat).
+ * Writing a file, chmod, adding, removing or renaming an entry, or a new hard link of a file all
+ * set its change time, which no unprivileged process can set back: any of them makes the entry
+ * hashed again (no stamp is written while a change time is the current second, for file systems
+ * that keep whole seconds). Paths shared by many packages (a libc) are hashed once per output
+ * base, not once per package. Then every entry is scanned, as the repository's
  * layout needs (see layout.bzl), and the records are printed NUL-separated on stdout, with paths
  * as /nix/store/<entry>/...:
  *   u<path>            a name Bazel labels cannot hold (not descended into)
@@ -1114,15 +1121,90 @@ static void entry_nar_hash(int store, const char *entry, char out[60]) {
   snprintf(out, 60, "sha256:%s", text);
 }
 
+/* The newest change time (seconds) sign_node met. */
+static time_t newest_change;
+
+/* Adds `name` in `parent`, and everything under it, to the tree signature `s` (see above). */
+static void sign_node(struct sha256 *s, int parent, const char *name, int depth) {
+  struct stat st;
+  if (depth > 4096) die("%s: too deep", name);
+  if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) != 0) die("stat %s: %s", name, strerror(errno));
+  if (st.st_ctim.tv_sec > newest_change) newest_change = st.st_ctim.tv_sec;
+  uint64_t fields[6] = {(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_mode, (uint64_t)st.st_size,
+                        (uint64_t)st.st_ctim.tv_sec, (uint64_t)st.st_ctim.tv_nsec};
+  sha256_update(s, name, strlen(name) + 1);
+  sha256_update(s, fields, sizeof(fields));
+  if (!S_ISDIR(st.st_mode)) return;
+  int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  DIR *dir = fd < 0 ? NULL : fdopendir(fd);
+  if (dir == NULL) die("open %s: %s", name, strerror(errno));
+  for (struct dirent *e; (e = readdir(dir)) != NULL;) {
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) sign_node(s, dirfd(dir), e->d_name, depth + 1);
+  }
+  closedir(dir);
+  sha256_update(s, "/", 2);
+}
+
+/* The directory of this store's verified stamps (see above), or "" where <store-dir> does not end
+ * in /nix/store (no stamps then). */
+static char verified_dir[PATH_MAX];
+
+/* The stamp's line for `entry` of `store` with NAR hash `want`: "<want> <signature hex>\n". */
+static void stamp_line(int store, const char *entry, const char *want, char *line, size_t cap) {
+  struct sha256 s;
+  char hex[65];
+  sha256_init(&s);
+  newest_change = 0;
+  sign_node(&s, store, entry, 0);
+  sha256_hex(&s, hex);
+  snprintf(line, cap, "%s %s\n", want, hex);
+}
+
+/* Whether the stamp of `entry` holds `line`. */
+static int stamped(const char *entry, const char *line) {
+  char path[PATH_MAX], have[256];
+  if (!verified_dir[0] || (size_t)snprintf(path, sizeof(path), "%s/%s", verified_dir, entry) >= sizeof(path)) return 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, have, sizeof(have) - 1);
+  close(fd);
+  return n > 0 && (size_t)n == strlen(line) && memcmp(have, line, (size_t)n) == 0;
+}
+
+/* Records that `entry` was verified as `line` says, through a fresh name renamed over the old
+ * stamp. A stamp that cannot be written costs a hash next time, nothing else. */
+static void stamp(const char *entry, const char *line) {
+  char path[PATH_MAX], tmp[PATH_MAX];
+  if (!verified_dir[0]) return;
+  if ((size_t)snprintf(path, sizeof(path), "%s/%s", verified_dir, entry) >= sizeof(path)) return;
+  if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", path, (long)getpid()) >= sizeof(tmp)) return;
+  make_dirs(verified_dir);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0) return;
+  ssize_t n = write(fd, line, strlen(line));
+  close(fd);
+  if (n != (ssize_t)strlen(line) || rename(tmp, path) != 0) unlink(tmp);
+}
+
 /* Brings `entry` from the cache into the store, checking its NAR hash first (see above); an entry
- * the store holds already is checked there (exit 5: modified since it came in). */
+ * the store holds already is checked there (exit 5: modified since it came in), unless its stamp
+ * says it was verified and nothing of it changed since. */
 static void import_entry(int cache, int store, const char *cache_dir, const char *entry, const char *want) {
   struct stat st;
   char have[60];
   if (strncmp(want, "sha256:", 7) != 0) die("entry %s: the NAR hash %s is not sha256:<base32>", entry, want);
   if (fstatat(store, entry, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    /* Signed before it is hashed: a change while hashing leaves a stamp that no longer matches. */
+    char line[256];
+    stamp_line(store, entry, want, line, sizeof(line));
+    if (stamped(entry, line)) return;
     entry_nar_hash(store, entry, have);
-    if (strcmp(want, have) == 0) return;
+    if (strcmp(want, have) == 0) {
+      /* Not while a change time is this second's: on a file system that keeps whole seconds, a
+       * change later in this second would keep the signature (git's "racy" files). */
+      if (newest_change < time(NULL)) stamp(entry, line);
+      return;
+    }
     fprintf(stderr, "path '/nix/store/%s' was modified! expected hash '%s', got '%s'\n", entry, want, have);
     exit(5);
   }
@@ -1162,6 +1244,9 @@ static int import_closure(int argc, char **argv) {
   int store = open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (cache < 0 || store < 0) die("open %s or %s: %s", argv[1], argv[2], strerror(errno));
   int spaces = argv[3][0] == '1';
+  size_t len = strlen(argv[2]);
+  if (len > 10 && strcmp(argv[2] + len - 10, "/nix/store") == 0)
+    snprintf(verified_dir, sizeof(verified_dir), "%.*s/var/rules_nixstore/verified", (int)(len - 6), argv[2]);
   int first = 4;
   for (; first + 1 < argc && strcmp(argv[first], "--root") == 0; first += 2) {
     char *eq = strchr(argv[first + 1], '=');

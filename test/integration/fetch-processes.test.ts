@@ -6,8 +6,9 @@
 // creeping back. A measuring device, not a mock: everything runs for real under strace.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { execa } from "execa";
-import { readFileSync } from "node:fs";
+import { chmodSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { STORE_DIRNAME } from "../../generator/model/constants.js";
 import { FLAVORS, explain, makeWorkspace, type PackageSpec, type Workspace } from "./harness.js";
 import { nixgenLock } from "./lock-support.js";
 
@@ -39,11 +40,12 @@ function count(programs: Map<string, number>, pattern: RegExp): number {
 describe.each(FLAVORS)("processes of a fetch, $title", (flavor) => {
   let ws: Workspace;
 
-  /** Runs Bazel (a fresh server) under strace; returns what it executed. */
-  async function traced(args: string[], env: Record<string, string> = {}): Promise<Trace> {
+  /** Runs Bazel (a fresh server) under strace; returns what it executed (and, with `opens`, the strace log). */
+  async function traced(args: string[], env: Record<string, string> = {}, opens = false): Promise<Trace & { log: string }> {
     await ws.bazel(["shutdown"]);
     const log = join(ws.root, "strace.log");
-    const argv = ["strace", "-f", "--seccomp-bpf", "-qq", "-e", "trace=execve", "-o", log, flavor.bazel, `--output_base=${ws.outputBase}`, "--max_idle_secs=2", ...args];
+    const calls = opens ? "trace=execve,openat" : "trace=execve";
+    const argv = ["strace", "-f", "--seccomp-bpf", "-qq", "-e", calls, "-o", log, flavor.bazel, `--output_base=${ws.outputBase}`, "--max_idle_secs=2", ...args];
     const started = Date.now();
     const r = await execa(argv[0]!, argv.slice(1), { cwd: ws.dir, reject: false, all: true, stdin: "ignore", env: { RULES_NIXSTORE_MACHINE_CACHE: ws.machineCache, ...env } });
     expect(r.exitCode, explain(r)).toBe(0);
@@ -55,7 +57,7 @@ describe.each(FLAVORS)("processes of a fetch, $title", (flavor) => {
       const name = m[1]!.split("/").pop()!;
       programs.set(name, (programs.get(name) ?? 0) + 1);
     }
-    return { executes: programs.get("process-wrapper") ?? 0, programs };
+    return { executes: programs.get("process-wrapper") ?? 0, programs, log: readFileSync(log, "utf8") };
   }
 
   beforeAll(async () => {
@@ -99,6 +101,28 @@ describe.each(FLAVORS)("processes of a fetch, $title", (flavor) => {
     console.log(`${flavor.id}: refetch: ${t.executes} repository commands; ${JSON.stringify(Object.fromEntries(t.programs))}`);
     expect(count(t.programs, /^nix/)).toBe(0);
     expect(t.executes).toBeLessThanOrEqual(N + 2);
+  });
+
+  test(`a path all ${N} share is hashed once per output base, not once per package, until a file of it changes`, async () => {
+    // enter --import stamps each path it verified (nixstore_enter.c), never within the second of
+    // a change; a path whose files kept their inode and change time is not read again.
+    const refetch = flavor.bzlmod ? ["fetch", "--force", ...NAMES.map((n) => `--repo=@${n}`)] : ["sync", ...NAMES.map((n) => `--only=${n}`)];
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect((await ws.refetch(NAMES)).exitCode).toBe(0);
+    // enter reads busybox (the shared path) by name, relative to its bin/ directory.
+    const reads = (log: string) => log.split("\n").filter((l) => /openat\(\d+, "busybox", O_RDONLY/.test(l)).length;
+    const stamped = await traced(refetch, {}, true);
+    expect(stamped.programs.get("enter") ?? 0).toBe(N);
+    expect(reads(stamped.log)).toBe(0);
+    // chmod sets the change time of busybox: the next fetch hashes it again (and a modified
+    // content would fail it, lock.test checks that message).
+    const store = join(ws.outputBase, STORE_DIRNAME, "nix/store");
+    const busybox = readdirSync(store).find((e) => e.endsWith("-busybox"))!;
+    const file = join(store, busybox, "bin/busybox");
+    chmodSync(file, 0o755);
+    chmodSync(file, 0o555);
+    const changed = await traced(refetch, {}, true);
+    expect(reads(changed.log)).toBeGreaterThanOrEqual(1);
   });
 
   test(`${N} new derivations: one evaluation and one build for the group, then one process per package`, async () => {

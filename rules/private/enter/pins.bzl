@@ -3,6 +3,6 @@
 """The sha256 of each prebuilt `enter` under rules/private/enter/<platform>/enter."""
 
 ENTER_SHA256 = {
-    "aarch64-linux": "6dd349fd699e98737030fd07e901d6eae4aeb6f806051d067830d35d6af245de",
-    "x86_64-linux": "bfe34b4c9c3dcf7c3a9474b3e615de762ccac1281130f240b7a2022f31a9a1b6",
+    "aarch64-linux": "c2dd7c857df0de420da1b93ab83cd94b5f3b4edefe8e9e699d651d2561fbd900",
+    "x86_64-linux": "c8d15b444f6612e6e23d3dde405f6a1f8f423040d6ce3102bd9893ccf5ad3225",
 }
