@@ -10,8 +10,12 @@ absolute `/nix/store/...` target exists only inside the closure (Bazel's globs s
 symlinks silently). So every symlink of the closure is resolved here, logically, as if the
 closure alone were mounted at `/nix/store`:
 
-- a link that resolves to a path of the closure is recreated pointing at that path inside the
-  repository's own `nix/store/` (the directories holding it are mirrored: one symlink per entry);
+- a link that resolves to a path of the closure through relative links only (`bin/sh ->
+  busybox`, `../../<hash>-lib/lib/x.so`) is kept as it is: the store that holds the closure
+  resolves it to the same path, physically (its own `nix/store/<entry>` links there);
+- a link that resolves to a path of the closure through an absolute link is recreated pointing
+  at that path inside the repository's own `nix/store/` (the directories holding it are
+  mirrored: one symlink per entry);
 - a link that resolves anywhere else ("escapes") is left out, and reported.
 
 Names Bazel labels cannot hold (`\\`, `:`, control characters, `...`, and spaces where the
@@ -129,12 +133,14 @@ def _resolve(start, links, closure):
       closure: {store path entry: True}.
 
     Returns:
-      (path, None) for a path inside a store path of the closure, or (None, why) when the path
+      (path, None, absolute) for a path inside a store path of the closure, where absolute tells
+      whether an absolute link was followed on the way; (None, why, absolute) when the path
       leaves the closure.
     """
     done = []
     todo = list(start)
     followed = 0
+    absolute = False
     for _ in range(_MAX_STEPS):
         if not todo:
             break
@@ -147,25 +153,26 @@ def _resolve(start, links, closure):
             continue
         done.append(part)
         if done[:2] != ["nix", "store"][:len(done)]:
-            return None, "resolves to {}, outside /nix/store".format(printable("/" + "/".join(done + todo)))
+            return None, "resolves to {}, outside /nix/store".format(printable("/" + "/".join(done + todo))), absolute
         if len(done) == 3 and part not in closure:
-            return None, "resolves into /nix/store/{}, a store path outside the closure".format(printable(part))
+            return None, "resolves into /nix/store/{}, a store path outside the closure".format(printable(part)), absolute
         path = "/" + "/".join(done)
         target = links.get(path)
         if target == None:
             continue
         followed += 1
         if followed > _MAX_LINKS:
-            return None, "is a symlink loop"
+            return None, "is a symlink loop", absolute
         done.pop()
         if target.startswith("/"):
             done = []
+            absolute = True
         todo = target.split("/") + todo
     if todo:
-        return None, "is a symlink loop"
+        return None, "is a symlink loop", absolute
     if len(done) < 3:
-        return None, "resolves to /{}, outside the closure's store paths".format("/".join(done))
-    return "/" + "/".join(done), None
+        return None, "resolves to /{}, outside the closure's store paths".format("/".join(done)), absolute
+    return "/" + "/".join(done), None, absolute
 
 def plan_closure(scan, store_paths):
     """Decides what each symlink of the closure becomes in the repository.
@@ -174,24 +181,63 @@ def plan_closure(scan, store_paths):
       scan: the result of scan_closure.
       store_paths: logical `/nix/store/...` paths of the closure.
 
+    A link whose resolution follows only relative links (its own target and every link met on
+    the way) resolves in the store that holds the closure exactly as it does logically, since
+    that store holds every path of the closure side by side: the repository can keep it as it
+    is (`relative`), unless what it resolves to holds, at any depth, an entry the repository
+    leaves out or recreates (Bazel would find that entry's original under the kept link). A
+    resolution through an absolute link would follow it on the fetching machine, so such a link
+    is recreated pointing inside the repository (lay_out_closure).
+
     Returns:
       struct(
         links = {logical link path: the logical path it resolves to, inside the closure},
+        relative = {logical link path: True} for the links the store resolves alike,
         escaping = [(logical link path, target, why)], sorted,
         unnamable = [logical paths], sorted,
       )
     """
     closure = {p[len("/nix/store/"):]: True for p in store_paths}
     resolved = {}
+    relative = {}
     escaping = []
     for link, target in scan.links.items():
         start = target.split("/") if target.startswith("/") else link.split("/")[:-1] + target.split("/")
-        path, why = _resolve(start, scan.links, closure)
+        path, why, absolute = _resolve(start, scan.links, closure)
         if path:
             resolved[link] = path
+            if not target.startswith("/") and not absolute:
+                relative[link] = True
         else:
             escaping.append((link, target, why))
-    return struct(links = resolved, escaping = sorted(escaping), unnamable = sorted(scan.unnamable))
+    _keep_clean_targets(relative, resolved, [link for link, _, _ in escaping] + scan.unnamable)
+    return struct(links = resolved, relative = relative, escaping = sorted(escaping), unnamable = sorted(scan.unnamable))
+
+def _keep_clean_targets(relative, resolved, dropped):
+    """Removes from `relative` each link whose resolved path holds an entry not kept as it is.
+
+    Such entries are the dropped ones, the links recreated in the repository, and (in turn) the
+    links removed here: repeated until nothing changes.
+    """
+    held = {}
+    for path in dropped:
+        _hold(held, path)
+    for link in resolved:
+        if link not in relative:
+            _hold(held, link)
+    for _ in range(len(relative) + 1):
+        unsafe = [link for link in relative if resolved[link] in held]
+        if not unsafe:
+            break
+        for link in unsafe:
+            relative.pop(link)
+            _hold(held, link)
+
+def _hold(held, path):
+    # Marks the path and every directory above it as holding an entry not kept as it is.
+    parts = path.split("/")
+    for i in range(2, len(parts) + 1):
+        held["/".join(parts[:i])] = True
 
 def _listing(lines):
     shown = ["  " + line for line in lines[:_SHOWN]]
@@ -251,7 +297,7 @@ def lay_out_closure(repository_ctx, root, store_paths, plan):
       store_paths: logical `/nix/store/...` paths of the closure.
       plan: the result of plan_closure.
     """
-    links = _by_store_path(plan.links)
+    links = _by_store_path({link: path for link, path in plan.links.items() if link not in plan.relative})
     dropped = _by_store_path({p: True for p in plan.unnamable + [link for link, _, _ in plan.escaping]})
     for store_path in store_paths:
         entry = store_path[len("/nix/store/"):]

@@ -46,6 +46,47 @@ def _relative_into_other_store_path_impl(ctx):
     _resolves(env, {_A + "/lib/libb.so": "../../bbbb-b/lib/libb.so"}, _A + "/lib/libb.so", _B + "/lib/libb.so")
     return unittest.end(env)
 
+def _kept_as_is_impl(ctx):
+    env = unittest.begin(ctx)
+    links = {
+        _A + "/bin/sh": "busybox",
+        _A + "/lib/libb.so": "../../bbbb-b/lib/libb.so",
+        _A + "/abs": _B + "/f",
+        _A + "/via-abs": "abs",
+        _A + "/d": _B + "/sub",
+        _A + "/through-abs": "d/file",
+        _A + "/out": "/etc/x",
+    }
+    plan = _plan(links)
+
+    # Relative all the way: the store resolves them as the planner does, so they stay links of
+    # the store path.
+    asserts.equals(env, {_A + "/bin/sh": True, _A + "/lib/libb.so": True}, plan.relative)
+
+    # Through an absolute link (its own target, or one met on the way): recreated in the
+    # repository, pointing inside it.
+    for link in [_A + "/abs", _A + "/via-abs", _A + "/through-abs"]:
+        asserts.true(env, link in plan.links and link not in plan.relative, link)
+    asserts.false(env, _A + "/out" in plan.relative)
+
+    # A relative link to a directory that holds a left-out or recreated entry, at any depth, or
+    # a link to such a link, is recreated too: Bazel would find the original under it.
+    links = {
+        _A + "/share/dir/abs": "/etc/passwd",
+        _A + "/share/dir-link": "dir",
+        _A + "/share/up": "..",
+        _A + "/via-dir-link": "share/dir-link",
+        _A + "/lib/in": _B + "/f",
+        _A + "/lib-link": "lib",
+        _A + "/clean": "bin",
+        _A + "/bin/x": "y",
+    }
+    plan = _plan(links, unnamable = [_B + "/odd:name"])
+    asserts.equals(env, {_A + "/clean": True, _A + "/bin/x": True}, plan.relative)
+    plan = _plan({_A + "/to-b": "../bbbb-b", _A + "/to-b-sub": "../bbbb-b/sub"}, unnamable = [_B + "/odd:name"])
+    asserts.equals(env, {_A + "/to-b-sub": True}, plan.relative)
+    return unittest.end(env)
+
 def _host_file_escapes_impl(ctx):
     env = unittest.begin(ctx)
     _escapes(env, {_A + "/etc/passwd": "/etc/passwd"}, _A + "/etc/passwd", "resolves to /etc/passwd, outside /nix/store")
@@ -177,6 +218,7 @@ def _many_reported_impl(ctx):
 _relative_inside_test = unittest.make(_relative_inside_impl)
 _absolute_into_closure_test = unittest.make(_absolute_into_closure_impl)
 _relative_into_other_store_path_test = unittest.make(_relative_into_other_store_path_impl)
+_kept_as_is_test = unittest.make(_kept_as_is_impl)
 _host_file_escapes_test = unittest.make(_host_file_escapes_impl)
 _climbing_out_escapes_test = unittest.make(_climbing_out_escapes_impl)
 _store_path_outside_closure_escapes_test = unittest.make(_store_path_outside_closure_escapes_impl)
@@ -196,6 +238,7 @@ _TESTS = {
     "layout_climbing_out_of_the_store_escapes": _climbing_out_escapes_test,
     "layout_dotdot_after_a_link_applies_to_its_target": _dotdot_after_link_test,
     "layout_link_to_a_host_file_escapes": _host_file_escapes_test,
+    "layout_links_relative_all_the_way_are_kept_as_they_are": _kept_as_is_test,
     "layout_link_to_the_store_itself_escapes": _store_itself_escapes_test,
     "layout_link_to_a_store_path_outside_the_closure_escapes": _store_path_outside_closure_escapes_test,
     "layout_a_target_passes_through_40_links_at_most_like_the_kernel": _link_limit_test,
