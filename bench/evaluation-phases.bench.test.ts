@@ -206,3 +206,50 @@ test.each(FLAVORS)("the 5,120-file package: expunge+fetch with a warm machine ca
   results[key] = { expungeFetch: { s: round(median(fetches)), runs: fetches }, noop: { s: round(median(noops)), runs: noops }, load: loadavg().map(round) };
   console.log(key, JSON.stringify(results[key]));
 });
+
+// Bazel's own floor for the figures above: `clean --expunge`, then fetch 50 repositories whose
+// rule does nothing but link one directory of 37 files and write a BUILD file with the same
+// `closure` glob (no process, no Nix), declared as the packages are (WORKSPACE on Bazel 4.2.3,
+// a module extension on Bazel 7.7.1). What rules_nixstore adds is the difference.
+const TRIVIAL_RULE = `
+def _trivial_impl(ctx):
+    ctx.symlink(ctx.attr.dir, "nix/store/" + ctx.attr.name)
+    ctx.file("BUILD.bazel", 'filegroup(name = "closure", srcs = glob(["nix/store/**"]), visibility = ["//visibility:public"])\\n')
+    ctx.file("WORKSPACE", "")
+
+trivial = repository_rule(implementation = _trivial_impl, attrs = {"dir": attr.string()})
+`;
+const TRIVIAL_EXTENSION = `
+def _ext_impl(_ctx):
+    for i in range(1, 51):
+        trivial(name = ("tiny0" if i < 10 else "tiny") + str(i), dir = DIR)
+
+ext = module_extension(implementation = _ext_impl)
+`;
+
+test.each(FLAVORS)("Bazel's floor: 50 repositories that link a directory and write a BUILD file, $title", async (flavor) => {
+  const ws = await makeWorkspace(flavor, { packages: [], build: "" });
+  workspaces.push(ws);
+  const dir = join(ws.root, "closure");
+  for (let i = 0; i < 36; i++) ws.write(`../closure/bin/f${i}`, `${i}\n`);
+  ws.write("../closure/share/x", "x\n");
+  ws.write("trivial.bzl", `DIR = ${JSON.stringify(dir)}\n${TRIVIAL_RULE}${flavor.bzlmod ? TRIVIAL_EXTENSION : ""}`);
+  ws.write("BUILD.bazel", "");
+  if (flavor.bzlmod) {
+    ws.write("MODULE.bazel", `ext = use_extension("//:trivial.bzl", "ext")\nuse_repo(ext, ${TINY.map((n) => JSON.stringify(n)).join(", ")})\n`);
+  } else {
+    ws.write("WORKSPACE", `load("//:trivial.bzl", "trivial")\n${TINY.map((n) => `trivial(name = "${n}", dir = ${JSON.stringify(dir)})`).join("\n")}\n`);
+  }
+  const fetchAll = ["build", "--nobuild", ...TINY.map((n) => `@${n}//:closure`)];
+  const times: number[] = [];
+  for (let i = 0; i < Math.max(RUNS, 3); i++) {
+    expect((await ws.bazel(["clean", "--expunge"])).exitCode).toBe(0);
+    const start = process.hrtime.bigint();
+    const r = await ws.bazel(fetchAll);
+    times.push(round(seconds(start)));
+    expect(r.exitCode, explain(r)).toBe(0);
+  }
+  const key = `${flavor.title}, Bazel's floor (50 trivial repositories)`;
+  results[key] = { "expunge+fetch": { s: round(median(times)), runs: times }, load: loadavg().map(round) };
+  console.log(key, JSON.stringify(results[key]));
+});
