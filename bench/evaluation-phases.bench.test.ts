@@ -124,7 +124,7 @@ test.each(FLAVORS.flatMap((flavor) => FORMS.filter((f) => !(flavor.bzlmod && f.s
     const counter = makeEvalCounter(join(ws.root, "counter"), flavor);
     useEvalCounter(ws, counter);
     const fetchAll = ["build", "--nobuild", ...TINY.map((n) => `@${n}//:closure`)];
-    const sync = flavor.bzlmod ? ["fetch", "--force", ...TINY.map((n) => `--repo=@${n}`)] : ["sync", ...TINY.map((n) => `--only=${n}`)];
+    const sync = ws.refetchArgs(TINY);
     const expunge = async () => expect((await ws.bazel(["clean", "--expunge"])).exitCode).toBe(0);
     const locked = PACKAGES.map((p) => ({ ...p, extra: 'lock = "//:nixstore.lock.json"' }));
 

@@ -97,7 +97,7 @@ describe.each(FLAVORS)("processes of a fetch, $title", (flavor) => {
   });
 
   test(`refetch of the ${N} packages, store populated: one process each, no Nix`, async () => {
-    const t = await traced(flavor.bzlmod ? ["fetch", "--force", ...NAMES.map((n) => `--repo=@${n}`)] : ["sync", ...NAMES.map((n) => `--only=${n}`)]);
+    const t = await traced(ws.refetchArgs(NAMES));
     console.log(`${flavor.id}: refetch: ${t.executes} repository commands; ${JSON.stringify(Object.fromEntries(t.programs))}`);
     expect(count(t.programs, /^nix/)).toBe(0);
     expect(t.executes).toBeLessThanOrEqual(N + 2);
@@ -106,7 +106,7 @@ describe.each(FLAVORS)("processes of a fetch, $title", (flavor) => {
   test(`a path all ${N} share is hashed once per output base, not once per package, until a file of it changes`, async () => {
     // enter --import stamps each path it verified (nixstore_enter.c), never within the second of
     // a change; a path whose files kept their inode and change time is not read again.
-    const refetch = flavor.bzlmod ? ["fetch", "--force", ...NAMES.map((n) => `--repo=@${n}`)] : ["sync", ...NAMES.map((n) => `--only=${n}`)];
+    const refetch = ws.refetchArgs(NAMES);
     await new Promise((resolve) => setTimeout(resolve, 1100));
     expect((await ws.refetch(NAMES)).exitCode).toBe(0);
     // enter reads busybox (the shared path) by name, relative to its bin/ directory.

@@ -305,8 +305,13 @@ export class Workspace {
    * `bazel fetch --force --repo=@...` under bzlmod (Bazel 7 has no sync for module repositories).
    */
   async refetch(names: string[], flags: string[] = []): Promise<Result> {
-    if (this.flavor.bzlmod) return this.bazel(["fetch", "--force", ...flags, ...names.map((n) => `--repo=@${n}`)]);
-    return this.bazel(["sync", ...flags, ...names.map((n) => `--only=${n}`)]);
+    return this.bazel(this.refetchArgs(names, flags));
+  }
+
+  /** The Bazel arguments of `refetch`, for a caller that runs Bazel its own way (under strace, timed). */
+  refetchArgs(names: string[], flags: string[] = []): string[] {
+    if (this.flavor.bzlmod) return ["fetch", "--force", ...flags, ...names.map((n) => `--repo=@${n}`)];
+    return ["sync", ...flags, ...names.map((n) => `--only=${n}`)];
   }
 
   /** Runs a command on the workspace's machine (the host, or the sid root), in the workspace. */
